@@ -1,0 +1,97 @@
+"""Request middleware: inactivity logoff, the current practice, and the 2FA requirement."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import urlencode
+
+from practice.models import Membership
+
+# Pages a signed-in user who has not passed 2FA yet may still open. Client links (/j/, /p/),
+# the API (token auth) and vendor webhooks never use staff sessions.
+TWO_FACTOR_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/j/", "/p/", "/api/", "/hooks/", "/healthz")
+
+# Requests a page makes by itself (auto-refresh) must not count as the user being active.
+BACKGROUND_HEADER = "HTTP_X_ATTEND_BACKGROUND"
+LAST_ACTIVITY_KEY = "attend_last_activity"
+
+
+class InactivityLogoutMiddleware:
+    """Sign staff out after SESSION_IDLE_TIMEOUT_MINUTES without a request of their own."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            now = time.time()
+            last = request.session.get(LAST_ACTIVITY_KEY)
+            idle_limit = settings.SESSION_IDLE_TIMEOUT_MINUTES * 60
+            if last is not None and now - last > idle_limit:
+                logout(request)
+                messages.info(
+                    request,
+                    f"You were signed out after {settings.SESSION_IDLE_TIMEOUT_MINUTES} minutes "
+                    "without activity. Please sign in again.",
+                )
+                return redirect(f"{reverse('login')}?{urlencode({'next': request.get_full_path()})}")
+            if not request.META.get(BACKGROUND_HEADER):
+                request.session[LAST_ACTIVITY_KEY] = now
+        return self.get_response(request)
+
+
+class CurrentPracticeMiddleware:
+    """Set ``request.membership`` and ``request.practice`` for signed-in staff.
+
+    A user normally belongs to one practice; with several, the one chosen last (kept in the
+    session) applies, else the first.
+    """
+
+    SESSION_KEY = "attend_practice_id"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.membership = None
+        request.practice = None
+        if request.user.is_authenticated:
+            memberships = Membership.objects.filter(user=request.user).select_related("practice")
+            chosen = request.session.get(self.SESSION_KEY)
+            membership = None
+            if chosen:
+                membership = memberships.filter(practice_id=chosen).first()
+            membership = membership or memberships.order_by("pk").first()
+            if membership is not None:
+                request.membership = membership
+                request.practice = membership.practice
+        return self.get_response(request)
+
+
+class RequireTwoFactorMiddleware:
+    """Every signed-in user must pass TOTP (or a backup code) before any staff page.
+
+    Users without a confirmed device are sent to enrolment; the others to verification.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if (
+            user.is_authenticated
+            and not user.is_verified()
+            and not request.path.startswith(TWO_FACTOR_EXEMPT_PREFIXES)
+        ):
+            from django_otp import user_has_device
+
+            target = "two_factor_verify" if user_has_device(user) else "two_factor_setup"
+            return redirect(f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}")
+        return self.get_response(request)

@@ -1,0 +1,312 @@
+"""The tenant (Practice), staff accounts and their roles, clinician and client profiles.
+
+Every row that holds client data belongs to exactly one practice, and every query a
+staff page makes goes through ``for_practice`` so nobody sees another practice's data.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+from phonenumber_field.modelfields import PhoneNumberField
+
+from practice.timezones import timezone_choices, validate_timezone
+
+
+def default_timezone() -> str:
+    return settings.DEFAULT_PRACTICE_TIMEZONE
+
+
+class TimezoneField(models.CharField):
+    """An IANA zone name, validated, offered as a choice list in forms."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_length", 64)
+        kwargs.setdefault("validators", [validate_timezone])
+        super().__init__(*args, **kwargs)
+
+    def formfield(self, **kwargs):
+        from django import forms
+
+        choices = timezone_choices()
+        if self.blank:
+            choices = [("", "Same as the practice"), *choices]
+        kwargs.setdefault("widget", forms.Select(choices=choices))
+        return super().formfield(**kwargs)
+
+
+class PracticeScopedQuerySet(models.QuerySet):
+    def for_practice(self, practice: Practice):
+        return self.filter(practice=practice)
+
+
+# --- Users and roles -----------------------------------------------------------------------
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **extra):
+        if not email:
+            raise ValueError("Users need an e-mail address.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra):
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who signs in: practice staff, clinicians and operators (never clients)."""
+
+    email = models.EmailField("e-mail", unique=True)
+    full_name = models.CharField(max_length=150)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(
+        "operator", default=False, help_text="May use the operator console (Django admin)."
+    )
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["full_name"]
+
+    class Meta:
+        ordering = ["full_name"]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email
+
+    def get_full_name(self) -> str:
+        return self.full_name
+
+    def get_short_name(self) -> str:
+        return self.full_name.split(" ")[0] if self.full_name else self.email
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    MANAGER = "manager", "Practice manager"
+    FRONT_DESK = "front_desk", "Front desk"
+    CLINICIAN = "clinician", "Clinician"
+    BILLER = "biller", "Biller"
+
+
+# --- The tenant ----------------------------------------------------------------------------
+
+
+class TelehealthProvider(models.TextChoices):
+    JITSI = "jitsi", "Jitsi"
+    ZOOM = "zoom", "Zoom for Healthcare"
+    DOXY = "doxy", "Doxy.me"
+    MANUAL = "manual", "Manual / EHR link"
+    FAKE = "fake", "Fake (development)"
+
+
+class Practice(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60, unique=True)
+    timezone = TimezoneField(default=default_timezone)
+    phone = PhoneNumberField(blank=True, help_text="Shown to clients who need help.")
+    email = models.EmailField(blank=True)
+    address = models.TextField(blank=True)
+    business_hours_start = models.TimeField(default="08:00")
+    business_hours_end = models.TimeField(default="19:00")
+
+    # Policies
+    late_cancel_window_hours = models.PositiveSmallIntegerField(
+        default=24,
+        validators=[MaxValueValidator(24 * 14)],
+        help_text="A cancellation closer to the start than this counts as a late cancellation.",
+    )
+    no_show_grace_minutes = models.PositiveSmallIntegerField(
+        default=15,
+        validators=[MaxValueValidator(120)],
+        help_text="Minutes after the start without a join before a client counts as a no-show.",
+    )
+    no_show_fee = models.DecimalField(
+        max_digits=8, decimal_places=2, default=Decimal("0.00"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+
+    # Telehealth and messaging configuration
+    telehealth_provider = models.CharField(
+        max_length=20, choices=TelehealthProvider.choices, default=TelehealthProvider.FAKE
+    )
+    sms_from_number = PhoneNumberField(blank=True, help_text="Twilio sending number.")
+    email_sender_name = models.CharField(
+        max_length=100, blank=True, help_text="Display name on reminder e-mail; practice name if empty."
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def zoneinfo(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Membership(models.Model):
+    """A user's role in one practice."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PracticeScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["practice", "user"], name="membership_one_role_per_practice")
+        ]
+        ordering = ["practice", "user"]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()} at {self.practice}"
+
+
+# --- People --------------------------------------------------------------------------------
+
+
+class Modality(models.TextChoices):
+    TELEHEALTH = "telehealth", "Telehealth"
+    IN_PERSON = "in_person", "In person"
+
+
+class ClinicianProfile(models.Model):
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="clinicians")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="clinician_profiles",
+        help_text="The clinician's sign-in account, if they have one.",
+    )
+    display_name = models.CharField(max_length=100, help_text="As clients see it, e.g. “Dr. Smith”.")
+    credentials = models.CharField(max_length=100, blank=True, help_text="e.g. PhD, LCSW")
+    specialties = models.CharField(max_length=300, blank=True, help_text="Comma-separated.")
+    languages = models.CharField(max_length=200, blank=True, default="English")
+    modalities = models.CharField(
+        max_length=40, blank=True, default="telehealth,in_person",
+        help_text="Comma-separated: telehealth, in_person.",
+    )
+    phone = PhoneNumberField(blank=True)
+    email = models.EmailField(blank=True)
+    timezone = TimezoneField(blank=True)
+    default_session_minutes = models.PositiveSmallIntegerField(
+        default=50, validators=[MinValueValidator(5), MaxValueValidator(480)]
+    )
+    session_fee = models.DecimalField(
+        max_digits=8, decimal_places=2, default=Decimal("0.00"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    is_active = models.BooleanField(default=True)
+
+    objects = PracticeScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["display_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["practice", "user"], condition=models.Q(user__isnull=False),
+                name="clinician_one_profile_per_user_per_practice",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def zoneinfo(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone or self.practice.timezone)
+
+
+class PreferredChannel(models.TextChoices):
+    SMS = "sms", "Text message"
+    EMAIL = "email", "E-mail"
+
+
+class ClientStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    INACTIVE = "inactive", "Inactive"
+    DISCHARGED = "discharged", "Discharged"
+
+
+class ConsentSource(models.TextChoices):
+    INTAKE_FORM = "intake_form", "Intake form"
+    VERBAL = "verbal", "Verbal, recorded by staff"
+    SMS_KEYWORD = "sms_keyword", "SMS keyword (START)"
+    EHR = "ehr", "From the EHR"
+    API = "api", "Through the API"
+
+
+class Client(models.Model):
+    """A person who attends sessions. Clients never sign in; they only receive links."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="clients")
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    preferred_name = models.CharField(max_length=100, blank=True)
+    phone = PhoneNumberField(blank=True, help_text="Mobile number for text reminders.")
+    email = models.EmailField(blank=True)
+    timezone = TimezoneField(blank=True, help_text="Leave empty to use the practice's time zone.")
+    preferred_channel = models.CharField(
+        max_length=10, choices=PreferredChannel.choices, default=PreferredChannel.SMS
+    )
+    sms_consent_at = models.DateTimeField(null=True, blank=True)
+    sms_consent_source = models.CharField(max_length=20, choices=ConsentSource.choices, blank=True)
+    sms_consent_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=12, choices=ClientStatus.choices, default=ClientStatus.ACTIVE)
+    source = models.CharField(max_length=20, default="staff")
+    external_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PracticeScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["practice", "source", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="client_unique_external_id",
+            )
+        ]
+        indexes = [models.Index(fields=["practice", "last_name", "first_name"])]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def greeting_name(self) -> str:
+        return self.preferred_name or self.first_name
+
+    @property
+    def has_sms_consent(self) -> bool:
+        return bool(self.phone) and self.sms_consent_at is not None
+
+    def zoneinfo(self, practice: Practice | None = None) -> ZoneInfo:
+        return ZoneInfo(self.timezone or (practice or self.practice).timezone)

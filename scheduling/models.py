@@ -1,0 +1,262 @@
+"""Appointments, their participants and attendance, service types and recurring series.
+
+Rules about one appointment (may it still be cancelled? is the cancellation late?) are
+methods here; writes that touch several rows live in ``scheduling.services``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from practice.models import Client, ClinicianProfile, Modality, Practice, PracticeScopedQuerySet
+
+
+class ServiceType(models.Model):
+    """What kind of session is booked (e.g. 90834 individual psychotherapy, 45 min)."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="service_types")
+    name = models.CharField(max_length=100)
+    code = models.CharField(max_length=20, blank=True, help_text="Billing code, e.g. CPT 90834.")
+    default_minutes = models.PositiveSmallIntegerField(
+        default=50, validators=[MinValueValidator(5), MaxValueValidator(480)]
+    )
+    default_fee = models.DecimalField(
+        max_digits=8, decimal_places=2, default=Decimal("0.00"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    is_group = models.BooleanField(default=False, help_text="Sessions of this type take several clients.")
+    is_active = models.BooleanField(default=True)
+
+    objects = PracticeScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["practice", "name"], name="service_type_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})" if self.code else self.name
+
+
+class AppointmentSource(models.TextChoices):
+    STAFF = "staff", "Staff"
+    CLIENT_BOOKING = "client_booking", "Client booking page"
+    API = "api", "API"
+    EHR_IMPORT = "ehr_import", "EHR import"
+
+
+class AppointmentStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    CONFIRMED = "confirmed", "Confirmed"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+    NO_SHOW = "no_show", "No-show"
+    RESCHEDULED = "rescheduled", "Rescheduled"
+
+
+# An appointment in one of these states holds its clinician's time: no other appointment
+# may overlap it. The PostgreSQL exclusion constraint and the SQLite triggers in migration
+# scheduling/0002 use the same list; change them together.
+SLOT_HOLDING_STATUSES = (
+    AppointmentStatus.SCHEDULED,
+    AppointmentStatus.CONFIRMED,
+    AppointmentStatus.IN_PROGRESS,
+)
+UPCOMING_STATUSES = (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED)
+
+# Which status may follow which. Terminal states have no successors.
+STATUS_TRANSITIONS: dict[str, frozenset[str]] = {
+    AppointmentStatus.SCHEDULED: frozenset(
+        {AppointmentStatus.CONFIRMED, AppointmentStatus.IN_PROGRESS, AppointmentStatus.CANCELLED,
+         AppointmentStatus.NO_SHOW, AppointmentStatus.RESCHEDULED, AppointmentStatus.COMPLETED}
+    ),
+    AppointmentStatus.CONFIRMED: frozenset(
+        {AppointmentStatus.IN_PROGRESS, AppointmentStatus.CANCELLED, AppointmentStatus.NO_SHOW,
+         AppointmentStatus.RESCHEDULED, AppointmentStatus.COMPLETED}
+    ),
+    AppointmentStatus.IN_PROGRESS: frozenset({AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW}),
+    # Staff correct attendance both ways (the client did attend after all, or did not).
+    AppointmentStatus.NO_SHOW: frozenset({AppointmentStatus.COMPLETED, AppointmentStatus.IN_PROGRESS}),
+    AppointmentStatus.COMPLETED: frozenset({AppointmentStatus.NO_SHOW}),
+    AppointmentStatus.CANCELLED: frozenset(),
+    AppointmentStatus.RESCHEDULED: frozenset(),
+}
+
+
+class Frequency(models.TextChoices):
+    WEEKLY = "weekly", "Every week"
+    BIWEEKLY = "biweekly", "Every 2 weeks"
+
+    @property
+    def interval(self) -> timedelta:
+        return timedelta(weeks=1 if self is Frequency.WEEKLY else 2)
+
+
+class Series(models.Model):
+    """A recurring booking. Occurrences are ordinary appointments that point back here, so a
+    single occurrence can be cancelled or moved (an exception) without touching the others."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="series")
+    clinician = models.ForeignKey(ClinicianProfile, on_delete=models.PROTECT, related_name="series")
+    frequency = models.CharField(max_length=10, choices=Frequency.choices)
+    first_starts_at = models.DateTimeField()
+    duration_minutes = models.PositiveSmallIntegerField()
+    occurrences = models.PositiveSmallIntegerField(validators=[MinValueValidator(2), MaxValueValidator(52)])
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PracticeScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "series"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_frequency_display()} with {self.clinician} ×{self.occurrences}"
+
+
+class AppointmentQuerySet(PracticeScopedQuerySet):
+    def holding_slot(self):
+        return self.filter(status__in=SLOT_HOLDING_STATUSES)
+
+    def overlapping(self, *, clinician_id: int, starts_at: datetime, ends_at: datetime):
+        """Appointments of the clinician that hold time overlapping [starts_at, ends_at)."""
+        return self.holding_slot().filter(
+            clinician_id=clinician_id, starts_at__lt=ends_at, ends_at__gt=starts_at
+        )
+
+    def visible_to(self, membership):
+        """What a staff member may see: clinicians see their own sessions only."""
+        qs = self.for_practice(membership.practice)
+        if membership.role == "clinician":
+            qs = qs.filter(clinician__user=membership.user)
+        return qs
+
+
+class Appointment(models.Model):
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="appointments")
+    clinician = models.ForeignKey(ClinicianProfile, on_delete=models.PROTECT, related_name="appointments")
+    clients = models.ManyToManyField(Client, through="AppointmentParticipant", related_name="appointments")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    service_type = models.ForeignKey(ServiceType, on_delete=models.PROTECT, related_name="appointments")
+    modality = models.CharField(max_length=12, choices=Modality.choices, default=Modality.TELEHEALTH)
+    fee = models.DecimalField(
+        max_digits=8, decimal_places=2, default=Decimal("0.00"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    status = models.CharField(
+        max_length=12, choices=AppointmentStatus.choices, default=AppointmentStatus.SCHEDULED
+    )
+    source = models.CharField(max_length=20, choices=AppointmentSource.choices, default=AppointmentSource.STAFF)
+    external_id = models.CharField(max_length=100, blank=True)
+    series = models.ForeignKey(
+        Series, on_delete=models.SET_NULL, null=True, blank=True, related_name="appointments"
+    )
+    rescheduled_from = models.OneToOneField(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="rescheduled_to"
+    )
+
+    booked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    cancelled_by_client = models.BooleanField(default=False)
+    is_late_cancel = models.BooleanField(default=False)
+    cancel_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AppointmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")), name="appointment_ends_after_start"
+            ),
+            # An EHR may push the same appointment again: (source, external_id) finds it.
+            # A rescheduled appointment hands its external id on to its replacement.
+            models.UniqueConstraint(
+                fields=["practice", "source", "external_id"],
+                condition=~models.Q(external_id="") & ~models.Q(status="rescheduled"),
+                name="appointment_unique_external_id",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["practice", "starts_at"]),
+            models.Index(fields=["clinician", "starts_at"]),
+        ]
+
+    def __str__(self) -> str:
+        # No client names: appointments appear in logs and audit entries.
+        return f"Appointment #{self.pk} with {self.clinician} at {self.starts_at:%Y-%m-%d %H:%M} UTC"
+
+    @property
+    def duration(self) -> timedelta:
+        return self.ends_at - self.starts_at
+
+    @property
+    def is_group(self) -> bool:
+        return self.participants.count() > 1
+
+    def can_become(self, status: str) -> bool:
+        return status in STATUS_TRANSITIONS[self.status]
+
+    @property
+    def is_upcoming(self) -> bool:
+        return self.status in UPCOMING_STATUSES
+
+    def is_late_cancel_at(self, when: datetime) -> bool:
+        """Would cancelling at ``when`` fall inside the practice's late-cancel window?"""
+        window = timedelta(hours=self.practice.late_cancel_window_hours)
+        return when > self.starts_at - window
+
+    def local_starts_at(self):
+        return self.starts_at.astimezone(self.practice.zoneinfo)
+
+    def local_ends_at(self):
+        return self.ends_at.astimezone(self.practice.zoneinfo)
+
+
+class Attendance(models.TextChoices):
+    EXPECTED = "expected", "Expected"
+    ATTENDED = "attended", "Attended"
+    LATE = "late", "Attended late"
+    NO_SHOW = "no_show", "No-show"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class AppointmentParticipant(models.Model):
+    """One client in an appointment (several in a group session), with their attendance."""
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="participants")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="participations")
+    attendance = models.CharField(max_length=10, choices=Attendance.choices, default=Attendance.EXPECTED)
+    joined_at = models.DateTimeField(null=True, blank=True)
+    attendance_marked_at = models.DateTimeField(null=True, blank=True)
+    attendance_marked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    attendance_note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["appointment", "client__last_name", "client__first_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["appointment", "client"], name="participant_once_per_appointment")
+        ]
+
+    def __str__(self) -> str:
+        return f"Participant #{self.pk} in appointment #{self.appointment_id}"

@@ -1,0 +1,421 @@
+"""Scheduling actions. Every caller (staff pages, API, EHR sync, admin, tasks) books,
+moves, cancels and records attendance through these functions, so each rule lives once.
+
+Services raise ``django.core.exceptions.ValidationError`` with a dict of field errors, so a
+form or serializer can show each message beside its field. Nothing is half-saved: every
+service is one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from practice.models import Client, ClientStatus, ClinicianProfile, Modality, Practice
+from scheduling.models import (
+    Appointment,
+    AppointmentParticipant,
+    AppointmentSource,
+    AppointmentStatus,
+    Attendance,
+    Frequency,
+    Series,
+    ServiceType,
+)
+
+MAX_SESSION_LENGTH = timedelta(hours=8)
+# Staff may enter a session that began a little while ago (a walk-in being recorded).
+PAST_BOOKING_TOLERANCE = timedelta(hours=1)
+
+DOUBLE_BOOKING_MESSAGE = "%(clinician)s already has a session at this time (%(when)s)."
+OVERLAP_CONSTRAINT_MARKERS = ("appointment_no_overlap",)
+
+
+# --- Validation helpers -----------------------------------------------------------------------
+
+
+def _local_label(when: datetime, tz: ZoneInfo) -> str:
+    local = when.astimezone(tz)
+    return local.strftime("%a %b %-d, %-I:%M %p %Z")
+
+
+def _validate_people(
+    *, practice: Practice, clinician: ClinicianProfile, clients: Sequence[Client], service_type: ServiceType
+) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if clinician.practice_id != practice.pk:
+        errors.setdefault("clinician", []).append("This clinician is not part of this practice.")
+    elif not clinician.is_active:
+        errors.setdefault("clinician", []).append("This clinician is no longer active.")
+    if service_type.practice_id != practice.pk:
+        errors.setdefault("service_type", []).append("This service type belongs to another practice.")
+    if not clients:
+        errors.setdefault("clients", []).append("Choose at least one client.")
+    elif len({c.pk for c in clients}) != len(clients):
+        errors.setdefault("clients", []).append("A client is listed twice.")
+    elif any(c.practice_id != practice.pk for c in clients):
+        errors.setdefault("clients", []).append("A chosen client is not a client of this practice.")
+    elif any(c.status != ClientStatus.ACTIVE for c in clients):
+        errors.setdefault("clients", []).append("Only active clients can be booked.")
+    elif len(clients) > 1 and not service_type.is_group:
+        errors.setdefault("clients", []).append(
+            "Several clients need a group service type; choose one or book one client."
+        )
+    return errors
+
+
+def _validate_times(
+    *, starts_at: datetime, ends_at: datetime, now: datetime, allow_past: bool
+) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if timezone.is_naive(starts_at) or timezone.is_naive(ends_at):
+        # A programming error, not user input: forms always produce aware datetimes.
+        raise ValueError("Appointment times must be timezone-aware.")
+    if ends_at <= starts_at:
+        errors.setdefault("ends_at", []).append("The session must end after it starts.")
+    elif ends_at - starts_at > MAX_SESSION_LENGTH:
+        errors.setdefault("ends_at", []).append("A session can be at most 8 hours long.")
+    if not allow_past and starts_at < now - PAST_BOOKING_TOLERANCE:
+        errors.setdefault("starts_at", []).append("This time is in the past.")
+    return errors
+
+
+def _raise_if(errors: dict[str, list[str]]) -> None:
+    if errors:
+        raise ValidationError(errors)
+
+
+def _double_booking_error(clinician: ClinicianProfile, other: Appointment | None, tz: ZoneInfo):
+    when = _local_label(other.starts_at, tz) if other else "overlapping"
+    return ValidationError(
+        {"starts_at": [ValidationError(DOUBLE_BOOKING_MESSAGE, code="double_booking",
+                                       params={"clinician": clinician.display_name, "when": when})]}
+    )
+
+
+def _ensure_slot_free(
+    *, practice: Practice, clinician: ClinicianProfile, starts_at: datetime, ends_at: datetime
+) -> None:
+    clash = (
+        Appointment.objects.overlapping(clinician_id=clinician.pk, starts_at=starts_at, ends_at=ends_at)
+        .order_by("starts_at")
+        .first()
+    )
+    if clash is not None:
+        raise _double_booking_error(clinician, clash, practice.zoneinfo)
+
+
+def _is_overlap_violation(error: IntegrityError) -> bool:
+    text = str(error)
+    return any(marker in text for marker in OVERLAP_CONSTRAINT_MARKERS)
+
+
+def _ensure_external_id_free(*, practice: Practice, source: str, external_id: str) -> None:
+    if not external_id:
+        return
+    taken = (
+        Appointment.objects.for_practice(practice)
+        .filter(source=source, external_id=external_id)
+        .exclude(status=AppointmentStatus.RESCHEDULED)
+        .exists()
+    )
+    if taken:
+        raise ValidationError({"external_id": ["An appointment with this external id already exists."]})
+
+
+def _insert_appointment(*, clients: Sequence[Client], **fields) -> Appointment:
+    """Insert one appointment and its participants; the caller holds the transaction."""
+    appointment = Appointment.objects.create(**fields)
+    for client in clients:
+        AppointmentParticipant.objects.create(appointment=appointment, client=client)
+    return appointment
+
+
+# --- Booking ----------------------------------------------------------------------------------
+
+
+def appointment_book(
+    *,
+    practice: Practice,
+    clinician: ClinicianProfile,
+    clients: Sequence[Client],
+    starts_at: datetime,
+    ends_at: datetime | None = None,
+    service_type: ServiceType,
+    modality: str = Modality.TELEHEALTH,
+    fee: Decimal | None = None,
+    source: str = AppointmentSource.STAFF,
+    external_id: str = "",
+    booked_by=None,
+    allow_past: bool = False,
+    now: datetime | None = None,
+) -> Appointment:
+    """Book a session. ``ends_at`` defaults to the service type's length, ``fee`` to its fee."""
+    now = now or timezone.now()
+    clients = list(clients)
+    if ends_at is None:
+        ends_at = starts_at + timedelta(minutes=service_type.default_minutes)
+    errors = _validate_people(practice=practice, clinician=clinician, clients=clients, service_type=service_type)
+    errors |= _validate_times(starts_at=starts_at, ends_at=ends_at, now=now, allow_past=allow_past)
+    if modality not in Modality.values:
+        errors.setdefault("modality", []).append("Choose telehealth or in person.")
+    if fee is not None and fee < 0:
+        errors.setdefault("fee", []).append("The fee cannot be negative.")
+    _raise_if(errors)
+
+    fields = dict(
+        practice=practice, clinician=clinician, starts_at=starts_at, ends_at=ends_at,
+        service_type=service_type, modality=modality,
+        fee=service_type.default_fee if fee is None else fee,
+        source=source, external_id=external_id, booked_by=booked_by,
+    )
+    try:
+        with transaction.atomic():
+            _ensure_external_id_free(practice=practice, source=source, external_id=external_id)
+            _ensure_slot_free(practice=practice, clinician=clinician, starts_at=starts_at, ends_at=ends_at)
+            return _insert_appointment(clients=clients, **fields)
+    except IntegrityError as error:
+        # Another booking for the same slot committed between our check and our insert:
+        # the database constraint caught it.
+        if _is_overlap_violation(error):
+            raise _double_booking_error(clinician, None, practice.zoneinfo) from error
+        raise
+
+
+def series_occurrence_starts(
+    *, first_starts_at: datetime, frequency: str, occurrences: int, tz: ZoneInfo
+) -> list[datetime]:
+    """Start times of a series, keeping the same local wall-clock time across DST changes."""
+    first_local = first_starts_at.astimezone(tz).replace(tzinfo=None)
+    step = Frequency(frequency).interval
+    starts = []
+    for index in range(occurrences):
+        local = first_local + index * step
+        starts.append(local.replace(tzinfo=tz).astimezone(ZoneInfo("UTC")))
+    return starts
+
+
+def series_book(
+    *,
+    practice: Practice,
+    clinician: ClinicianProfile,
+    clients: Sequence[Client],
+    first_starts_at: datetime,
+    duration: timedelta,
+    frequency: str,
+    occurrences: int,
+    service_type: ServiceType,
+    modality: str = Modality.TELEHEALTH,
+    fee: Decimal | None = None,
+    booked_by=None,
+    now: datetime | None = None,
+) -> Series:
+    """Book a weekly or bi-weekly series, all or nothing: if any occurrence clashes, nothing is
+    booked and the error names every clashing date."""
+    now = now or timezone.now()
+    clients = list(clients)
+    errors = _validate_people(practice=practice, clinician=clinician, clients=clients, service_type=service_type)
+    errors |= _validate_times(
+        starts_at=first_starts_at, ends_at=first_starts_at + duration, now=now, allow_past=False
+    )
+    if frequency not in Frequency.values:
+        errors.setdefault("frequency", []).append("Choose every week or every 2 weeks.")
+    if not 2 <= occurrences <= 52:
+        errors.setdefault("occurrences", []).append("A series has between 2 and 52 sessions.")
+    _raise_if(errors)
+
+    tz = clinician.zoneinfo
+    starts = series_occurrence_starts(
+        first_starts_at=first_starts_at, frequency=frequency, occurrences=occurrences, tz=tz
+    )
+    try:
+        with transaction.atomic():
+            clashes = [
+                start for start in starts
+                if Appointment.objects.overlapping(
+                    clinician_id=clinician.pk, starts_at=start, ends_at=start + duration
+                ).exists()
+            ]
+            if clashes:
+                dates = ", ".join(start.astimezone(tz).strftime("%b %-d") for start in clashes)
+                raise ValidationError(
+                    {"first_starts_at": [f"{clinician.display_name} is already booked on {dates}."]}
+                )
+            series = Series.objects.create(
+                practice=practice, clinician=clinician, frequency=frequency,
+                first_starts_at=first_starts_at, duration_minutes=int(duration.total_seconds() // 60),
+                occurrences=occurrences, created_by=booked_by,
+            )
+            for start in starts:
+                _insert_appointment(
+                    clients=clients, practice=practice, clinician=clinician, starts_at=start,
+                    ends_at=start + duration, service_type=service_type, modality=modality,
+                    fee=service_type.default_fee if fee is None else fee,
+                    source=AppointmentSource.STAFF, booked_by=booked_by, series=series,
+                )
+            return series
+    except IntegrityError as error:
+        if _is_overlap_violation(error):
+            raise _double_booking_error(clinician, None, tz) from error
+        raise
+
+
+# --- Changes ----------------------------------------------------------------------------------
+
+
+def _lock(appointment: Appointment) -> Appointment:
+    """Re-read the appointment under a row lock so concurrent changes serialise."""
+    return Appointment.objects.select_for_update().select_related("practice", "clinician").get(
+        pk=appointment.pk
+    )
+
+
+def _require_upcoming(appointment: Appointment, action: str) -> None:
+    if not appointment.is_upcoming:
+        raise ValidationError(
+            f"This session is {appointment.get_status_display().lower()} and can no longer be {action}."
+        )
+
+
+def appointment_reschedule(
+    *,
+    appointment: Appointment,
+    starts_at: datetime,
+    ends_at: datetime | None = None,
+    clinician: ClinicianProfile | None = None,
+    by=None,
+    allow_past: bool = False,
+    now: datetime | None = None,
+) -> Appointment:
+    """Move a session. The old appointment becomes ``rescheduled`` and links to a new one
+    with the same clients, service and external id (SPEC F3)."""
+    now = now or timezone.now()
+    if ends_at is None:
+        ends_at = starts_at + appointment.duration
+    clinician = clinician or appointment.clinician
+    errors = _validate_times(starts_at=starts_at, ends_at=ends_at, now=now, allow_past=allow_past)
+    if clinician.practice_id != appointment.practice_id:
+        errors.setdefault("clinician", []).append("This clinician is not part of this practice.")
+    _raise_if(errors)
+    if starts_at == appointment.starts_at and ends_at == appointment.ends_at and clinician == appointment.clinician:
+        raise ValidationError({"starts_at": ["Choose a different time or clinician."]})
+
+    try:
+        with transaction.atomic():
+            old = _lock(appointment)
+            _require_upcoming(old, "rescheduled")
+            clients = [p.client for p in old.participants.select_related("client")]
+            old.status = AppointmentStatus.RESCHEDULED
+            old.save(update_fields=["status", "updated_at"])
+            # The old slot is released above, so a session can move by less than its length.
+            _ensure_slot_free(practice=old.practice, clinician=clinician, starts_at=starts_at, ends_at=ends_at)
+            return _insert_appointment(
+                clients=clients, practice=old.practice, clinician=clinician, starts_at=starts_at,
+                ends_at=ends_at, service_type=old.service_type, modality=old.modality, fee=old.fee,
+                source=old.source, external_id=old.external_id, series=old.series,
+                rescheduled_from=old, booked_by=by,
+            )
+    except IntegrityError as error:
+        if _is_overlap_violation(error):
+            raise _double_booking_error(clinician, None, appointment.practice.zoneinfo) from error
+        raise
+
+
+def appointment_cancel(
+    *,
+    appointment: Appointment,
+    by=None,
+    by_client: bool = False,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Appointment:
+    """Cancel a session, recording who cancelled and whether it was inside the late-cancel
+    window of the practice policy."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        appointment = _lock(appointment)
+        _require_upcoming(appointment, "cancelled")
+        appointment.status = AppointmentStatus.CANCELLED
+        appointment.cancelled_at = now
+        appointment.cancelled_by = by
+        appointment.cancelled_by_client = by_client
+        appointment.cancel_reason = reason[:300]
+        appointment.is_late_cancel = appointment.is_late_cancel_at(now)
+        appointment.save()
+        for participant in appointment.participants.all():
+            participant.attendance = Attendance.CANCELLED
+            participant.save(update_fields=["attendance"])
+    return appointment
+
+
+def appointment_confirm(*, appointment: Appointment, now: datetime | None = None) -> Appointment:
+    """Mark a scheduled session confirmed (the client confirmed by link, reply or phone)."""
+    with transaction.atomic():
+        appointment = _lock(appointment)
+        if appointment.status == AppointmentStatus.CONFIRMED:
+            return appointment
+        if appointment.status != AppointmentStatus.SCHEDULED:
+            raise ValidationError(f"A {appointment.get_status_display().lower()} session cannot be confirmed.")
+        appointment.status = AppointmentStatus.CONFIRMED
+        appointment.save(update_fields=["status", "updated_at"])
+    return appointment
+
+
+MARKABLE_ATTENDANCE = (Attendance.ATTENDED, Attendance.LATE, Attendance.NO_SHOW)
+
+
+def _status_from_attendance(appointment: Appointment, attendances: list[str], now: datetime) -> str:
+    """The appointment status that the participants' attendance implies."""
+    if any(a in (Attendance.ATTENDED, Attendance.LATE) for a in attendances):
+        return AppointmentStatus.COMPLETED if now >= appointment.ends_at else AppointmentStatus.IN_PROGRESS
+    if attendances and all(a == Attendance.NO_SHOW for a in attendances):
+        return AppointmentStatus.NO_SHOW
+    return appointment.status
+
+
+def appointment_mark_attendance(
+    *,
+    appointment: Appointment,
+    client: Client,
+    attendance: str,
+    by=None,
+    note: str = "",
+    now: datetime | None = None,
+) -> AppointmentParticipant:
+    """Record one participant's attendance and move the appointment's status to match
+    (all no-show → no-show; anyone attended → in progress, or completed once it has ended).
+    Reversing a recorded no-show needs a note saying why."""
+    now = now or timezone.now()
+    if attendance not in MARKABLE_ATTENDANCE:
+        raise ValidationError({"attendance": ["Choose attended, attended late or no-show."]})
+    with transaction.atomic():
+        appointment = _lock(appointment)
+        if appointment.status in (AppointmentStatus.CANCELLED, AppointmentStatus.RESCHEDULED):
+            raise ValidationError(
+                f"This session was {appointment.get_status_display().lower()}; attendance cannot be recorded."
+            )
+        if now < appointment.starts_at:
+            raise ValidationError("Attendance can be recorded once the session has started.")
+        participant = appointment.participants.select_for_update().filter(client=client).first()
+        if participant is None:
+            raise ValidationError({"client": ["This client is not in this session."]})
+        if participant.attendance == Attendance.NO_SHOW and attendance != Attendance.NO_SHOW and not note.strip():
+            raise ValidationError({"note": ["Say why the no-show is being reversed."]})
+        participant.attendance = attendance
+        participant.attendance_marked_at = now
+        participant.attendance_marked_by = by
+        participant.attendance_note = note[:300]
+        participant.save()
+
+        attendances = list(appointment.participants.values_list("attendance", flat=True))
+        new_status = _status_from_attendance(appointment, attendances, now)
+        if new_status != appointment.status:
+            appointment.status = new_status
+            appointment.save(update_fields=["status", "updated_at"])
+    return participant
