@@ -11,7 +11,7 @@ from auditlog.registry import auditlog
 
 
 def register_models() -> None:
-    from practice.models import ClinicianProfile, Client, Membership, Practice
+    from practice.models import Client, ClinicianProfile, Membership, Practice
     from scheduling.models import Appointment, AppointmentParticipant, Series, ServiceType
 
     auditlog.register(Practice)

@@ -137,7 +137,9 @@ class Practice(models.Model):
         help_text="Minutes after the start without a join before a client counts as a no-show.",
     )
     no_show_fee = models.DecimalField(
-        max_digits=8, decimal_places=2, default=Decimal("0.00"),
+        max_digits=8,
+        decimal_places=2,
+        default=Decimal("0.00"),
         validators=[MinValueValidator(Decimal("0"))],
     )
 
@@ -194,7 +196,10 @@ class Modality(models.TextChoices):
 class ClinicianProfile(models.Model):
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="clinicians")
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
         related_name="clinician_profiles",
         help_text="The clinician's sign-in account, if they have one.",
     )
@@ -203,7 +208,9 @@ class ClinicianProfile(models.Model):
     specialties = models.CharField(max_length=300, blank=True, help_text="Comma-separated.")
     languages = models.CharField(max_length=200, blank=True, default="English")
     modalities = models.CharField(
-        max_length=40, blank=True, default="telehealth,in_person",
+        max_length=40,
+        blank=True,
+        default="telehealth,in_person",
         help_text="Comma-separated: telehealth, in_person.",
     )
     phone = PhoneNumberField(blank=True)
@@ -213,7 +220,9 @@ class ClinicianProfile(models.Model):
         default=50, validators=[MinValueValidator(5), MaxValueValidator(480)]
     )
     session_fee = models.DecimalField(
-        max_digits=8, decimal_places=2, default=Decimal("0.00"),
+        max_digits=8,
+        decimal_places=2,
+        default=Decimal("0.00"),
         validators=[MinValueValidator(Decimal("0"))],
     )
     is_active = models.BooleanField(default=True)
@@ -224,7 +233,8 @@ class ClinicianProfile(models.Model):
         ordering = ["display_name"]
         constraints = [
             models.UniqueConstraint(
-                fields=["practice", "user"], condition=models.Q(user__isnull=False),
+                fields=["practice", "user"],
+                condition=models.Q(user__isnull=False),
                 name="clinician_one_profile_per_user_per_practice",
             )
         ]

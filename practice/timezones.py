@@ -9,9 +9,8 @@ from django.core.exceptions import ValidationError
 @lru_cache(maxsize=1)
 def timezone_names() -> tuple[str, ...]:
     # Legacy aliases such as "US/Eastern" are accepted by zoneinfo but hidden from the list.
-    return tuple(sorted(n for n in available_timezones() if "/" in n and not n.startswith("Etc/"))) + (
-        "UTC",
-    )
+    names = sorted(n for n in available_timezones() if "/" in n and not n.startswith("Etc/"))
+    return (*names, "UTC")
 
 
 def timezone_choices() -> list[tuple[str, str]]:

@@ -26,7 +26,9 @@ class ServiceType(models.Model):
         default=50, validators=[MinValueValidator(5), MaxValueValidator(480)]
     )
     default_fee = models.DecimalField(
-        max_digits=8, decimal_places=2, default=Decimal("0.00"),
+        max_digits=8,
+        decimal_places=2,
+        default=Decimal("0.00"),
         validators=[MinValueValidator(Decimal("0"))],
     )
     is_group = models.BooleanField(default=False, help_text="Sessions of this type take several clients.")
@@ -36,9 +38,7 @@ class ServiceType(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint(fields=["practice", "name"], name="service_type_unique_name")
-        ]
+        constraints = [models.UniqueConstraint(fields=["practice", "name"], name="service_type_unique_name")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})" if self.code else self.name
@@ -74,12 +74,23 @@ UPCOMING_STATUSES = (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED)
 # Which status may follow which. Terminal states have no successors.
 STATUS_TRANSITIONS: dict[str, frozenset[str]] = {
     AppointmentStatus.SCHEDULED: frozenset(
-        {AppointmentStatus.CONFIRMED, AppointmentStatus.IN_PROGRESS, AppointmentStatus.CANCELLED,
-         AppointmentStatus.NO_SHOW, AppointmentStatus.RESCHEDULED, AppointmentStatus.COMPLETED}
+        {
+            AppointmentStatus.CONFIRMED,
+            AppointmentStatus.IN_PROGRESS,
+            AppointmentStatus.CANCELLED,
+            AppointmentStatus.NO_SHOW,
+            AppointmentStatus.RESCHEDULED,
+            AppointmentStatus.COMPLETED,
+        }
     ),
     AppointmentStatus.CONFIRMED: frozenset(
-        {AppointmentStatus.IN_PROGRESS, AppointmentStatus.CANCELLED, AppointmentStatus.NO_SHOW,
-         AppointmentStatus.RESCHEDULED, AppointmentStatus.COMPLETED}
+        {
+            AppointmentStatus.IN_PROGRESS,
+            AppointmentStatus.CANCELLED,
+            AppointmentStatus.NO_SHOW,
+            AppointmentStatus.RESCHEDULED,
+            AppointmentStatus.COMPLETED,
+        }
     ),
     AppointmentStatus.IN_PROGRESS: frozenset({AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW}),
     # Staff correct attendance both ways (the client did attend after all, or did not).
@@ -121,7 +132,7 @@ class Series(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.get_frequency_display()} with {self.clinician} ×{self.occurrences}"
+        return f"{self.get_frequency_display()} with {self.clinician} x {self.occurrences}"
 
 
 class AppointmentQuerySet(PracticeScopedQuerySet):
@@ -151,13 +162,17 @@ class Appointment(models.Model):
     service_type = models.ForeignKey(ServiceType, on_delete=models.PROTECT, related_name="appointments")
     modality = models.CharField(max_length=12, choices=Modality.choices, default=Modality.TELEHEALTH)
     fee = models.DecimalField(
-        max_digits=8, decimal_places=2, default=Decimal("0.00"),
+        max_digits=8,
+        decimal_places=2,
+        default=Decimal("0.00"),
         validators=[MinValueValidator(Decimal("0"))],
     )
     status = models.CharField(
         max_length=12, choices=AppointmentStatus.choices, default=AppointmentStatus.SCHEDULED
     )
-    source = models.CharField(max_length=20, choices=AppointmentSource.choices, default=AppointmentSource.STAFF)
+    source = models.CharField(
+        max_length=20, choices=AppointmentSource.choices, default=AppointmentSource.STAFF
+    )
     external_id = models.CharField(max_length=100, blank=True)
     series = models.ForeignKey(
         Series, on_delete=models.SET_NULL, null=True, blank=True, related_name="appointments"

@@ -94,8 +94,15 @@ def _raise_if(errors: dict[str, list[str]]) -> None:
 def _double_booking_error(clinician: ClinicianProfile, other: Appointment | None, tz: ZoneInfo):
     when = _local_label(other.starts_at, tz) if other else "overlapping"
     return ValidationError(
-        {"starts_at": [ValidationError(DOUBLE_BOOKING_MESSAGE, code="double_booking",
-                                       params={"clinician": clinician.display_name, "when": when})]}
+        {
+            "starts_at": [
+                ValidationError(
+                    DOUBLE_BOOKING_MESSAGE,
+                    code="double_booking",
+                    params={"clinician": clinician.display_name, "when": when},
+                )
+            ]
+        }
     )
 
 
@@ -161,7 +168,9 @@ def appointment_book(
     clients = list(clients)
     if ends_at is None:
         ends_at = starts_at + timedelta(minutes=service_type.default_minutes)
-    errors = _validate_people(practice=practice, clinician=clinician, clients=clients, service_type=service_type)
+    errors = _validate_people(
+        practice=practice, clinician=clinician, clients=clients, service_type=service_type
+    )
     errors |= _validate_times(starts_at=starts_at, ends_at=ends_at, now=now, allow_past=allow_past)
     if modality not in Modality.values:
         errors.setdefault("modality", []).append("Choose telehealth or in person.")
@@ -170,10 +179,16 @@ def appointment_book(
     _raise_if(errors)
 
     fields = dict(
-        practice=practice, clinician=clinician, starts_at=starts_at, ends_at=ends_at,
-        service_type=service_type, modality=modality,
+        practice=practice,
+        clinician=clinician,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        service_type=service_type,
+        modality=modality,
         fee=service_type.default_fee if fee is None else fee,
-        source=source, external_id=external_id, booked_by=booked_by,
+        source=source,
+        external_id=external_id,
+        booked_by=booked_by,
     )
     try:
         with transaction.atomic():
@@ -220,7 +235,9 @@ def series_book(
     booked and the error names every clashing date."""
     now = now or timezone.now()
     clients = list(clients)
-    errors = _validate_people(practice=practice, clinician=clinician, clients=clients, service_type=service_type)
+    errors = _validate_people(
+        practice=practice, clinician=clinician, clients=clients, service_type=service_type
+    )
     errors |= _validate_times(
         starts_at=first_starts_at, ends_at=first_starts_at + duration, now=now, allow_past=False
     )
@@ -237,7 +254,8 @@ def series_book(
     try:
         with transaction.atomic():
             clashes = [
-                start for start in starts
+                start
+                for start in starts
                 if Appointment.objects.overlapping(
                     clinician_id=clinician.pk, starts_at=start, ends_at=start + duration
                 ).exists()
@@ -248,16 +266,27 @@ def series_book(
                     {"first_starts_at": [f"{clinician.display_name} is already booked on {dates}."]}
                 )
             series = Series.objects.create(
-                practice=practice, clinician=clinician, frequency=frequency,
-                first_starts_at=first_starts_at, duration_minutes=int(duration.total_seconds() // 60),
-                occurrences=occurrences, created_by=booked_by,
+                practice=practice,
+                clinician=clinician,
+                frequency=frequency,
+                first_starts_at=first_starts_at,
+                duration_minutes=int(duration.total_seconds() // 60),
+                occurrences=occurrences,
+                created_by=booked_by,
             )
             for start in starts:
                 _insert_appointment(
-                    clients=clients, practice=practice, clinician=clinician, starts_at=start,
-                    ends_at=start + duration, service_type=service_type, modality=modality,
+                    clients=clients,
+                    practice=practice,
+                    clinician=clinician,
+                    starts_at=start,
+                    ends_at=start + duration,
+                    service_type=service_type,
+                    modality=modality,
                     fee=service_type.default_fee if fee is None else fee,
-                    source=AppointmentSource.STAFF, booked_by=booked_by, series=series,
+                    source=AppointmentSource.STAFF,
+                    booked_by=booked_by,
+                    series=series,
                 )
             return series
     except IntegrityError as error:
@@ -271,8 +300,8 @@ def series_book(
 
 def _lock(appointment: Appointment) -> Appointment:
     """Re-read the appointment under a row lock so concurrent changes serialise."""
-    return Appointment.objects.select_for_update().select_related("practice", "clinician").get(
-        pk=appointment.pk
+    return (
+        Appointment.objects.select_for_update().select_related("practice", "clinician").get(pk=appointment.pk)
     )
 
 
@@ -303,7 +332,11 @@ def appointment_reschedule(
     if clinician.practice_id != appointment.practice_id:
         errors.setdefault("clinician", []).append("This clinician is not part of this practice.")
     _raise_if(errors)
-    if starts_at == appointment.starts_at and ends_at == appointment.ends_at and clinician == appointment.clinician:
+    if (
+        starts_at == appointment.starts_at
+        and ends_at == appointment.ends_at
+        and clinician == appointment.clinician
+    ):
         raise ValidationError({"starts_at": ["Choose a different time or clinician."]})
 
     try:
@@ -314,12 +347,23 @@ def appointment_reschedule(
             old.status = AppointmentStatus.RESCHEDULED
             old.save(update_fields=["status", "updated_at"])
             # The old slot is released above, so a session can move by less than its length.
-            _ensure_slot_free(practice=old.practice, clinician=clinician, starts_at=starts_at, ends_at=ends_at)
+            _ensure_slot_free(
+                practice=old.practice, clinician=clinician, starts_at=starts_at, ends_at=ends_at
+            )
             return _insert_appointment(
-                clients=clients, practice=old.practice, clinician=clinician, starts_at=starts_at,
-                ends_at=ends_at, service_type=old.service_type, modality=old.modality, fee=old.fee,
-                source=old.source, external_id=old.external_id, series=old.series,
-                rescheduled_from=old, booked_by=by,
+                clients=clients,
+                practice=old.practice,
+                clinician=clinician,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                service_type=old.service_type,
+                modality=old.modality,
+                fee=old.fee,
+                source=old.source,
+                external_id=old.external_id,
+                series=old.series,
+                rescheduled_from=old,
+                booked_by=by,
             )
     except IntegrityError as error:
         if _is_overlap_violation(error):
@@ -361,7 +405,9 @@ def appointment_confirm(*, appointment: Appointment, now: datetime | None = None
         if appointment.status == AppointmentStatus.CONFIRMED:
             return appointment
         if appointment.status != AppointmentStatus.SCHEDULED:
-            raise ValidationError(f"A {appointment.get_status_display().lower()} session cannot be confirmed.")
+            raise ValidationError(
+                f"A {appointment.get_status_display().lower()} session cannot be confirmed."
+            )
         appointment.status = AppointmentStatus.CONFIRMED
         appointment.save(update_fields=["status", "updated_at"])
     return appointment
@@ -405,7 +451,11 @@ def appointment_mark_attendance(
         participant = appointment.participants.select_for_update().filter(client=client).first()
         if participant is None:
             raise ValidationError({"client": ["This client is not in this session."]})
-        if participant.attendance == Attendance.NO_SHOW and attendance != Attendance.NO_SHOW and not note.strip():
+        if (
+            participant.attendance == Attendance.NO_SHOW
+            and attendance != Attendance.NO_SHOW
+            and not note.strip()
+        ):
             raise ValidationError({"note": ["Say why the no-show is being reversed."]})
         participant.attendance = attendance
         participant.attendance_marked_at = now

@@ -8,8 +8,12 @@ urlpatterns = [
     path("appointments/", views.appointment_list, name="appointment_list"),
     path("appointments/new/", views.appointment_create, name="appointment_create"),
     path("appointments/<int:pk>/", views.appointment_detail, name="appointment_detail"),
-    path("appointments/<int:pk>/reschedule/", views.appointment_reschedule_view, name="appointment_reschedule"),
+    path(
+        "appointments/<int:pk>/reschedule/", views.appointment_reschedule_view, name="appointment_reschedule"
+    ),
     path("appointments/<int:pk>/cancel/", views.appointment_cancel_view, name="appointment_cancel"),
-    path("appointments/<int:pk>/attendance/", views.appointment_attendance_view, name="appointment_attendance"),
+    path(
+        "appointments/<int:pk>/attendance/", views.appointment_attendance_view, name="appointment_attendance"
+    ),
     path("appointments/<int:pk>/confirm/", views.appointment_confirm_view, name="appointment_confirm"),
 ]

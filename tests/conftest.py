@@ -50,7 +50,10 @@ def other_practice(db) -> Practice:
 @pytest.fixture
 def service_type(practice) -> ServiceType:
     return ServiceType.objects.create(
-        practice=practice, name="Individual therapy", code="90834", default_minutes=45,
+        practice=practice,
+        name="Individual therapy",
+        code="90834",
+        default_minutes=45,
         default_fee=Decimal("150.00"),
     )
 
@@ -58,8 +61,12 @@ def service_type(practice) -> ServiceType:
 @pytest.fixture
 def group_service(practice) -> ServiceType:
     return ServiceType.objects.create(
-        practice=practice, name="Group therapy", code="90853", default_minutes=90,
-        default_fee=Decimal("60.00"), is_group=True,
+        practice=practice,
+        name="Group therapy",
+        code="90853",
+        default_minutes=90,
+        default_fee=Decimal("60.00"),
+        is_group=True,
     )
 
 
@@ -86,8 +93,12 @@ def clinician_user(practice) -> User:
 @pytest.fixture
 def clinician(practice, clinician_user) -> ClinicianProfile:
     return ClinicianProfile.objects.create(
-        practice=practice, user=clinician_user, display_name="Dr. Smith", credentials="PhD",
-        default_session_minutes=45, session_fee=Decimal("150.00"),
+        practice=practice,
+        user=clinician_user,
+        display_name="Dr. Smith",
+        credentials="PhD",
+        default_session_minutes=45,
+        session_fee=Decimal("150.00"),
     )
 
 
@@ -100,7 +111,10 @@ def other_clinician(practice) -> ClinicianProfile:
 @pytest.fixture
 def client_ann(practice) -> Client:
     return Client.objects.create(
-        practice=practice, first_name="Ann", last_name="Avery", phone="+12125550101",
+        practice=practice,
+        first_name="Ann",
+        last_name="Avery",
+        phone="+12125550101",
         email="ann@example.test",
     )
 
@@ -108,7 +122,10 @@ def client_ann(practice) -> Client:
 @pytest.fixture
 def client_bob(practice) -> Client:
     return Client.objects.create(
-        practice=practice, first_name="Bob", last_name="Baker", phone="+12125550102",
+        practice=practice,
+        first_name="Bob",
+        last_name="Baker",
+        phone="+12125550102",
         email="bob@example.test",
     )
 

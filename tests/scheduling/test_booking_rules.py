@@ -21,8 +21,12 @@ pytestmark = pytest.mark.django_db
 
 def book(practice, clinician, clients, starts_at, service_type, **extra):
     return appointment_book(
-        practice=practice, clinician=clinician, clients=clients, starts_at=starts_at,
-        service_type=service_type, **extra,
+        practice=practice,
+        clinician=clinician,
+        clients=clients,
+        starts_at=starts_at,
+        service_type=service_type,
+        **extra,
     )
 
 
@@ -30,7 +34,9 @@ def field_errors(excinfo) -> dict:
     return excinfo.value.message_dict
 
 
-def test_it_books_with_the_service_defaults(practice, clinician, client_ann, service_type, tomorrow_10am, manager):
+def test_it_books_with_the_service_defaults(
+    practice, clinician, client_ann, service_type, tomorrow_10am, manager
+):
     appt = book(practice, clinician, [client_ann], tomorrow_10am, service_type, booked_by=manager)
 
     assert appt.ends_at - appt.starts_at == timedelta(minutes=45)
@@ -39,7 +45,9 @@ def test_it_books_with_the_service_defaults(practice, clinician, client_ann, ser
     assert list(appt.participants.values_list("client", "attendance")) == [(client_ann.pk, "expected")]
 
 
-def test_it_refuses_a_double_booking_with_a_field_error(practice, clinician, client_ann, client_bob, service_type, tomorrow_10am):
+def test_it_refuses_a_double_booking_with_a_field_error(
+    practice, clinician, client_ann, client_bob, service_type, tomorrow_10am
+):
     book(practice, clinician, [client_ann], tomorrow_10am, service_type)
 
     with pytest.raises(ValidationError) as excinfo:
@@ -49,19 +57,25 @@ def test_it_refuses_a_double_booking_with_a_field_error(practice, clinician, cli
     assert Appointment.objects.count() == 1
 
 
-def test_back_to_back_sessions_are_not_a_double_booking(practice, clinician, client_ann, client_bob, service_type, tomorrow_10am):
+def test_back_to_back_sessions_are_not_a_double_booking(
+    practice, clinician, client_ann, client_bob, service_type, tomorrow_10am
+):
     first = book(practice, clinician, [client_ann], tomorrow_10am, service_type)
     second = book(practice, clinician, [client_bob], first.ends_at, service_type)
     assert second.starts_at == first.ends_at
 
 
-def test_another_clinician_may_take_the_same_slot(practice, clinician, other_clinician, client_ann, client_bob, service_type, tomorrow_10am):
+def test_another_clinician_may_take_the_same_slot(
+    practice, clinician, other_clinician, client_ann, client_bob, service_type, tomorrow_10am
+):
     book(practice, clinician, [client_ann], tomorrow_10am, service_type)
     book(practice, other_clinician, [client_bob], tomorrow_10am, service_type)
     assert Appointment.objects.count() == 2
 
 
-def test_a_cancelled_session_frees_its_slot(practice, clinician, client_ann, client_bob, service_type, tomorrow_10am):
+def test_a_cancelled_session_frees_its_slot(
+    practice, clinician, client_ann, client_bob, service_type, tomorrow_10am
+):
     appt = book(practice, clinician, [client_ann], tomorrow_10am, service_type)
     appointment_cancel(appointment=appt, reason="client asked")
     book(practice, clinician, [client_bob], tomorrow_10am, service_type)
@@ -69,7 +83,14 @@ def test_a_cancelled_session_frees_its_slot(practice, clinician, client_ann, cli
 
 def test_it_rejects_end_before_start(practice, clinician, client_ann, service_type, tomorrow_10am):
     with pytest.raises(ValidationError) as excinfo:
-        book(practice, clinician, [client_ann], tomorrow_10am, service_type, ends_at=tomorrow_10am - timedelta(minutes=5))
+        book(
+            practice,
+            clinician,
+            [client_ann],
+            tomorrow_10am,
+            service_type,
+            ends_at=tomorrow_10am - timedelta(minutes=5),
+        )
     assert "end after it starts" in field_errors(excinfo)["ends_at"][0]
     assert not Appointment.objects.exists()
 
@@ -80,24 +101,33 @@ def test_it_rejects_a_time_in_the_past(practice, clinician, client_ann, service_
     assert "past" in field_errors(excinfo)["starts_at"][0]
 
 
-def test_it_rejects_a_client_of_another_practice(practice, clinician, other_client, service_type, tomorrow_10am):
+def test_it_rejects_a_client_of_another_practice(
+    practice, clinician, other_client, service_type, tomorrow_10am
+):
     with pytest.raises(ValidationError) as excinfo:
         book(practice, clinician, [other_client], tomorrow_10am, service_type)
     assert "not a client of this practice" in field_errors(excinfo)["clients"][0]
     assert not Appointment.objects.exists()
 
 
-def test_it_rejects_a_clinician_of_another_practice(other_practice, clinician, service_type, tomorrow_10am, other_client):
+def test_it_rejects_a_clinician_of_another_practice(
+    other_practice, clinician, service_type, tomorrow_10am, other_client
+):
     with pytest.raises(ValidationError) as excinfo:
         appointment_book(
-            practice=other_practice, clinician=clinician, clients=[other_client],
-            starts_at=tomorrow_10am, service_type=service_type,
+            practice=other_practice,
+            clinician=clinician,
+            clients=[other_client],
+            starts_at=tomorrow_10am,
+            service_type=service_type,
         )
     errors = field_errors(excinfo)
     assert "clinician" in errors and "service_type" in errors
 
 
-def test_several_clients_need_a_group_service(practice, clinician, client_ann, client_bob, service_type, group_service, tomorrow_10am):
+def test_several_clients_need_a_group_service(
+    practice, clinician, client_ann, client_bob, service_type, group_service, tomorrow_10am
+):
     with pytest.raises(ValidationError) as excinfo:
         book(practice, clinician, [client_ann, client_bob], tomorrow_10am, service_type)
     assert "group service" in field_errors(excinfo)["clients"][0]
@@ -106,8 +136,12 @@ def test_several_clients_need_a_group_service(practice, clinician, client_ann, c
     assert group.participants.count() == 2
 
 
-def test_reschedule_links_the_old_session_to_the_new_one(practice, clinician, client_ann, service_type, tomorrow_10am, manager):
-    old = book(practice, clinician, [client_ann], tomorrow_10am, service_type, external_id="EHR-1", source="api")
+def test_reschedule_links_the_old_session_to_the_new_one(
+    practice, clinician, client_ann, service_type, tomorrow_10am, manager
+):
+    old = book(
+        practice, clinician, [client_ann], tomorrow_10am, service_type, external_id="EHR-1", source="api"
+    )
 
     # Moving by less than the session length must not clash with the session itself.
     new = appointment_reschedule(appointment=old, starts_at=tomorrow_10am + timedelta(minutes=30), by=manager)
@@ -121,7 +155,9 @@ def test_reschedule_links_the_old_session_to_the_new_one(practice, clinician, cl
     assert list(new.clients.all()) == [client_ann]
 
 
-def test_reschedule_into_a_taken_slot_changes_nothing(practice, clinician, client_ann, client_bob, service_type, tomorrow_10am):
+def test_reschedule_into_a_taken_slot_changes_nothing(
+    practice, clinician, client_ann, client_bob, service_type, tomorrow_10am
+):
     mine = book(practice, clinician, [client_ann], tomorrow_10am, service_type)
     book(practice, clinician, [client_bob], tomorrow_10am + timedelta(hours=2), service_type)
 
@@ -133,14 +169,18 @@ def test_reschedule_into_a_taken_slot_changes_nothing(practice, clinician, clien
     assert Appointment.objects.count() == 2
 
 
-def test_a_cancelled_session_cannot_be_rescheduled(practice, clinician, client_ann, service_type, tomorrow_10am):
+def test_a_cancelled_session_cannot_be_rescheduled(
+    practice, clinician, client_ann, service_type, tomorrow_10am
+):
     appt = book(practice, clinician, [client_ann], tomorrow_10am, service_type)
     appointment_cancel(appointment=appt)
     with pytest.raises(ValidationError, match="cancelled"):
         appointment_reschedule(appointment=appt, starts_at=tomorrow_10am + timedelta(hours=3))
 
 
-def test_cancel_inside_the_window_is_a_late_cancel(practice, clinician, client_ann, service_type, tomorrow_10am, manager):
+def test_cancel_inside_the_window_is_a_late_cancel(
+    practice, clinician, client_ann, service_type, tomorrow_10am, manager
+):
     appt = book(practice, clinician, [client_ann], tomorrow_10am, service_type)
 
     cancelled = appointment_cancel(
@@ -165,13 +205,17 @@ def test_confirm_is_idempotent(practice, clinician, client_ann, service_type, to
     assert appointment_confirm(appointment=appt).status == AppointmentStatus.CONFIRMED
 
 
-def test_attendance_cannot_be_marked_before_the_start(practice, clinician, client_ann, service_type, tomorrow_10am):
+def test_attendance_cannot_be_marked_before_the_start(
+    practice, clinician, client_ann, service_type, tomorrow_10am
+):
     appt = book(practice, clinician, [client_ann], tomorrow_10am, service_type)
     with pytest.raises(ValidationError, match="once the session has started"):
         appointment_mark_attendance(appointment=appt, client=client_ann, attendance=Attendance.ATTENDED)
 
 
-def test_all_participants_no_show_makes_the_session_a_no_show(practice, clinician, client_ann, client_bob, group_service, tomorrow_10am):
+def test_all_participants_no_show_makes_the_session_a_no_show(
+    practice, clinician, client_ann, client_bob, group_service, tomorrow_10am
+):
     appt = book(practice, clinician, [client_ann, client_bob], tomorrow_10am, group_service)
     later = tomorrow_10am + timedelta(minutes=20)
 
@@ -184,24 +228,36 @@ def test_all_participants_no_show_makes_the_session_a_no_show(practice, clinicia
     assert appt.status == AppointmentStatus.NO_SHOW
 
 
-def test_reversing_a_no_show_needs_a_reason(practice, clinician, client_ann, service_type, tomorrow_10am, manager):
+def test_reversing_a_no_show_needs_a_reason(
+    practice, clinician, client_ann, service_type, tomorrow_10am, manager
+):
     appt = book(practice, clinician, [client_ann], tomorrow_10am, service_type)
     after_end = appt.ends_at + timedelta(minutes=5)
-    appointment_mark_attendance(appointment=appt, client=client_ann, attendance=Attendance.NO_SHOW, now=after_end)
+    appointment_mark_attendance(
+        appointment=appt, client=client_ann, attendance=Attendance.NO_SHOW, now=after_end
+    )
 
     with pytest.raises(ValidationError) as excinfo:
-        appointment_mark_attendance(appointment=appt, client=client_ann, attendance=Attendance.ATTENDED, now=after_end)
+        appointment_mark_attendance(
+            appointment=appt, client=client_ann, attendance=Attendance.ATTENDED, now=after_end
+        )
     assert "note" in field_errors(excinfo)
 
     appointment_mark_attendance(
-        appointment=appt, client=client_ann, attendance=Attendance.ATTENDED, by=manager,
-        note="Joined by phone", now=after_end,
+        appointment=appt,
+        client=client_ann,
+        attendance=Attendance.ATTENDED,
+        by=manager,
+        note="Joined by phone",
+        now=after_end,
     )
     appt.refresh_from_db()
     assert appt.status == AppointmentStatus.COMPLETED
 
 
-def test_attended_during_the_session_means_in_progress(practice, clinician, client_ann, service_type, tomorrow_10am):
+def test_attended_during_the_session_means_in_progress(
+    practice, clinician, client_ann, service_type, tomorrow_10am
+):
     appt = book(practice, clinician, [client_ann], tomorrow_10am, service_type)
     with time_machine.travel(tomorrow_10am + timedelta(minutes=2)):
         appointment_mark_attendance(appointment=appt, client=client_ann, attendance=Attendance.ATTENDED)
