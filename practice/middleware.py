@@ -13,9 +13,9 @@ from django.utils.http import urlencode
 
 from practice.models import Membership
 
-# Pages a signed-in user who has not passed 2FA yet may still open. Client links (/j/, /p/),
+# Pages a signed-in user who has not passed 2FA yet may still open. Client links (/j/, /t/, /p/),
 # the API (token auth) and vendor webhooks never use staff sessions.
-TWO_FACTOR_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/j/", "/p/", "/api/", "/hooks/", "/healthz")
+TWO_FACTOR_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/j/", "/t/", "/p/", "/api/", "/hooks/", "/healthz")
 
 # Requests a page makes by itself (auto-refresh) must not count as the user being active.
 BACKGROUND_HEADER = "HTTP_X_ATTEND_BACKGROUND"

@@ -147,6 +147,11 @@ class Practice(models.Model):
     telehealth_provider = models.CharField(
         max_length=20, choices=TelehealthProvider.choices, default=TelehealthProvider.FAKE
     )
+    join_opens_minutes_before = models.PositiveSmallIntegerField(
+        default=15,
+        validators=[MaxValueValidator(120)],
+        help_text="How long before the start a client's join link starts working.",
+    )
     sms_from_number = PhoneNumberField(blank=True, help_text="Twilio sending number.")
     email_sender_name = models.CharField(
         max_length=100, blank=True, help_text="Display name on reminder e-mail; practice name if empty."
@@ -216,6 +221,15 @@ class ClinicianProfile(models.Model):
     phone = PhoneNumberField(blank=True)
     email = models.EmailField(blank=True)
     timezone = TimezoneField(blank=True)
+    telehealth_room_url = models.URLField(
+        blank=True,
+        help_text="Personal room link (Doxy.me, or a fixed link for the manual provider).",
+    )
+    telehealth_user_id = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Zoom user id or e-mail that hosts this clinician's meetings; their e-mail if empty.",
+    )
     default_session_minutes = models.PositiveSmallIntegerField(
         default=50, validators=[MinValueValidator(5), MaxValueValidator(480)]
     )

@@ -124,6 +124,9 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# Run background tasks inline instead of through the worker (tests; never in production).
+TASKS_EAGER = env.bool("TASKS_EAGER", default=False)
+
 # --- Auth, 2FA and sessions ------------------------------------------------------------
 AUTH_USER_MODEL = "practice.User"
 AUTHENTICATION_BACKENDS = [
@@ -188,6 +191,29 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Attend <no-reply@attend.localhost>")
 SMS_BACKEND = env.str("SMS_BACKEND", default="messaging.backends.console.ConsoleSMSBackend")
+
+# --- Telehealth providers ----------------------------------------------------------------
+# Deployment-wide provider settings; each practice chooses its provider, and clinicians
+# carry their own Zoom user / Doxy.me room. See docs/telehealth-jitsi.md for Jitsi JWT.
+TELEHEALTH_PROVIDERS = {
+    "fake": {},
+    "manual": {},
+    "doxy": {},
+    "jitsi": {
+        "base_url": env.str("JITSI_BASE_URL", default="https://meet.jit.si"),
+        "app_id": env.str("JITSI_APP_ID", default=""),
+        "app_secret": env.str("JITSI_APP_SECRET", default=""),
+    },
+    "zoom": {
+        "account_id": env.str("ZOOM_ACCOUNT_ID", default=""),
+        "client_id": env.str("ZOOM_CLIENT_ID", default=""),
+        "client_secret": env.str("ZOOM_CLIENT_SECRET", default=""),
+        "api_base": env.str("ZOOM_API_BASE", default="https://api.zoom.us/v2"),
+        "oauth_url": env.str("ZOOM_OAUTH_URL", default="https://zoom.us/oauth/token"),
+    },
+}
+# Secret token of the Zoom app's event subscription (verifies x-zm-signature).
+ZOOM_WEBHOOK_SECRET_TOKEN = env.str("ZOOM_WEBHOOK_SECRET_TOKEN", default="")
 
 # --- Security headers ------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

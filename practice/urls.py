@@ -19,6 +19,7 @@ urlpatterns = [
     path("accounts/", include("practice.urls_accounts")),
     path("", include("practice.urls_staff")),
     path("", include("scheduling.urls")),
+    # path("", include("telehealth.urls")),  # enabled once telehealth.providers lands
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
 ]

@@ -275,3 +275,63 @@ class AppointmentParticipant(models.Model):
 
     def __str__(self) -> str:
         return f"Participant #{self.pk} in appointment #{self.appointment_id}"
+
+
+class FollowUpKind(models.TextChoices):
+    TECH_CHECK_FAILED = "tech_check_failed", "Tech check failed: client may need help"
+    MEETING_FAILED = "meeting_failed", "Telehealth link could not be created"
+    LATE_ARRIVAL = "late_arrival", "Client late"
+    NO_SHOW = "no_show", "No-show to follow up"
+    UNDELIVERABLE = "undeliverable", "Contact undeliverable"
+    MESSAGE_PROBLEM = "message_problem", "Message failed or unknown"
+
+
+class FollowUpQuerySet(PracticeScopedQuerySet):
+    def open(self):
+        return self.filter(resolved_at__isnull=True)
+
+
+class FollowUp(models.Model):
+    """An item in a staff queue: something about a session that a person should look at.
+
+    Raised by the system (a failed tech check, a meeting that could not be created, …) and
+    resolved by staff with a note. One open item per (appointment, participant, kind)."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="follow_ups")
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="follow_ups")
+    participant = models.ForeignKey(
+        AppointmentParticipant, on_delete=models.CASCADE, null=True, blank=True, related_name="follow_ups"
+    )
+    kind = models.CharField(max_length=30, choices=FollowUpKind.choices)
+    detail = models.CharField(
+        max_length=300, blank=True, help_text="Administrative detail only; never clinical information."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolution_note = models.CharField(max_length=300, blank=True)
+
+    objects = FollowUpQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["appointment", "participant", "kind"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="follow_up_one_open_per_kind",
+            )
+        ]
+        # The open-queue pages list a practice's unresolved items newest first.
+        indexes = [
+            models.Index(
+                fields=["practice", "kind", "-created_at"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="follow_up_open_queue",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} (appointment #{self.appointment_id})"

@@ -18,12 +18,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from practice.models import Client, ClientStatus, ClinicianProfile, Modality, Practice
+from scheduling.events import AppointmentEvent, publish_on_commit
 from scheduling.models import (
     Appointment,
     AppointmentParticipant,
     AppointmentSource,
     AppointmentStatus,
     Attendance,
+    FollowUp,
     Frequency,
     Series,
     ServiceType,
@@ -32,6 +34,8 @@ from scheduling.models import (
 MAX_SESSION_LENGTH = timedelta(hours=8)
 # Staff may enter a session that began a little while ago (a walk-in being recorded).
 PAST_BOOKING_TOLERANCE = timedelta(hours=1)
+# A client who joins later than this after the start counts as late (SPEC F9 step 6: T+5).
+LATE_JOIN_AFTER = timedelta(minutes=5)
 
 DOUBLE_BOOKING_MESSAGE = "%(clinician)s already has a session at this time (%(when)s)."
 OVERLAP_CONSTRAINT_MARKERS = ("appointment_no_overlap",)
@@ -194,7 +198,9 @@ def appointment_book(
         with transaction.atomic():
             _ensure_external_id_free(practice=practice, source=source, external_id=external_id)
             _ensure_slot_free(practice=practice, clinician=clinician, starts_at=starts_at, ends_at=ends_at)
-            return _insert_appointment(clients=clients, **fields)
+            appointment = _insert_appointment(clients=clients, **fields)
+            publish_on_commit(AppointmentEvent("booked", appointment.pk))
+            return appointment
     except IntegrityError as error:
         # Another booking for the same slot committed between our check and our insert:
         # the database constraint caught it.
@@ -275,7 +281,7 @@ def series_book(
                 created_by=booked_by,
             )
             for start in starts:
-                _insert_appointment(
+                occurrence = _insert_appointment(
                     clients=clients,
                     practice=practice,
                     clinician=clinician,
@@ -288,6 +294,7 @@ def series_book(
                     booked_by=booked_by,
                     series=series,
                 )
+                publish_on_commit(AppointmentEvent("booked", occurrence.pk))
             return series
     except IntegrityError as error:
         if _is_overlap_violation(error):
@@ -350,7 +357,7 @@ def appointment_reschedule(
             _ensure_slot_free(
                 practice=old.practice, clinician=clinician, starts_at=starts_at, ends_at=ends_at
             )
-            return _insert_appointment(
+            new = _insert_appointment(
                 clients=clients,
                 practice=old.practice,
                 clinician=clinician,
@@ -365,6 +372,8 @@ def appointment_reschedule(
                 rescheduled_from=old,
                 booked_by=by,
             )
+            publish_on_commit(AppointmentEvent("rescheduled", new.pk, previous_id=old.pk))
+            return new
     except IntegrityError as error:
         if _is_overlap_violation(error):
             raise _double_booking_error(clinician, None, appointment.practice.zoneinfo) from error
@@ -395,6 +404,7 @@ def appointment_cancel(
         for participant in appointment.participants.all():
             participant.attendance = Attendance.CANCELLED
             participant.save(update_fields=["attendance"])
+        publish_on_commit(AppointmentEvent("cancelled", appointment.pk))
     return appointment
 
 
@@ -410,6 +420,7 @@ def appointment_confirm(*, appointment: Appointment, now: datetime | None = None
             )
         appointment.status = AppointmentStatus.CONFIRMED
         appointment.save(update_fields=["status", "updated_at"])
+        publish_on_commit(AppointmentEvent("confirmed", appointment.pk))
     return appointment
 
 
@@ -468,4 +479,61 @@ def appointment_mark_attendance(
         if new_status != appointment.status:
             appointment.status = new_status
             appointment.save(update_fields=["status", "updated_at"])
+        publish_on_commit(AppointmentEvent("attendance", appointment.pk))
+    return participant
+
+
+# --- Staff queues ------------------------------------------------------------------------------
+
+
+def follow_up_raise(
+    *,
+    appointment: Appointment,
+    kind: str,
+    participant: AppointmentParticipant | None = None,
+    detail: str = "",
+) -> FollowUp:
+    """Put an item in the staff queue, once: an open item of the same kind is reused."""
+    with transaction.atomic():
+        item, _ = FollowUp.objects.get_or_create(
+            appointment=appointment,
+            participant=participant,
+            kind=kind,
+            resolved_at__isnull=True,
+            defaults={"practice_id": appointment.practice_id, "detail": detail[:300]},
+        )
+    return item
+
+
+def follow_up_resolve(*, item: FollowUp, by, note: str = "", now: datetime | None = None) -> FollowUp:
+    if item.resolved_at is not None:
+        raise ValidationError("This item was already resolved.")
+    item.resolved_at = now or timezone.now()
+    item.resolved_by = by
+    item.resolution_note = note[:300]
+    item.save(update_fields=["resolved_at", "resolved_by", "resolution_note"])
+    return item
+
+
+def participant_record_join(
+    *, participant: AppointmentParticipant, at: datetime | None = None
+) -> AppointmentParticipant:
+    """A client joined the session (one-tap link or provider webhook): mark them attended
+    (late if more than LATE_JOIN_AFTER after the start) and the session in progress. Joining
+    again changes nothing. "Late" matches the T+5 late-arrival step of the sequence."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        appointment = _lock(participant.appointment)
+        participant = appointment.participants.select_for_update().get(pk=participant.pk)
+        if participant.joined_at is not None:
+            return participant
+        participant.joined_at = at
+        if participant.attendance == Attendance.EXPECTED:
+            is_late = at > appointment.starts_at + LATE_JOIN_AFTER
+            participant.attendance = Attendance.LATE if is_late else Attendance.ATTENDED
+        participant.save(update_fields=["joined_at", "attendance"])
+        if appointment.status in (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED):
+            appointment.status = AppointmentStatus.IN_PROGRESS
+            appointment.save(update_fields=["status", "updated_at"])
+        publish_on_commit(AppointmentEvent("joined", appointment.pk))
     return participant

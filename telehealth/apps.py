@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class TelehealthConfig(AppConfig):
     name = "telehealth"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from scheduling import events
+        from telehealth.tasks import on_appointment_event
+
+        events.subscribe(on_appointment_event)

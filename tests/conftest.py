@@ -161,3 +161,9 @@ def verified_session(user: User) -> HttpClient:
 @pytest.fixture
 def signed_in():
     return verified_session
+
+
+@pytest.fixture(autouse=True)
+def _tasks_inline(settings):
+    """Background tasks run inline, so a test sees their effect once the transaction commits."""
+    settings.TASKS_EAGER = True

@@ -1,0 +1,55 @@
+# Attend — everyday commands. `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+
+.PHONY: demo test test-postgres test-all lint format check-deploy migrations-check ci clean venv
+
+# Reinstall only when the pinned dependencies change.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+## demo: install, migrate, load the demo practice, run web server + worker, print logins
+demo: venv
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo --reset
+	$(PY) manage.py rundemo --port $(PORT)
+
+## test: the whole test suite (SQLite; set DATABASE_URL=postgres://… for PostgreSQL)
+test: venv
+	$(PY) -m pytest -q
+
+test-postgres: venv
+	DATABASE_URL=$(PG_URL) $(PY) -m pytest -q
+
+test-all: test test-postgres
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+migrations-check: venv
+	$(PY) manage.py makemigrations --check --dry-run
+
+# Production-shaped settings must pass Django's deployment checklist without warnings.
+check-deploy: venv
+	DJANGO_DEBUG=false DJANGO_ALLOWED_HOSTS=attend.example.org \
+	DJANGO_SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))') \
+	$(PY) manage.py check --deploy --fail-level WARNING
+
+ci:
+	bash .ci/run
+
+clean:
+	rm -rf $(VENV) staticfiles attend.sqlite3 attend.sqlite3-*

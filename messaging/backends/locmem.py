@@ -1,0 +1,17 @@
+"""Test SMS backend: keeps sent messages in ``messaging.backends.locmem.outbox``, like
+Django's locmem e-mail backend keeps ``django.core.mail.outbox``."""
+
+import threading
+import uuid
+
+from messaging.backends.base import BaseSMSBackend, SMSMessage, SMSResult
+
+outbox: list[SMSMessage] = []
+_lock = threading.Lock()
+
+
+class LocMemSMSBackend(BaseSMSBackend):
+    def send(self, message: SMSMessage) -> SMSResult:
+        with _lock:
+            outbox.append(message)
+        return SMSResult(provider_message_id=f"locmem-{uuid.uuid4().hex[:16]}")

@@ -1,0 +1,39 @@
+"""Background work of the telehealth app (run by django-q2; ids in, state re-read).
+
+This module is imported at start-up (the event subscription), so it imports the services,
+and with them the provider adapters, only when a task runs.
+"""
+
+from practice.queue import enqueue
+from scheduling.events import AppointmentEvent
+from scheduling.models import Appointment
+
+
+def on_appointment_event(event: AppointmentEvent) -> None:
+    """Subscriber (see TelehealthConfig.ready): the meeting follows the appointment."""
+    if event.kind in ("booked", "rescheduled", "cancelled"):
+        enqueue("telehealth.tasks.sync_meeting", event.kind, event.appointment_id, event.previous_id)
+
+
+def sync_meeting(kind: str, appointment_id: int, previous_id: int | None = None) -> None:
+    from telehealth import services
+
+    appointment = (
+        Appointment.objects.select_related("practice", "clinician").filter(pk=appointment_id).first()
+    )
+    if appointment is None:
+        return
+    if kind == "booked":
+        services.meeting_create_for(appointment=appointment)
+    elif kind == "rescheduled" and previous_id is not None:
+        previous = Appointment.objects.select_related("practice", "clinician").get(pk=previous_id)
+        services.meeting_move_to(previous=previous, replacement=appointment)
+    elif kind == "cancelled":
+        services.meeting_cancel_for(appointment=appointment)
+
+
+def meetings_sweep() -> int:
+    """Scheduled every minute (migration telehealth 0002): retries and missed creations."""
+    from telehealth import services
+
+    return services.meetings_retry_due()

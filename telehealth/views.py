@@ -1,0 +1,88 @@
+"""Client-facing join pages (/j/<token>) and the clinician's host link.
+
+Client pages need no account: the opaque token is the credential. They never show more
+than the client's own first name, the clinician's display name and the time, and they are
+marked no-store / no-referrer so the token does not leak into caches or other sites.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+
+from practice.access import BOOKERS, require_manage_appointment, staff_view
+from scheduling.models import Appointment
+from telehealth import services
+from telehealth.models import JoinSource
+from telehealth.rules import JoinState, join_state, join_window
+
+
+def client_page(request, template: str, context: dict, status: int = 200) -> HttpResponse:
+    response = render(request, template, context, status=status)
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+def _participant(token: str):
+    participant = services.participant_for_token(token)
+    return services.current_participant(participant) if participant else None
+
+
+def invalid_link(request) -> HttpResponse:
+    return client_page(request, "telehealth/link_invalid.html", {}, status=404)
+
+
+def _local_context(participant) -> dict:
+    appointment = participant.appointment
+    tz = participant.client.zoneinfo(appointment.practice)
+    window = join_window(appointment)
+    return {
+        "participant": participant,
+        "appointment": appointment,
+        "practice": appointment.practice,
+        "greeting_name": participant.client.greeting_name,
+        "clinician_name": appointment.clinician.display_name,
+        "local_start": appointment.starts_at.astimezone(tz),
+        "local_end": appointment.ends_at.astimezone(tz),
+        "local_opens": window.opens_at.astimezone(tz),
+        "timezone_name": str(tz),
+    }
+
+
+@never_cache
+def join(request, token: str):
+    participant = _participant(token)
+    if participant is None:
+        return invalid_link(request)
+    appointment = participant.appointment
+    now = timezone.now()
+    state = join_state(appointment, now)
+    context = _local_context(participant) | {"state": state, "token": token}
+    if state != JoinState.OPEN:
+        return client_page(request, "telehealth/join_closed.html", context)
+
+    target = services.participant_join_url(participant=participant, now=now)
+    if target is None:
+        # The meeting is still being created (or failed and staff are on it).
+        return client_page(request, "telehealth/join_not_ready.html", context, status=503)
+    services.join_record(participant=participant, source=JoinSource.LINK, at=now)
+    response = HttpResponseRedirect(target)
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@never_cache
+@staff_view(roles=BOOKERS)
+def host_join(request, pk: int):
+    """The clinician's own link to the meeting, with host rights where the provider has them."""
+    appointment = get_object_or_404(
+        Appointment.objects.visible_to(request.membership).select_related("practice", "clinician"), pk=pk
+    )
+    require_manage_appointment(request.membership, appointment)
+    target = services.host_join_url(appointment=appointment)
+    if target is None:
+        return render(request, "telehealth/host_not_ready.html", {"appointment": appointment}, status=409)
+    return HttpResponseRedirect(target)
