@@ -1,8 +1,159 @@
-from django.http import HttpResponse
+"""Sign-in, sign-out, and the second factor: enrolment (QR code), verification, backup codes.
+
+A password alone never reaches a staff page: RequireTwoFactorMiddleware sends a signed-in user
+without a verified device here, to enrol if they have no authenticator yet, else to verify.
+"""
+
+from __future__ import annotations
+
+import segno
+from django.contrib import messages
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth import views as django_auth_views
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
+from django_otp import devices_for_user, user_has_device
+from django_otp import login as otp_login
+
+from practice.forms import EmailAuthenticationForm, OneTimeCodeForm
+from practice.services import (
+    backup_codes_regenerate,
+    backup_codes_remaining,
+    totp_device_confirm,
+    totp_device_start_enrolment,
+)
+
+# New backup codes are shown once, on the page after they were made.
+FRESH_CODES_SESSION_KEY = "attend_fresh_backup_codes"
 
 
-def login_view(request):
-    return HttpResponse("todo")
+def _next_url(request) -> str:
+    target = request.POST.get(REDIRECT_FIELD_NAME) or request.GET.get(REDIRECT_FIELD_NAME, "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("home")
 
 
-logout_view = two_factor_verify = two_factor_setup = backup_codes = login_view
+login_view = django_auth_views.LoginView.as_view(
+    template_name="registration/login.html",
+    authentication_form=EmailAuthenticationForm,
+    redirect_authenticated_user=True,
+)
+
+logout_view = django_auth_views.LogoutView.as_view()
+
+
+@never_cache
+@sensitive_post_parameters("code")
+@login_required
+@require_http_methods(["GET", "POST"])
+def two_factor_verify(request):
+    user = request.user
+    if user.is_verified():
+        return redirect(_next_url(request))
+    if not user_has_device(user):
+        return redirect(f"{reverse('two_factor_setup')}?{request.GET.urlencode()}")
+    form = OneTimeCodeForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        devices = list(devices_for_user(user, confirmed=True))
+        throttled = _is_throttled(devices)
+        device = None if throttled else _device_accepting(devices, form.cleaned_data["code"])
+        if device is not None:
+            otp_login(request, device)
+            if device.persistent_id.startswith("otp_static"):
+                left = backup_codes_remaining(user=user)
+                messages.warning(request, f"You used a backup code; {left} remain.")
+            return redirect(_next_url(request))
+        form.add_error(
+            "code",
+            THROTTLED_MESSAGE
+            if throttled
+            else "That code is not right, or it has expired. Try the newest code.",
+        )
+    return render(request, "registration/two_factor_verify.html", {"form": form, "next": _next_url(request)})
+
+
+THROTTLED_MESSAGE = "Too many wrong codes in a row. Wait a few seconds, then enter the newest code."
+
+
+def _is_throttled(devices) -> bool:
+    """True while a device refuses codes after repeated failures (django-otp doubles the wait
+    after each wrong code), so guessing six digits is hopeless."""
+    return any(not device.verify_is_allowed()[0] for device in devices)
+
+
+def _device_accepting(devices, code: str):
+    """The device (authenticator or backup codes) that accepts ``code``, if any."""
+    for device in devices:
+        if device.verify_token(code):
+            return device
+    return None
+
+
+@never_cache
+@sensitive_post_parameters("code")
+@login_required
+@require_http_methods(["GET", "POST"])
+def two_factor_setup(request):
+    """Enrol an authenticator app: scan the QR code (or type the key), then enter a code."""
+    user = request.user
+    if user_has_device(user) and not user.is_verified():
+        # Someone holding only the password must not be able to add a second authenticator.
+        return redirect(f"{reverse('two_factor_verify')}?{request.GET.urlencode()}")
+    device = totp_device_start_enrolment(user=user)
+    form = OneTimeCodeForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        throttled = _is_throttled([device])
+        if not throttled and totp_device_confirm(device=device, token=form.cleaned_data["code"]):
+            otp_login(request, device)
+            request.session[FRESH_CODES_SESSION_KEY] = backup_codes_regenerate(user=user)
+            messages.success(request, "Two-step sign-in is on. Keep your backup codes somewhere safe.")
+            return redirect(f"{reverse('two_factor_backup_codes')}?next={_next_url(request)}")
+        form.add_error(
+            "code",
+            THROTTLED_MESSAGE
+            if throttled
+            else "That code does not match. Check the phone's clock and try again.",
+        )
+    context = {
+        "form": form,
+        "qr_svg": segno.make(device.config_url, error="m").svg_inline(scale=5, dark="#1b2430"),
+        "secret": _grouped_secret(device),
+        "next": _next_url(request),
+    }
+    return render(request, "registration/two_factor_setup.html", context)
+
+
+def _grouped_secret(device) -> str:
+    from base64 import b32encode
+
+    key = b32encode(device.bin_key).decode().rstrip("=")
+    return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def backup_codes(request):
+    """Show freshly made codes once; a verified user can make a new set (the old ones stop working)."""
+    # /accounts/ pages are exempt from the 2FA middleware, so this page checks for itself.
+    if not request.user.is_verified():
+        return redirect("two_factor_verify")
+    if request.method == "POST":
+        request.session[FRESH_CODES_SESSION_KEY] = backup_codes_regenerate(user=request.user)
+        messages.success(request, "New backup codes made. The old ones no longer work.")
+        return redirect("two_factor_backup_codes")
+    codes = request.session.pop(FRESH_CODES_SESSION_KEY, None)
+    context = {
+        "codes": codes,
+        "remaining": backup_codes_remaining(user=request.user),
+        "next": _next_url(request),
+    }
+    return render(request, "registration/backup_codes.html", context)

@@ -155,6 +155,9 @@ OTP_TOTP_THROTTLE_FACTOR = 1
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The sign-in form posts the e-mail as "username" (Django's AuthenticationForm); axes would
+# otherwise look for the user model's USERNAME_FIELD ("email") and see no username at all.
+AXES_USERNAME_FORM_FIELD = "username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False

@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.http import HttpResponse
 from django.urls import include, path
-from django.views.generic import RedirectView
 from django_otp.admin import OTPAdminSite
+
+from practice.views import home
 
 # The operator console requires a verified second factor like every other staff page.
 admin.site.__class__ = OTPAdminSite
@@ -15,11 +16,11 @@ def healthz(request):
 
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="appointment_list"), name="home"),
+    path("", home, name="home"),
     path("accounts/", include("practice.urls_accounts")),
     path("", include("practice.urls_staff")),
     path("", include("scheduling.urls")),
-    # path("", include("telehealth.urls")),  # enabled once telehealth.providers lands
+    path("", include("telehealth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
 ]

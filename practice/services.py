@@ -1,0 +1,108 @@
+"""Actions of the tenant app: clients and their SMS consent, and staff two-factor devices.
+
+Like scheduling.services, these are the only write paths: staff pages, the admin, the API and
+imports all call them, so every rule (and every audit entry) exists once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from practice.models import Client, ConsentSource, Practice, User
+
+BACKUP_CODE_COUNT = 10
+BACKUP_DEVICE_NAME = "Backup codes"
+
+
+# --- Clients ----------------------------------------------------------------------------------
+
+
+def _apply_consent(client: Client, *, consent: bool, source: str, by: User | None, now: datetime) -> None:
+    """Record consent once (keeping the original time and source), or withdraw it."""
+    if consent and client.sms_consent_at is None:
+        client.sms_consent_at = now
+        client.sms_consent_source = source or ConsentSource.VERBAL
+        client.sms_consent_recorded_by = by
+    elif not consent and client.sms_consent_at is not None:
+        client.sms_consent_at = None
+        client.sms_consent_source = ""
+        client.sms_consent_recorded_by = by
+
+
+def client_create(
+    *,
+    practice: Practice,
+    fields: dict,
+    sms_consent: bool = False,
+    consent_source: str = "",
+    by: User | None = None,
+    now: datetime | None = None,
+) -> Client:
+    """Create a client of ``practice``. ``fields`` are validated model fields (a form's
+    cleaned_data); consent is recorded with who recorded it and when."""
+    now = now or timezone.now()
+    client = Client(practice=practice, **fields)
+    _apply_consent(client, consent=sms_consent, source=consent_source, by=by, now=now)
+    client.full_clean()
+    client.save()
+    return client
+
+
+def client_update(
+    *,
+    client: Client,
+    fields: dict,
+    sms_consent: bool,
+    consent_source: str = "",
+    by: User | None = None,
+    now: datetime | None = None,
+) -> Client:
+    now = now or timezone.now()
+    for name, value in fields.items():
+        setattr(client, name, value)
+    _apply_consent(client, consent=sms_consent, source=consent_source, by=by, now=now)
+    client.full_clean()
+    client.save()
+    return client
+
+
+# --- Two-factor devices -----------------------------------------------------------------------
+
+
+def totp_device_start_enrolment(*, user: User) -> TOTPDevice:
+    """The unconfirmed authenticator-app device a user is enrolling (one at a time)."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").first()
+    return device or TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+
+
+def totp_device_confirm(*, device: TOTPDevice, token: str) -> bool:
+    """Confirm enrolment if ``token`` is the app's current code; other unconfirmed devices go."""
+    if not device.verify_token(token.strip().replace(" ", "")):
+        return False
+    with transaction.atomic():
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        TOTPDevice.objects.filter(user=device.user, confirmed=False).delete()
+    return True
+
+
+def backup_codes_regenerate(*, user: User, count: int = BACKUP_CODE_COUNT) -> list[str]:
+    """Replace the user's single-use backup codes; the new codes are returned once, to show."""
+    codes = [f"{secrets.randbelow(10**8):08d}" for _ in range(count)]
+    with transaction.atomic():
+        device, _ = StaticDevice.objects.get_or_create(
+            user=user, name=BACKUP_DEVICE_NAME, defaults={"confirmed": True}
+        )
+        device.token_set.all().delete()
+        StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    return codes
+
+
+def backup_codes_remaining(*, user: User) -> int:
+    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
