@@ -1,6 +1,8 @@
 from django.contrib import admin
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
-from django.urls import include, path
+from django.urls import include, path, reverse
 from django_otp.admin import OTPAdminSite
 
 from practice.views import home
@@ -9,6 +11,16 @@ from practice.views import home
 admin.site.__class__ = OTPAdminSite
 admin.site.site_header = "Attend operator console"
 admin.site.site_title = "Attend admin"
+
+
+def admin_login(request, extra_context=None):
+    """The console signs in through the staff sign-in page (password, then 2FA), not its own form."""
+    if request.user.is_authenticated:
+        raise PermissionDenied("The operator console is for operators.")
+    return redirect_to_login(request.GET.get("next") or reverse("admin:index"))
+
+
+admin.site.login = admin_login
 
 
 def healthz(request):

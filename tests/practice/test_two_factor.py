@@ -191,3 +191,16 @@ def test_a_wrong_password_shows_a_clear_message(client, manager):
 
     assert response.status_code == 200
     assert "do not match an account" in response.content.decode()
+
+
+def test_the_operator_console_sends_visitors_to_the_staff_sign_in(client):
+    response = client.get("/admin/", follow=True)
+
+    assert response.redirect_chain[-1][0].startswith(reverse("login"))
+    assert response.status_code == 200
+
+
+def test_a_verified_member_who_is_not_an_operator_is_refused_by_the_console(signed_in, manager):
+    response = signed_in(manager).get("/admin/", follow=True)
+
+    assert response.status_code == 403
