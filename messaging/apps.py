@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class MessagingConfig(AppConfig):
     name = "messaging"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from messaging.tasks import on_appointment_event
+        from scheduling import events
+
+        events.subscribe(on_appointment_event)

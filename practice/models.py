@@ -334,3 +334,36 @@ class Client(models.Model):
 
     def zoneinfo(self, practice: Practice | None = None) -> ZoneInfo:
         return ZoneInfo(self.timezone or (practice or self.practice).timezone)
+
+
+# --- API tokens ----------------------------------------------------------------------------
+
+
+class ApiToken(models.Model):
+    """A practice's key for the REST API. Only a SHA-256 hash of the token is stored, so a
+    leaked database does not leak working keys; ``prefix`` lets staff tell tokens apart.
+    Created, checked and revoked through ``practice.tokens``."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What uses this token, e.g. “EHR sync”.")
+    prefix = models.CharField(max_length=16, help_text="The token's first characters, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PracticeScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["practice", "-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -82,6 +82,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "practice.context_processors.current_practice",
+                "messaging.context_processors.dispatcher_status",
             ],
         },
     },
@@ -194,10 +195,36 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Attend <no-reply@attend.localhost>")
 SMS_BACKEND = env.str("SMS_BACKEND", default="messaging.backends.console.ConsoleSMSBackend")
+EMAIL_CHANNEL_BACKEND = "messaging.backends.email.DjangoEmailBackend"
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
+TWILIO_API_BASE = env.str("TWILIO_API_BASE", default="https://api.twilio.com")
+TWILIO_TIMEOUT_SECONDS = env.float("TWILIO_TIMEOUT_SECONDS", default=10.0)
+if SMS_BACKEND.endswith("TwilioSMSBackend") and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN):
+    raise ImproperlyConfigured("The Twilio SMS backend needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.")
+
+# Public address of this deployment, used in links inside messages and to verify webhook
+# signatures (Twilio signs the exact URL it called). No trailing slash.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+CALENDAR_UID_DOMAIN = env.str("CALENDAR_UID_DOMAIN", default="attend.invalid")
+
+# --- Reminder dispatch -----------------------------------------------------------------
+# Rows claimed per batch, provider calls in flight at once, and how long a row may stay
+# "sending" before a dead dispatcher is assumed (must exceed the slowest batch).
+DISPATCH_BATCH_SIZE = env.int("DISPATCH_BATCH_SIZE", default=500)
+DISPATCH_CONCURRENCY = env.int("DISPATCH_CONCURRENCY", default=16)
+DISPATCH_SENDING_LEASE_SECONDS = env.int("DISPATCH_SENDING_LEASE_SECONDS", default=600)
+# The scheduled dispatcher task sweeps every DISPATCH_INTERVAL_SECONDS for just under a minute,
+# because django-q2 schedules run at most once a minute.
+DISPATCH_INTERVAL_SECONDS = env.int("DISPATCH_INTERVAL_SECONDS", default=5)
+for _name in ("DISPATCH_BATCH_SIZE", "DISPATCH_CONCURRENCY", "DISPATCH_INTERVAL_SECONDS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1.")
 
 # --- Telehealth providers ----------------------------------------------------------------
 # Deployment-wide provider settings; each practice chooses its provider, and clinicians
-# carry their own Zoom user / Doxy.me room. See docs/telehealth-jitsi.md for Jitsi JWT.
+# carry their own Zoom user / Doxy.me room. See docs/telehealth.md for Jitsi JWT.
 TELEHEALTH_PROVIDERS = {
     "fake": {},
     "manual": {},

@@ -33,6 +33,7 @@ urlpatterns = [
     path("", include("practice.urls_staff")),
     path("", include("scheduling.urls")),
     path("", include("telehealth.urls")),
+    path("", include("messaging.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
 ]

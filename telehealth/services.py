@@ -8,13 +8,14 @@ the outcome is written in a second short transaction.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from practice.models import Modality, TelehealthProvider
@@ -28,6 +29,7 @@ from scheduling.services import follow_up_raise, participant_record_join
 from telehealth.models import (
     JoinEvent,
     JoinLink,
+    JoinSource,
     Meeting,
     MeetingState,
     TechCheckResult,
@@ -97,7 +99,8 @@ def needs_meeting(appointment: Appointment) -> bool:
 
 def meeting_create_for(*, appointment: Appointment, now: datetime | None = None) -> Meeting | None:
     """Make sure a telehealth appointment has a meeting, creating it with the practice's
-    provider. Safe to call again: an existing meeting is only retried if it is due."""
+    provider. Safe to call again: an existing meeting is only retried if it is due.
+    Call it outside any transaction (it talks to the provider)."""
     now = now or timezone.now()
     if not needs_meeting(appointment):
         return None
@@ -116,67 +119,112 @@ def meeting_create_for(*, appointment: Appointment, now: datetime | None = None)
     return meeting
 
 
-def _claim(meeting: Meeting, now: datetime) -> bool:
-    """Take the meeting for one attempt; False if another worker has it or it is not due."""
-    claimed = (
-        Meeting.objects.filter(pk=meeting.pk, state=MeetingState.PENDING)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .update(next_attempt_at=now + CLAIM_LEASE, attempts=meeting.attempts + 1)
-    )
-    return claimed == 1
+def _claim(meeting: Meeting, now: datetime) -> datetime | None:
+    """Take the meeting for one attempt. Returns the lease (stored in next_attempt_at) that
+    identifies this attempt, or None if another worker has it or it is not due.
+
+    ``durable=True`` makes a caller that holds a transaction fail loudly here, before any
+    provider call: the call could take seconds and must not run while rows are locked."""
+    lease = now + CLAIM_LEASE
+    with transaction.atomic(durable=True):
+        claimed = (
+            Meeting.objects.filter(pk=meeting.pk, state=MeetingState.PENDING)
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+            .update(next_attempt_at=lease, attempts=F("attempts") + 1, updated_at=timezone.now())
+        )
+    return lease if claimed == 1 else None
+
+
+def _still_claimed(meeting: Meeting, lease: datetime):
+    """The meeting row, if nothing (a cancel, a reschedule, another worker after the lease
+    ran out) changed it since this attempt claimed it. Outcomes are written through this."""
+    return Meeting.objects.filter(pk=meeting.pk, state=MeetingState.PENDING, next_attempt_at=lease)
 
 
 def meeting_attempt(*, meeting: Meeting, now: datetime | None = None) -> None:
     """One attempt to create (or, after a reschedule, update) the provider meeting."""
     now = now or timezone.now()
-    if not _claim(meeting, now):
+    lease = _claim(meeting, now)
+    if lease is None:
         return
     meeting = Meeting.objects.select_related("appointment__practice", "appointment__clinician").get(
         pk=meeting.pk
     )
-    provider = _provider_for(meeting)
     request = _meeting_request(meeting)
     try:
-        if meeting.external_id:
+        provider = _provider_for(meeting)
+        # A meeting that exists at the provider is moved, not created again (a pasted
+        # manual link has a URL but no provider id).
+        if meeting.external_id or meeting.join_url:
             result = provider.update(_as_provider_meeting(meeting), request)
         else:
             result = provider.create(request)
     except ProviderError as error:
-        _record_failure(meeting, error, now)
+        _record_failure(meeting, error, now, lease)
         return
-    Meeting.objects.filter(pk=meeting.pk).update(
+    _record_success(meeting, result, lease)
+
+
+def _record_success(meeting: Meeting, result: ProviderMeeting, lease: datetime) -> None:
+    link_fields = {
+        "external_id": result.external_id,
+        "join_url": result.join_url,
+        "host_url": result.host_url,
+        "extra": result.extra,
+    }
+    stored = _still_claimed(meeting, lease).update(
         state=MeetingState.READY,
-        external_id=result.external_id,
-        join_url=result.join_url,
-        host_url=result.host_url,
-        extra=result.extra,
         next_attempt_at=None,
         last_error="",
         updated_at=timezone.now(),
+        **link_fields,
     )
+    if stored:
+        return
+    # The meeting changed while the provider was working on it.
+    current = Meeting.objects.get(pk=meeting.pk)
+    if current.state == MeetingState.PENDING:
+        # Moved to a new time meanwhile: keep the provider's meeting so the next attempt
+        # updates it instead of creating a second one.
+        Meeting.objects.filter(pk=meeting.pk, external_id="", join_url="").update(**link_fields)
+    elif current.state == MeetingState.CANCELLED and result.external_id != current.external_id:
+        # Cancelled meanwhile, and the cancel could not know this provider meeting: revoke it.
+        try:
+            _provider_for(meeting).cancel(result)
+        except ProviderError as error:
+            logger.warning("meeting %s: could not revoke at %s: %s", meeting.pk, meeting.provider, error)
 
 
-def _record_failure(meeting: Meeting, error: ProviderError, now: datetime) -> None:
+def _record_failure(meeting: Meeting, error: ProviderError, now: datetime, lease: datetime) -> None:
     message = str(error)[:500]
     logger.warning(
-        "meeting %s: %s provider error (permanent=%s): %s",
+        "meeting %s: %s provider error (permanent=%s, attempt %s): %s",
         meeting.pk,
         meeting.provider,
         error.permanent,
+        meeting.attempts,
         message,
     )
     appointment = meeting.appointment
-    delay = timedelta(seconds=error.retry_after) if error.retry_after else retry_delay(meeting.attempts + 1)
+    # meeting.attempts already counts this attempt (the claim incremented it).
+    delay = retry_delay(meeting.attempts)
+    if error.retry_after:
+        delay = max(delay, timedelta(seconds=error.retry_after))
     retry_at = now + delay
-    gives_up = error.permanent or meeting.attempts + 1 >= MAX_ATTEMPTS or retry_at >= appointment.ends_at
+    gives_up = error.permanent or meeting.attempts >= MAX_ATTEMPTS or retry_at >= appointment.ends_at
     if not gives_up:
-        Meeting.objects.filter(pk=meeting.pk).update(next_attempt_at=retry_at, last_error=message)
+        _still_claimed(meeting, lease).update(
+            next_attempt_at=retry_at, last_error=message, updated_at=timezone.now()
+        )
         return
     state = (
         MeetingState.AWAITING_LINK if meeting.provider == TelehealthProvider.MANUAL else MeetingState.FAILED
     )
-    Meeting.objects.filter(pk=meeting.pk).update(state=state, next_attempt_at=None, last_error=message)
-    follow_up_raise(appointment=appointment, kind=FollowUpKind.MEETING_FAILED, detail=message)
+    gave_up = _still_claimed(meeting, lease).update(
+        state=state, next_attempt_at=None, last_error=message, updated_at=timezone.now()
+    )
+    if gave_up:
+        follow_up_raise(appointment=appointment, kind=FollowUpKind.MEETING_FAILED, detail=message)
 
 
 def meeting_set_link(*, appointment: Appointment, join_url: str, host_url: str = "") -> Meeting:
@@ -212,53 +260,83 @@ def meeting_set_link(*, appointment: Appointment, join_url: str, host_url: str =
 
 
 def meeting_move_to(*, previous: Appointment, replacement: Appointment, now: datetime | None = None) -> None:
-    """After a reschedule the meeting follows the session: the provider meeting is updated
-    to the new time (or a new one is created if the old one never existed)."""
+    """After a reschedule the meeting follows the session: the same meeting row (and so the
+    same room / provider meeting) is attached to the replacement and updated to the new time.
+    Without a usable meeting to move, the replacement gets a new one."""
     now = now or timezone.now()
     with transaction.atomic():
-        meeting = Meeting.objects.select_for_update().filter(appointment=previous).first()
-        if meeting is None or meeting.state == MeetingState.CANCELLED:
-            meeting = None
-        elif needs_meeting(replacement):
-            meeting.appointment = replacement
-            meeting.state = MeetingState.PENDING
-            meeting.next_attempt_at = now
-            meeting.attempts = 0
-            meeting.save()
-    if meeting is None:
-        meeting_create_for(appointment=replacement, now=now)
-    elif meeting.appointment_id == replacement.pk:
+        meeting = (
+            Meeting.objects.select_for_update()
+            .filter(appointment=previous)
+            .exclude(state=MeetingState.CANCELLED)
+            .first()
+        )
+        # The sweep may already have given the replacement a meeting of its own.
+        can_move = (
+            meeting is not None
+            and needs_meeting(replacement)
+            and not Meeting.objects.filter(appointment=replacement).exists()
+        )
+        if can_move:
+            Meeting.objects.filter(pk=meeting.pk).update(
+                appointment=replacement,
+                state=MeetingState.PENDING,
+                next_attempt_at=now,
+                attempts=0,
+                last_error="",
+                updated_at=timezone.now(),
+            )
+    if can_move:
         meeting_attempt(meeting=meeting, now=now)
-    else:
+        return
+    if meeting is not None:
         meeting_cancel_for(appointment=previous)
+    meeting_create_for(appointment=replacement, now=now)
 
 
 def meeting_cancel_for(*, appointment: Appointment) -> None:
     """Revoke the meeting of a cancelled session. Join links stop working at once (the
     join page checks the appointment); the provider meeting is deleted as well."""
-    meeting = Meeting.objects.filter(appointment=appointment).exclude(state=MeetingState.CANCELLED).first()
-    if meeting is None:
-        return
-    Meeting.objects.filter(pk=meeting.pk).update(state=MeetingState.CANCELLED, next_attempt_at=None)
+    with transaction.atomic(durable=True):
+        meeting = (
+            Meeting.objects.select_for_update()
+            .filter(appointment=appointment)
+            .exclude(state=MeetingState.CANCELLED)
+            .first()
+        )
+        if meeting is None:
+            return
+        Meeting.objects.filter(pk=meeting.pk).update(
+            state=MeetingState.CANCELLED, next_attempt_at=None, updated_at=timezone.now()
+        )
     if not meeting.external_id:
         return
     try:
         _provider_for(meeting).cancel(_as_provider_meeting(meeting))
     except ProviderError as error:
         # The session is cancelled for us either way; a meeting left at the provider is
-        # unreachable through Attend and expires with its time.
+        # unreachable through Attend (waiting room on, no host) and expires with its time.
+        # The reason stays on the row for the operator.
         logger.warning("meeting %s: could not delete at %s: %s", meeting.pk, meeting.provider, error)
-        Meeting.objects.filter(pk=meeting.pk).update(last_error=str(error)[:500])
+        Meeting.objects.filter(pk=meeting.pk).update(
+            last_error=f"Not deleted at the provider: {error}"[:500], updated_at=timezone.now()
+        )
 
 
-def meetings_retry_due(*, now: datetime | None = None, limit: int = 100) -> int:
+def meetings_retry_due(*, now: datetime | None = None, limit: int = 100, budget_seconds: float = 40) -> int:
     """Sweep: retry pending meetings whose time has come, and create missing meetings for
-    upcoming telehealth sessions (a worker may have died between booking and creating)."""
+    upcoming telehealth sessions (a worker may have died between booking and creating).
+
+    Stops starting new provider calls after ``budget_seconds`` so a slow provider cannot
+    push the task past django-q2's timeout (60 s); the next run picks up the rest."""
     now = now or timezone.now()
+    deadline = time.monotonic() + budget_seconds
     due = list(Meeting.objects.due_for_attempt(now).order_by("next_attempt_at")[:limit])
     for meeting in due:
+        if time.monotonic() > deadline:
+            return due.index(meeting)
         meeting_attempt(meeting=meeting, now=now)
-    missing = (
+    missing = list(
         Appointment.objects.filter(
             modality=Modality.TELEHEALTH,
             status__in=SLOT_HOLDING_STATUSES,
@@ -268,11 +346,11 @@ def meetings_retry_due(*, now: datetime | None = None, limit: int = 100) -> int:
         .select_related("practice", "clinician")
         .order_by("starts_at")[:limit]
     )
-    created = 0
-    for appointment in missing:
+    for done, appointment in enumerate(missing):
+        if time.monotonic() > deadline:
+            return len(due) + done
         meeting_create_for(appointment=appointment, now=now)
-        created += 1
-    return len(due) + created
+    return len(due) + len(missing)
 
 
 # --- Join links and joins -----------------------------------------------------------------------
@@ -358,33 +436,57 @@ def join_record(
     return created
 
 
-def participant_join_url(*, participant: AppointmentParticipant, now: datetime | None = None) -> str | None:
-    """The provider URL this participant is sent to now, or None if the meeting is not ready."""
-    appointment = participant.appointment
-    meeting = Meeting.objects.filter(appointment=appointment, state=MeetingState.READY).first()
-    if meeting is None:
-        return None
-    window = join_window(appointment)
-    return _provider_for(meeting).participant_url(
-        _as_provider_meeting(meeting),
-        display_name=participant.client.greeting_name,
-        moderator=False,
-        valid_from=window.opens_at,
-        valid_until=window.closes_at,
+def _joinable_meeting(appointment: Appointment) -> Meeting | None:
+    """The meeting people may be sent to: a ready one, or one whose move to a new time is
+    still being pushed to the provider (its room and link stay the same meanwhile)."""
+    return (
+        Meeting.objects.filter(appointment=appointment)
+        .filter(Q(state=MeetingState.READY) | (Q(state=MeetingState.PENDING) & ~Q(join_url="")))
+        .first()
     )
 
 
-def host_join_url(*, appointment: Appointment) -> str | None:
-    meeting = Meeting.objects.filter(appointment=appointment, state=MeetingState.READY).first()
+def _personal_url(meeting: Meeting, *, display_name: str, moderator: bool) -> str | None:
+    window = join_window(meeting.appointment)
+    try:
+        return _provider_for(meeting).participant_url(
+            _as_provider_meeting(meeting),
+            display_name=display_name,
+            moderator=moderator,
+            valid_from=window.opens_at,
+            valid_until=window.closes_at,
+        )
+    except ProviderError as error:
+        logger.warning("meeting %s: no participant URL from %s: %s", meeting.pk, meeting.provider, error)
+        return None
+
+
+def participant_join_url(*, participant: AppointmentParticipant, now: datetime | None = None) -> str | None:
+    """The provider URL this participant is sent to now, or None if the meeting is not ready."""
+    meeting = _joinable_meeting(participant.appointment)
     if meeting is None:
         return None
-    window = join_window(appointment)
-    return _provider_for(meeting).participant_url(
-        _as_provider_meeting(meeting),
-        display_name=appointment.clinician.display_name,
-        moderator=True,
-        valid_from=window.opens_at,
-        valid_until=window.closes_at,
+    meeting.appointment = participant.appointment
+    return _personal_url(meeting, display_name=participant.client.greeting_name, moderator=False)
+
+
+def host_join_url(*, appointment: Appointment) -> str | None:
+    """The clinician's URL, with host/moderator rights where the provider has them."""
+    meeting = _joinable_meeting(appointment)
+    if meeting is None:
+        return None
+    meeting.appointment = appointment
+    return _personal_url(meeting, display_name=appointment.clinician.display_name, moderator=True)
+
+
+def host_join_record(*, appointment: Appointment, at: datetime | None = None) -> JoinEvent:
+    """Log that the clinician opened the session through their host link (no attendance)."""
+    return JoinEvent.objects.create(
+        practice_id=appointment.practice_id,
+        appointment=appointment,
+        participant=None,
+        source=JoinSource.HOST_LINK,
+        occurred_at=at or timezone.now(),
     )
 
 

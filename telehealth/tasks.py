@@ -15,19 +15,29 @@ def on_appointment_event(event: AppointmentEvent) -> None:
         enqueue("telehealth.tasks.sync_meeting", event.kind, event.appointment_id, event.previous_id)
 
 
+def _appointment(pk: int | None) -> Appointment | None:
+    if pk is None:
+        return None
+    return Appointment.objects.select_related("practice", "clinician").filter(pk=pk).first()
+
+
 def sync_meeting(kind: str, appointment_id: int, previous_id: int | None = None) -> None:
+    """Runs after the change committed (enqueue is called from an on-commit subscriber), so
+    the provider is never called inside the booking's transaction. The appointment may
+    have changed again since: the services re-check its state."""
     from telehealth import services
 
-    appointment = (
-        Appointment.objects.select_related("practice", "clinician").filter(pk=appointment_id).first()
-    )
+    appointment = _appointment(appointment_id)
     if appointment is None:
         return
     if kind == "booked":
         services.meeting_create_for(appointment=appointment)
-    elif kind == "rescheduled" and previous_id is not None:
-        previous = Appointment.objects.select_related("practice", "clinician").get(pk=previous_id)
-        services.meeting_move_to(previous=previous, replacement=appointment)
+    elif kind == "rescheduled":
+        previous = _appointment(previous_id)
+        if previous is None:
+            services.meeting_create_for(appointment=appointment)
+        else:
+            services.meeting_move_to(previous=previous, replacement=appointment)
     elif kind == "cancelled":
         services.meeting_cancel_for(appointment=appointment)
 

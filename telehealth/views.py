@@ -7,12 +7,13 @@ marked no-store / no-referrer so the token does not leak into caches or other si
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from practice.access import BOOKERS, require_manage_appointment, staff_view
+from practice.access import ALL_ROLES, staff_view
 from scheduling.models import Appointment
 from telehealth import services
 from telehealth.models import JoinSource
@@ -20,7 +21,9 @@ from telehealth.rules import JoinState, join_state, join_window
 
 
 def client_page(request, template: str, context: dict, status: int = 200) -> HttpResponse:
-    response = render(request, template, context, status=status)
+    # Templates convert datetimes to the active zone: show the client's wall clock.
+    with timezone.override(context.get("timezone_name") or timezone.get_current_timezone()):
+        response = render(request, template, context, status=status)
     response["Referrer-Policy"] = "no-referrer"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
@@ -39,15 +42,23 @@ def _local_context(participant) -> dict:
     appointment = participant.appointment
     tz = participant.client.zoneinfo(appointment.practice)
     window = join_window(appointment)
+    local_start = appointment.starts_at.astimezone(tz)
+    local_end = appointment.ends_at.astimezone(tz)
+    local_opens = window.opens_at.astimezone(tz)
     return {
         "participant": participant,
         "appointment": appointment,
         "practice": appointment.practice,
         "greeting_name": participant.client.greeting_name,
         "clinician_name": appointment.clinician.display_name,
-        "local_start": appointment.starts_at.astimezone(tz),
-        "local_end": appointment.ends_at.astimezone(tz),
-        "local_opens": window.opens_at.astimezone(tz),
+        "local_start": local_start,
+        "local_end": local_end,
+        "local_opens": local_opens,
+        # EST/EDT, from Python: Django's "T" format is blank for ambiguous times, which is
+        # exactly the night (clocks going back) when the abbreviation matters.
+        "start_zone": local_start.tzname(),
+        "end_zone": local_end.tzname(),
+        "opens_zone": local_opens.tzname(),
         "timezone_name": str(tz),
     }
 
@@ -75,14 +86,19 @@ def join(request, token: str):
 
 
 @never_cache
-@staff_view(roles=BOOKERS)
+@staff_view(roles=ALL_ROLES)
 def host_join(request, pk: int):
-    """The clinician's own link to the meeting, with host rights where the provider has them."""
+    """The clinician's own link to the meeting, with host rights where the provider has them.
+    Only the session's clinician gets it: a host URL can admit people and end the session."""
     appointment = get_object_or_404(
         Appointment.objects.visible_to(request.membership).select_related("practice", "clinician"), pk=pk
     )
-    require_manage_appointment(request.membership, appointment)
+    if appointment.clinician.user_id != request.user.pk:
+        raise PermissionDenied("Only the session's clinician can open the host link.")
     target = services.host_join_url(appointment=appointment)
     if target is None:
         return render(request, "telehealth/host_not_ready.html", {"appointment": appointment}, status=409)
-    return HttpResponseRedirect(target)
+    services.host_join_record(appointment=appointment)
+    response = HttpResponseRedirect(target)
+    response["Referrer-Policy"] = "no-referrer"
+    return response

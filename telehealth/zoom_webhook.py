@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST
 
 from scheduling.models import AppointmentParticipant
 from telehealth import services
-from telehealth.models import JoinSource, Meeting
+from telehealth.models import JoinSource, Meeting, MeetingState
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +61,13 @@ def zoom_events(request):
         return HttpResponseForbidden("invalid signature")
     try:
         event = json.loads(request.body)
-        name = event["event"]
-        payload = event.get("payload") or {}
-    except (ValueError, KeyError, TypeError):
+    except ValueError:  # also UnicodeDecodeError
+        return HttpResponseBadRequest("malformed event")
+    if not isinstance(event, dict) or not isinstance(event.get("event"), str):
+        return HttpResponseBadRequest("malformed event")
+    name = event["event"]
+    payload = event.get("payload") or {}
+    if not isinstance(payload, dict):
         return HttpResponseBadRequest("malformed event")
 
     if name == "endpoint.url_validation":
@@ -78,19 +82,20 @@ def zoom_events(request):
 
 
 def _participant_joined(payload: dict) -> HttpResponse:
-    obj = payload.get("object") or {}
-    person = obj.get("participant") or {}
-    meeting_id = str(obj.get("id", ""))
-    if not meeting_id or not isinstance(person, dict):
+    obj = payload.get("object")
+    person = obj.get("participant") if isinstance(obj, dict) else None
+    if not isinstance(person, dict) or not str(obj.get("id", "")):
         return HttpResponseBadRequest("malformed participant_joined")
+    meeting_id = str(obj["id"])
     meeting = (
         Meeting.objects.filter(provider="zoom", external_id=meeting_id)
+        .exclude(state=MeetingState.CANCELLED)
         .select_related("appointment__practice", "appointment__clinician")
         .first()
     )
     if meeting is None:
-        return HttpResponse(status=204)  # not one of ours (or already gone)
-    if person.get("user_id") and str(person.get("user_id")) == str(obj.get("host_id", "")):
+        return HttpResponse(status=204)  # not one of ours, or the session was cancelled
+    if _is_host(meeting, obj, person):
         return HttpResponse(status=204)  # the clinician
     participant = _match_participant(meeting, str(person.get("user_name", "")))
     if participant is None:
@@ -104,6 +109,16 @@ def _participant_joined(payload: dict) -> HttpResponse:
         participant=participant, source=JoinSource.ZOOM_WEBHOOK, dedupe_key=dedupe[:200], at=joined_at
     )
     return HttpResponse(status=204)
+
+
+def _is_host(meeting: Meeting, obj: dict, person: dict) -> bool:
+    """A signed-in host joins with their Zoom user id as participant ``id``; a host who is
+    not signed in can only be recognised by the name they show."""
+    host_id = str(obj.get("host_id") or "")
+    if host_id and host_id in {str(person.get("id") or ""), str(person.get("user_id") or "")}:
+        return True
+    shown = str(person.get("user_name") or "").strip().casefold()
+    return bool(shown) and shown == meeting.appointment.clinician.display_name.strip().casefold()
 
 
 def _match_participant(meeting: Meeting, display_name: str) -> AppointmentParticipant | None:

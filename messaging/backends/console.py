@@ -5,7 +5,7 @@ import sys
 import threading
 import uuid
 
-from messaging.backends.base import BaseSMSBackend, SMSMessage, SMSResult
+from messaging.backends.base import BaseSMSBackend, SendResult, SMSMessage
 
 
 class ConsoleSMSBackend(BaseSMSBackend):
@@ -14,9 +14,9 @@ class ConsoleSMSBackend(BaseSMSBackend):
     def __init__(self, stream=None):
         self.stream = stream or sys.stdout
 
-    def send(self, message: SMSMessage) -> SMSResult:
+    def send(self, message: SMSMessage) -> SendResult:
         message_id = f"console-{uuid.uuid4().hex[:16]}"
         with self._write_lock:
             self.stream.write(f"--- SMS {message_id} to {message.to} ---\n{message.body}\n---\n")
             self.stream.flush()
-        return SMSResult(provider_message_id=message_id)
+        return SendResult(provider_message_id=message_id)

@@ -1,0 +1,95 @@
+"""Operator console for the reminder engine: edit a practice's sequence (templates are checked
+against the content whitelist when saved), and see why any message did or did not go out."""
+
+from django import forms
+from django.contrib import admin
+
+from messaging.content import ALLOWED_FIELDS, validate_template
+from messaging.models import DeliveryReport, DispatcherHeartbeat, OutboxMessage, Sequence, Step
+from practice.admin import PracticeFilter, PracticeScopedAdminMixin, ReadOnlyAdminMixin
+
+FIELDS_HELP = "Allowed fields: " + ", ".join(f"{{{{ {name} }}}}" for name in ALLOWED_FIELDS) + "."
+
+
+class StepForm(forms.ModelForm):
+    class Meta:
+        model = Step
+        fields = [
+            "position",
+            "key",
+            "name",
+            "is_active",
+            "anchor",
+            "offset_minutes",
+            "channel",
+            "audience",
+            "conditions",
+            "subject",
+            "body",
+            "attach_calendar",
+        ]
+        help_texts = {"body": FIELDS_HELP, "subject": FIELDS_HELP}
+
+    def clean_body(self):
+        body = self.cleaned_data["body"]
+        validate_template(body)
+        return body
+
+    def clean_subject(self):
+        subject = self.cleaned_data["subject"]
+        validate_template(subject)
+        return subject
+
+
+class StepInline(admin.StackedInline):
+    model = Step
+    form = StepForm
+    extra = 0
+    fields = [  # the form's fields, laid out in rows
+        ("position", "key", "name", "is_active"),
+        ("anchor", "offset_minutes", "channel", "audience"),
+        "conditions",
+        "subject",
+        "body",
+        "attach_calendar",
+    ]
+
+
+@admin.register(Sequence)
+class SequenceAdmin(PracticeScopedAdminMixin, admin.ModelAdmin):
+    list_display = ["practice", "updated_at"]
+    list_select_related = ["practice"]
+    inlines = [StepInline]
+    readonly_fields = ["practice"]
+
+    def has_add_permission(self, request):
+        return False  # every practice gets its sequence on first use
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(ReadOnlyAdminMixin, PracticeScopedAdminMixin, admin.ModelAdmin):
+    """ "Why did (or didn't) this message go out?" — every row with its state and reason."""
+
+    list_display = ["id", "appointment_id", "kind", "channel", "recipient_key", "due_at", "state", "reason"]
+    list_filter = [PracticeFilter, "state", "channel", "kind"]
+    list_select_related = ["practice"]
+    search_fields = ["=appointment__id", "=provider_message_id", "kind"]
+    date_hierarchy = "due_at"
+    ordering = ["-due_at"]
+
+
+@admin.register(DeliveryReport)
+class DeliveryReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["provider_message_id", "status", "error_code", "received_at"]
+    search_fields = ["=provider_message_id"]
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser  # not tied to a practice, so not scoped for operators
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+@admin.register(DispatcherHeartbeat)
+class DispatcherHeartbeatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "last_sweep_at", "last_sweep_sent"]

@@ -1,0 +1,21 @@
+from datetime import timedelta
+
+from django.utils import timezone
+
+# Longer than this without a finished sweep and staff pages warn that reminders are stalled.
+STALE_AFTER = timedelta(minutes=3)
+
+
+def dispatcher_status(request):
+    """On staff pages only: when the reminder dispatcher last swept, and whether that is stale."""
+    if getattr(request, "membership", None) is None:
+        return {}
+    from messaging.models import DispatcherHeartbeat
+
+    beat = DispatcherHeartbeat.objects.filter(name="dispatcher").first()
+    if beat is None:
+        return {"dispatcher_stale": True, "dispatcher_last_sweep": None}
+    return {
+        "dispatcher_stale": timezone.now() - beat.last_sweep_at > STALE_AFTER,
+        "dispatcher_last_sweep": beat.last_sweep_at,
+    }

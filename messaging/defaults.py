@@ -1,0 +1,126 @@
+"""The default reminder sequence of SPEC F9, given to every practice on first use.
+
+Steps 7 (no-show handling) and the rest of 8 (payment hook, next-session link, survey) belong
+to the client-communications issue and are not in this list yet.
+"""
+
+from messaging.models import Anchor, Audience, Channel, Condition
+
+DAY = 24 * 60
+
+DEFAULT_STEPS: list[dict] = [
+    {
+        "key": "confirmation",
+        "name": "Booking confirmation (e-mail)",
+        "anchor": Anchor.BOOKING,
+        "offset_minutes": 0,
+        "channel": Channel.EMAIL,
+        "attach_calendar": True,
+        "subject": "Your session with {{ clinician_name }} on {{ session_date }}",
+        "body": (
+            "Hi {{ client_name }},\n\n"
+            "Your session with {{ clinician_name }} is booked for {{ session_date }} "
+            "at {{ session_time }}.\n\n"
+            "Joining by video? Use this link at the time of the session: {{ join_link }}\n"
+            "It opens a few minutes before the start. Before then, check your camera, microphone and\n"
+            "connection (about a minute): {{ tech_check_link }}\n\n"
+            "What to expect: find a quiet, private place; have headphones if you can; join a couple of\n"
+            "minutes early. The calendar file attached adds the session to your calendar.\n\n"
+            "Need to change the time? Call {{ practice_name }} at {{ practice_phone }}.\n"
+        ),
+    },
+    {
+        "key": "t24_sms",
+        "name": "Day before (text)",
+        "anchor": Anchor.START,
+        "offset_minutes": -DAY,
+        "channel": Channel.SMS,
+        "conditions": [Condition.TELEHEALTH_ONLY],
+        "body": (
+            "Hi {{ client_name }}, a reminder of your video session with {{ clinician_name }} "
+            "tomorrow at {{ session_time }}. Join here: {{ join_link }}"
+        ),
+    },
+    {
+        "key": "t24_sms_in_person",
+        "name": "Day before, in person (text)",
+        "anchor": Anchor.START,
+        "offset_minutes": -DAY,
+        "channel": Channel.SMS,
+        "conditions": [Condition.IN_PERSON_ONLY],
+        "body": (
+            "Hi {{ client_name }}, a reminder of your session with {{ clinician_name }} at "
+            "{{ practice_name }} tomorrow at {{ session_time }}. Questions: {{ practice_phone }}"
+        ),
+    },
+    {
+        "key": "t2h_tech_check",
+        "name": "Tech check prompt, 2 hours before (text)",
+        "anchor": Anchor.START,
+        "offset_minutes": -120,
+        "channel": Channel.SMS,
+        "conditions": [Condition.TELEHEALTH_ONLY, Condition.TECH_CHECK_NOT_PASSED],
+        "body": (
+            "{{ client_name }}, your session with {{ clinician_name }} is at {{ session_time }}. "
+            "Take 1 minute to test your camera and connection: {{ tech_check_link }}"
+        ),
+    },
+    {
+        "key": "t15_sms",
+        "name": "15 minutes before (text)",
+        "anchor": Anchor.START,
+        "offset_minutes": -15,
+        "channel": Channel.SMS,
+        "conditions": [Condition.TELEHEALTH_ONLY],
+        "body": "Your session with {{ clinician_name }} starts in 15 minutes. Tap to join: {{ join_link }}",
+    },
+    {
+        "key": "t0_push",
+        "name": "At the start (web push)",
+        "anchor": Anchor.START,
+        "offset_minutes": 0,
+        "channel": Channel.PUSH,
+        "conditions": [Condition.TELEHEALTH_ONLY, Condition.NOT_JOINED],
+        "body": "{{ clinician_name }} is ready for you. Tap to join: {{ join_link }}",
+    },
+    {
+        "key": "t5_clinician_prompt",
+        "name": "Client not joined, 5 minutes in (text to clinician)",
+        "anchor": Anchor.START,
+        "offset_minutes": 5,
+        "channel": Channel.SMS,
+        "audience": Audience.CLINICIAN,
+        "conditions": [Condition.TELEHEALTH_ONLY, Condition.NOT_JOINED],
+        "body": (
+            "{{ client_name }} has not joined your {{ session_time }} session yet. "
+            "Open Attend to send them a check-in text."
+        ),
+    },
+    {
+        "key": "note_reminder",
+        "name": "Note reminder after the session (e-mail to clinician)",
+        "anchor": Anchor.END,
+        "offset_minutes": 10,
+        "channel": Channel.EMAIL,
+        "audience": Audience.CLINICIAN,
+        "subject": "Note reminder: {{ session_time }} session",
+        "body": (
+            "Hi {{ clinician_name }},\n\nThis is a reminder to complete your note for the session "
+            "with {{ client_name }} on {{ session_date }} at {{ session_time }}.\n"
+        ),
+    },
+]
+
+CANCELLATION_NOTICE = {
+    "kind": "cancellation_notice",
+    "subject": "Your session on {{ session_date }} is cancelled",
+    "sms_body": (
+        "Hi {{ client_name }}, your session with {{ clinician_name }} on {{ session_date }} at "
+        "{{ session_time }} is cancelled. Questions: {{ practice_phone }}"
+    ),
+    "email_body": (
+        "Hi {{ client_name }},\n\nYour session with {{ clinician_name }} on {{ session_date }} at "
+        "{{ session_time }} is cancelled.\n\nTo book another time, call {{ practice_name }} at "
+        "{{ practice_phone }}.\n"
+    ),
+}

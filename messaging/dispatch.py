@@ -1,0 +1,328 @@
+"""The dispatcher: claim what is due, commit, send concurrently, record each outcome.
+
+Exactly once (SPEC F11) rests on three rules:
+1. A row is claimed by one dispatcher only: ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL,
+   a conditional ``UPDATE … WHERE state='planned'`` on SQLite (whose writers are serialised),
+   with a lease and a claim token naming the claimant.
+2. Just before the provider call the row moves ``claimed → sending`` (conditionally, by token).
+   A dispatcher that dies before that point leaves a ``claimed`` row whose lease expires and
+   which is planned again: it was never handed over. One that dies after it leaves ``sending``:
+   the provider may have the message, so the row becomes ``unknown`` and is never resent
+   automatically; a status callback can still settle it.
+3. No network call happens inside a transaction or while a row lock is held.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from messaging import compose
+from messaging.backends import get_email_backend, get_sms_backend
+from messaging.backends.base import ChannelError, EmailMessageData, SMSMessage
+from messaging.defaults import CANCELLATION_NOTICE as NOTICE_TEMPLATES
+from messaging.models import Audience, Channel, Condition, DispatcherHeartbeat, OutboxMessage, OutboxState
+from messaging.planning import retry_delay, send_deadline
+from messaging.services import CANCELLATION_NOTICE, message_plan_fallback
+from scheduling.models import AppointmentStatus
+
+logger = logging.getLogger(__name__)
+
+# A claimed row is only being prepared (no network): if its dispatcher dies, it is planned
+# again after this short lease. A row being handed over gets a lease long enough for the
+# slowest batch (settings.DISPATCH_SENDING_LEASE_SECONDS), because expiring it early would
+# turn a message still in flight into "unknown".
+CLAIM_LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 5
+HEARTBEAT_NAME = "dispatcher"
+
+
+@dataclass
+class SendJob:
+    message_id: int
+    channel: str
+    payload: SMSMessage | EmailMessageData
+    note: str = ""  # why the channel differs from the step's, shown on the timeline
+
+
+@dataclass
+class DispatchReport:
+    claimed: int = 0
+    sent: int = 0
+    skipped: int = 0
+    retried: int = 0
+    failed: int = 0
+    unknown: int = 0
+    requeued_leases: int = 0
+    lateness_seconds: list[float] = field(default_factory=list)
+
+
+# --- Claiming ----------------------------------------------------------------------------------
+
+
+def claim_due(*, now: datetime, limit: int) -> str:
+    """Claim up to ``limit`` due rows for this sweep and return the claim token."""
+    token = uuid.uuid4().hex
+    due = OutboxMessage.objects.filter(state=OutboxState.PLANNED, due_at__lte=now).order_by("due_at")
+    claim = {
+        "state": OutboxState.CLAIMED,
+        "claim_token": token,
+        "lease_until": now + CLAIM_LEASE,
+        "updated_at": now,
+    }
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Rows another dispatcher holds are skipped, not waited for.
+            ids = due.select_for_update(skip_locked=True).values("pk")[:limit]
+            OutboxMessage.objects.filter(pk__in=ids).update(**claim)
+        else:
+            ids = list(due.values_list("pk", flat=True)[:limit])
+            OutboxMessage.objects.filter(pk__in=ids, state=OutboxState.PLANNED).update(**claim)
+    return token
+
+
+def expire_leases(*, now: datetime) -> int:
+    """Rows whose dispatcher died: claimed ones go back to planned (never handed over), rows
+    caught while handing over become unknown (never resent automatically)."""
+    expired = OutboxMessage.objects.filter(lease_until__lt=now)
+    requeued = expired.filter(state=OutboxState.CLAIMED).update(
+        state=OutboxState.PLANNED, claim_token="", lease_until=None, updated_at=now
+    )
+    expired.filter(state=OutboxState.SENDING).update(
+        state=OutboxState.UNKNOWN,
+        reason="The dispatcher stopped while handing this to the provider; it may or may not have gone "
+        "out, so it is not resent automatically.",
+        lease_until=None,
+        updated_at=now,
+    )
+    return requeued
+
+
+# --- Deciding what to do with each claimed row ----------------------------------------------------
+
+
+def _settle(message: OutboxMessage, state: str, reason: str, now: datetime) -> None:
+    OutboxMessage.objects.filter(pk=message.pk, claim_token=message.claim_token).update(
+        state=state, reason=reason[:300], settled_at=now, lease_until=None, updated_at=now
+    )
+
+
+def _withdrawal_reason(message: OutboxMessage, now: datetime) -> tuple[str, str] | None:
+    """(state, reason) if the row must not go out as things stand now, else None."""
+    appointment = message.appointment
+    if message.kind != CANCELLATION_NOTICE:
+        if appointment.status == AppointmentStatus.CANCELLED:
+            return OutboxState.CANCELLED, "The session was cancelled."
+        if appointment.status == AppointmentStatus.RESCHEDULED:
+            return OutboxState.CANCELLED, "The session was moved; the new time has its own reminders."
+    if now > send_deadline(due_at=message.due_at, appointment=appointment):
+        return OutboxState.SKIPPED, "Too late to be useful by the time it could be sent."
+    unmet = _unmet_condition(message)
+    if unmet:
+        return OutboxState.SKIPPED, unmet
+    return None
+
+
+def _unmet_condition(message: OutboxMessage) -> str:
+    conditions = set(message.step.conditions or ()) if message.step else set()
+    participant = message.participant
+    if Condition.NOT_JOINED in conditions and participant is not None and participant.joined_at:
+        return "The client had already joined."
+    if Condition.NOT_CONFIRMED in conditions and message.appointment.status == AppointmentStatus.CONFIRMED:
+        return "The session was already confirmed."
+    if (
+        Condition.TECH_CHECK_NOT_PASSED in conditions
+        and participant is not None
+        and participant.tech_checks.filter(passed=True).exists()
+    ):
+        return "The client's tech check had already passed."
+    return ""
+
+
+def _templates(message: OutboxMessage, channel: str) -> tuple[str, str]:
+    """(subject, body) templates for the row: its step's, or the cancellation notice's."""
+    if message.kind == CANCELLATION_NOTICE:
+        body = NOTICE_TEMPLATES["sms_body" if channel == Channel.SMS else "email_body"]
+        return NOTICE_TEMPLATES["subject"], body
+    step = message.step
+    if channel == Channel.EMAIL and step.channel == Channel.SMS:
+        # A text going out as e-mail: same words, a plain subject.
+        return "A message about your session on {{ session_date }}", step.body
+    return step.subject, step.body
+
+
+def _prepare(message: OutboxMessage, now: datetime) -> SendJob | tuple[str, str]:
+    """A job to send, or (state, reason) to settle the row without sending."""
+    withdrawn = _withdrawal_reason(message, now)
+    if withdrawn:
+        return withdrawn
+    recipient = compose.recipient_for(message)
+    channel, note = _resolve_channel(message.channel, recipient, message)
+    if channel is None:
+        return OutboxState.SKIPPED, note
+    subject, body = _templates(message, channel)
+    if channel == Channel.SMS:
+        deadline = send_deadline(due_at=message.due_at, appointment=message.appointment)
+        payload = compose.sms_for(message, body, recipient, valid_until=deadline)
+    else:
+        attach = bool(message.step and message.step.attach_calendar)
+        payload = compose.email_for(
+            message, subject=subject, body_template=body, recipient=recipient, attach_calendar=attach
+        )
+    return SendJob(message_id=message.pk, channel=channel, payload=payload, note=note)
+
+
+def _resolve_channel(channel: str, recipient: compose.Recipient, message: OutboxMessage):
+    """(channel to use, why it differs) — SMS only with a number and recorded consent, else e-mail."""
+    if channel == Channel.PUSH:
+        return None, "The client has not subscribed to web push notifications."
+    if channel == Channel.SMS:
+        if recipient.sms_allowed and not recipient.prefers_email:
+            return Channel.SMS, ""
+        why = "prefers e-mail" if recipient.prefers_email else "no consent to texts on record"
+        if message.recipient_key.startswith(Audience.CLINICIAN):
+            why = "no mobile number on the clinician's profile"
+        if recipient.email:
+            return Channel.EMAIL, f"Sent by e-mail: {why}."
+        return None, f"No way to reach the recipient: {why}, and no e-mail address."
+    if recipient.email:
+        return Channel.EMAIL, ""
+    return None, "No e-mail address on file."
+
+
+# --- Sending and recording -----------------------------------------------------------------------
+
+
+def _send(job: SendJob, sms_backend, email_backend):
+    try:
+        backend = sms_backend if job.channel == Channel.SMS else email_backend
+        return backend.send(job.payload)
+    except ChannelError as error:
+        return error
+    except Exception as error:  # a bug in a backend must not lose the other results
+        logger.exception("backend error for outbox message %s", job.message_id)
+        return ChannelError(f"Unexpected error: {type(error).__name__}", permanent=False, ambiguous=True)
+
+
+def _record(job: SendJob, outcome, message: OutboxMessage, now: datetime, report: DispatchReport) -> None:
+    mine = OutboxMessage.objects.filter(
+        pk=job.message_id, claim_token=message.claim_token, state=OutboxState.SENDING
+    )
+    attempts = F("attempts") + 1
+    if not isinstance(outcome, ChannelError):
+        mine.update(
+            state=OutboxState.ACCEPTED,
+            channel=job.channel,
+            provider_message_id=outcome.provider_message_id,
+            sent_at=now,
+            attempts=attempts,
+            reason=job.note,
+            lease_until=None,
+            updated_at=now,
+        )
+        report.sent += 1
+        report.lateness_seconds.append((now - message.due_at).total_seconds())
+        return
+    reason = f"{outcome} (code {outcome.code})" if outcome.code else str(outcome)
+    if outcome.ambiguous:
+        mine.update(
+            state=OutboxState.UNKNOWN,
+            reason=reason[:300],
+            attempts=attempts,
+            lease_until=None,
+            updated_at=now,
+        )
+        report.unknown += 1
+        return
+    retry_at = now + retry_delay(message.attempts + 1)
+    deadline = send_deadline(due_at=message.due_at, appointment=message.appointment)
+    if not outcome.permanent and message.attempts + 1 < MAX_ATTEMPTS and retry_at < deadline:
+        mine.update(
+            state=OutboxState.PLANNED,
+            due_at=retry_at,
+            attempts=attempts,
+            claim_token="",
+            reason=f"Retrying after: {reason}"[:300],
+            lease_until=None,
+            updated_at=now,
+        )
+        report.retried += 1
+        return
+    mine.update(
+        state=OutboxState.FAILED,
+        reason=reason[:300],
+        attempts=attempts,
+        settled_at=now,
+        lease_until=None,
+        updated_at=now,
+    )
+    report.failed += 1
+    if job.channel == Channel.SMS:
+        message_plan_fallback(message=message, now=now, why=f"the text failed ({reason}).")
+
+
+def _claimed_rows(token: str) -> list[OutboxMessage]:
+    return list(
+        OutboxMessage.objects.filter(claim_token=token, state=OutboxState.CLAIMED)
+        .select_related(
+            "appointment__practice",
+            "appointment__clinician__user",
+            "participant__client__practice",
+            "step",
+        )
+        .order_by("due_at")
+    )
+
+
+def dispatch_due(*, now: datetime | None = None, limit: int | None = None) -> DispatchReport:
+    """One sweep: everything due up to ``now`` (in batches of ``limit``) is decided and sent."""
+    now = now or timezone.now()
+    limit = limit or settings.DISPATCH_BATCH_SIZE
+    report = DispatchReport(requeued_leases=expire_leases(now=now))
+    sms_backend, email_backend = get_sms_backend(), get_email_backend()
+    while True:
+        rows = _claimed_rows(claim_due(now=now, limit=limit))
+        if not rows:
+            break
+        report.claimed += len(rows)
+        _dispatch_batch(rows, now, report, sms_backend, email_backend)
+        if len(rows) < limit:
+            break
+    DispatcherHeartbeat.objects.update_or_create(
+        name=HEARTBEAT_NAME, defaults={"last_sweep_at": timezone.now(), "last_sweep_sent": report.sent}
+    )
+    return report
+
+
+def _dispatch_batch(rows, now, report, sms_backend, email_backend) -> None:
+    jobs: list[tuple[SendJob, OutboxMessage]] = []
+    for message in rows:
+        decision = _prepare(message, now)
+        if isinstance(decision, SendJob):
+            jobs.append((decision, message))
+        else:
+            _settle(message, *decision, now)
+            report.skipped += 1
+    if not jobs:
+        return
+    handing_over = [job.message_id for job, _ in jobs]
+    OutboxMessage.objects.filter(
+        pk__in=handing_over, claim_token=rows[0].claim_token, state=OutboxState.CLAIMED
+    ).update(
+        state=OutboxState.SENDING,
+        lease_until=now + timedelta(seconds=settings.DISPATCH_SENDING_LEASE_SECONDS),
+        updated_at=now,
+    )
+    with ThreadPoolExecutor(max_workers=settings.DISPATCH_CONCURRENCY) as pool:
+        outcomes = list(pool.map(lambda pair: _send(pair[0], sms_backend, email_backend), jobs))
+    sent_at = timezone.now()
+    for (job, message), outcome in zip(jobs, outcomes, strict=True):
+        _record(job, outcome, message, sent_at, report)

@@ -1,0 +1,205 @@
+"""The reminder engine's data: sequences of steps, and the outbox of planned messages.
+
+A sequence is data (ordered steps with an anchor, an offset, a channel, a template and
+conditions). Planning turns (appointment, recipient, step) into one ``OutboxMessage`` with a UTC
+due time; dispatch moves it through its states. The outbox is the source of truth: django-q2 is
+only the clock that runs the dispatcher.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from practice.models import Practice, PracticeScopedQuerySet
+from scheduling.models import Appointment, AppointmentParticipant
+
+
+class Anchor(models.TextChoices):
+    BOOKING = "booking", "When booked"
+    START = "start", "Session start"
+    END = "end", "Session end"
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "E-mail"
+    SMS = "sms", "Text message"
+    PUSH = "push", "Web push"
+
+
+class Audience(models.TextChoices):
+    CLIENT = "client", "Client"
+    CLINICIAN = "clinician", "Clinician"
+
+
+class Condition(models.TextChoices):
+    """Conditions a step may require. Those about the session's type hold or not when planning;
+    those about what the client did are checked again when the message is due."""
+
+    TELEHEALTH_ONLY = "telehealth_only", "Telehealth sessions only"
+    IN_PERSON_ONLY = "in_person_only", "In-person sessions only"
+    TECH_CHECK_NOT_PASSED = "tech_check_not_passed", "Only if the tech check has not passed"
+    NOT_JOINED = "not_joined", "Only if the client has not joined"
+    NOT_CONFIRMED = "not_confirmed", "Only if the session is not confirmed"
+
+
+class Sequence(models.Model):
+    """A practice's reminder sequence. Every practice has exactly one (made on first use)."""
+
+    practice = models.OneToOneField(Practice, on_delete=models.CASCADE, related_name="sequence")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PracticeScopedQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"Reminder sequence of {self.practice}"
+
+
+class Step(models.Model):
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="steps")
+    key = models.SlugField(
+        max_length=40, help_text="Stable name of the step, e.g. t15_sms. Outbox rows point at the step."
+    )
+    name = models.CharField(max_length=100)
+    position = models.PositiveSmallIntegerField(default=0)
+    anchor = models.CharField(max_length=10, choices=Anchor.choices)
+    offset_minutes = models.IntegerField(
+        default=0,
+        help_text="Minutes after the anchor (negative: before). Whole days keep the recipient's "
+        "local clock time across daylight-saving changes.",
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    audience = models.CharField(max_length=10, choices=Audience.choices, default=Audience.CLIENT)
+    subject = models.CharField(max_length=200, blank=True, help_text="E-mail subject (e-mail steps).")
+    body = models.TextField(help_text="Only whitelisted {{ fields }} may be used.")
+    conditions = models.JSONField(default=list, blank=True)
+    attach_calendar = models.BooleanField(
+        default=False, help_text="Attach the session as an .ics calendar file (e-mail steps)."
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["sequence", "position", "pk"]
+        constraints = [models.UniqueConstraint(fields=["sequence", "key"], name="step_key_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OutboxState(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    CLAIMED = "claimed", "Claimed by a dispatcher"
+    SENDING = "sending", "Handing to the provider"
+    ACCEPTED = "accepted", "Accepted by the provider"
+    DELIVERED = "delivered", "Delivered"
+    UNDELIVERED = "undelivered", "Undeliverable"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+    CANCELLED = "cancelled", "Withdrawn"
+    UNKNOWN = "unknown", "Unknown: may or may not have been sent"
+
+
+# States in which a message may still go out; everything else is settled for good.
+PENDING_STATES = (OutboxState.PLANNED, OutboxState.CLAIMED)
+
+
+class OutboxQuerySet(PracticeScopedQuerySet):
+    def pending(self):
+        return self.filter(state__in=PENDING_STATES)
+
+
+class OutboxMessage(models.Model):
+    """One message for one recipient of one appointment from one step, sent at most once.
+
+    The unique key is (appointment, recipient, step). A reschedule creates a new appointment row
+    (scheduling.services.appointment_reschedule), so the appointment id is also its version:
+    rows of the old time are withdrawn and the new appointment gets rows of its own."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="+")
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="outbox_messages")
+    participant = models.ForeignKey(
+        AppointmentParticipant, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    # "client:<participant id>" or "clinician": never null, so the unique key works everywhere.
+    recipient_key = models.CharField(max_length=40)
+    step = models.ForeignKey(Step, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    kind = models.CharField(
+        max_length=40, help_text="The step key, or a one-off notice such as cancellation_notice."
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    fallback_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="fallbacks",
+        help_text="The SMS this e-mail replaces after it failed or was undeliverable.",
+    )
+    due_at = models.DateTimeField()
+    state = models.CharField(max_length=12, choices=OutboxState.choices, default=OutboxState.PLANNED)
+    reason = models.CharField(
+        max_length=300, blank=True, help_text="Why it was skipped, withdrawn or failed."
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claim_token = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=100, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OutboxQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["due_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["appointment", "recipient_key", "kind"], name="outbox_once_per_recipient_and_kind"
+            )
+        ]
+        indexes = [
+            # Read by messaging.dispatch.claim_due: the dispatcher's "what is due now" scan.
+            models.Index(fields=["due_at"], condition=models.Q(state="planned"), name="outbox_due_planned"),
+            # Read by messaging.dispatch.expire_leases: rows a dead dispatcher left behind.
+            models.Index(
+                fields=["lease_until"],
+                condition=models.Q(state__in=["claimed", "sending"]),
+                name="outbox_leased",
+            ),
+            # Status callbacks find their message by the provider's id.
+            models.Index(fields=["provider_message_id"], name="outbox_provider_id"),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.kind} {self.get_channel_display()} for appointment #{self.appointment_id} ({self.state})"
+        )
+
+
+class DeliveryReport(models.Model):
+    """A provider status callback as received, once per (provider id, status): a re-delivered
+    callback is recognised and changes nothing."""
+
+    provider_message_id = models.CharField(max_length=100)
+    status = models.CharField(max_length=30)
+    error_code = models.CharField(max_length=20, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider_message_id", "status"], name="delivery_report_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_message_id}: {self.status}"
+
+
+class DispatcherHeartbeat(models.Model):
+    """When the dispatcher last finished a sweep, so staff can see a stalled one."""
+
+    name = models.CharField(max_length=40, unique=True)
+    last_sweep_at = models.DateTimeField()
+    last_sweep_sent = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.last_sweep_at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,328 @@
+"""Dispatch: exactly once, at the right time, with retries, fallbacks and crash recovery (F11, F12)."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core import mail
+from django.db import connection
+
+from messaging import dispatch
+from messaging.backends import locmem
+from messaging.backends.base import ChannelError
+from messaging.models import OutboxMessage, OutboxState
+from messaging.services import message_record_status
+from scheduling.services import appointment_book, participant_record_join
+from tests.messaging.conftest import ny
+
+pytestmark = pytest.mark.django_db
+
+SESSION = ny(2026, 6, 10, 10, 0)
+
+
+@pytest.fixture
+def session(practice, clinician, consenting_ann, service_type, django_capture_on_commit_callbacks):
+    clinician.phone = "+12125550150"
+    clinician.save()
+    with (
+        time_machine.travel(ny(2026, 6, 1, 9, 0), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        return appointment_book(
+            practice=practice,
+            clinician=clinician,
+            clients=[consenting_ann],
+            starts_at=SESSION,
+            service_type=service_type,
+        )
+
+
+def sweep_at(moment):
+    with time_machine.travel(moment, tick=False):
+        return dispatch.dispatch_due()
+
+
+def row(appointment, kind) -> OutboxMessage:
+    return OutboxMessage.objects.get(appointment=appointment, kind=kind)
+
+
+def test_the_whole_sequence_goes_out_once_each_at_its_time(session):
+    sweep_at(ny(2026, 6, 1, 9, 0))
+    assert [m.subject for m in mail.outbox] == ["Your session with Dr. Smith on Wednesday, June 10"]
+    confirmation = mail.outbox[0]
+    assert confirmation.attachments[0][0] == "session.ics"
+    assert "https://attend.example.org/j/" in confirmation.body
+
+    sweep_at(ny(2026, 6, 9, 9, 59))
+    assert locmem.outbox == []
+    sweep_at(ny(2026, 6, 9, 10, 0))
+    assert len(locmem.outbox) == 1
+    assert "tomorrow at 10:00 AM EDT" in locmem.outbox[0].body
+    assert "https://attend.example.org/j/" in locmem.outbox[0].body
+
+    sweep_at(ny(2026, 6, 10, 8, 0))
+    assert "test your camera" in locmem.outbox[-1].body
+    sweep_at(ny(2026, 6, 10, 9, 45))
+    assert locmem.outbox[-1].body.startswith(
+        "Your session with Dr. Smith starts in 15 minutes. Tap to join: https://"
+    )
+
+    sweep_at(ny(2026, 6, 10, 10, 0))
+    assert row(session, "t0_push").state == OutboxState.SKIPPED
+    sweep_at(ny(2026, 6, 10, 10, 5))
+    assert locmem.outbox[-1].to == "+12125550150"
+    assert "Ann has not joined" in locmem.outbox[-1].body
+
+    for moment in (ny(2026, 6, 10, 10, 56), ny(2026, 6, 10, 11, 30)):
+        sweep_at(moment)
+    assert len(locmem.outbox) == 4
+    assert len(mail.outbox) == 2  # confirmation + note reminder
+    assert not OutboxMessage.objects.filter(state__in=["planned", "claimed", "sending"]).exists()
+
+
+def test_a_second_sweep_sends_nothing_again(session):
+    sweep_at(ny(2026, 6, 9, 10, 0))
+    sweep_at(ny(2026, 6, 9, 10, 1))
+
+    assert len(locmem.outbox) == 1
+    assert len(mail.outbox) == 1
+
+
+def test_a_client_who_joined_gets_no_push_and_the_clinician_no_prompt(session):
+    participant = session.participants.get()
+    with time_machine.travel(ny(2026, 6, 10, 9, 58), tick=False):
+        participant_record_join(participant=participant)
+
+    sweep_at(ny(2026, 6, 10, 10, 5))
+
+    assert row(session, "t5_clinician_prompt").reason == "The client had already joined."
+    assert row(session, "t5_clinician_prompt").state == OutboxState.SKIPPED
+
+
+def test_a_client_without_sms_consent_gets_texts_by_email(session, consenting_ann):
+    consenting_ann.sms_consent_at = None
+    consenting_ann.save()
+
+    sweep_at(ny(2026, 6, 9, 10, 0))
+
+    t24 = row(session, "t24_sms")
+    assert t24.channel == "email"
+    assert "no consent to texts" in t24.reason
+    assert locmem.outbox == []
+    assert mail.outbox[-1].subject == "A message about your session on Wednesday, June 10"
+
+
+def test_reminders_before_the_start_are_never_sent_after_it(session):
+    sweep_at(ny(2026, 6, 10, 10, 1))  # the dispatcher was down for a day
+
+    assert row(session, "t24_sms").state == OutboxState.SKIPPED
+    assert row(session, "t15_sms").state == OutboxState.SKIPPED
+    assert locmem.outbox == []
+    assert mail.outbox == []
+
+
+class FlakySMS:
+    """Fails with ``error`` for the first ``failures`` sends, then accepts."""
+
+    def __init__(self, error, failures=1):
+        self.error, self.failures, self.calls = error, failures, 0
+
+    def send(self, message):
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error
+        return locmem.LocMemSMSBackend().send(message)
+
+
+def use_sms(monkeypatch, backend):
+    monkeypatch.setattr(dispatch, "get_sms_backend", lambda: backend)
+
+
+def test_a_transient_failure_is_retried_with_backoff(session, monkeypatch):
+    flaky = FlakySMS(ChannelError("503 from provider", permanent=False))
+    use_sms(monkeypatch, flaky)
+
+    sweep_at(ny(2026, 6, 9, 10, 0))
+    t24 = row(session, "t24_sms")
+    assert t24.state == OutboxState.PLANNED
+    assert t24.due_at == ny(2026, 6, 9, 10, 0, 30)
+    assert "Retrying" in t24.reason
+
+    sweep_at(ny(2026, 6, 9, 10, 0, 30))
+    assert row(session, "t24_sms").state == OutboxState.ACCEPTED
+    assert row(session, "t24_sms").attempts == 2
+    assert len(locmem.outbox) == 1
+
+
+def test_retries_stop_at_the_session_start_and_fall_back_to_email(session, monkeypatch):
+    use_sms(monkeypatch, FlakySMS(ChannelError("timeout talking to provider", permanent=False), failures=99))
+
+    sweep_at(ny(2026, 6, 10, 9, 45))
+    sweep_at(ny(2026, 6, 10, 9, 45, 30))
+    sweep_at(ny(2026, 6, 10, 9, 46, 30))
+    sweep_at(ny(2026, 6, 10, 9, 48, 30))
+    sweep_at(ny(2026, 6, 10, 9, 52, 30))
+
+    t15 = row(session, "t15_sms")
+    assert t15.state == OutboxState.FAILED
+    fallback = row(session, "t15_sms:email")
+    assert fallback.channel == "email"
+    sweep_at(ny(2026, 6, 10, 9, 53))
+    assert row(session, "t15_sms:email").state == OutboxState.ACCEPTED
+
+
+def test_a_permanent_failure_fails_at_once_and_falls_back_to_email(session, monkeypatch):
+    use_sms(
+        monkeypatch,
+        FlakySMS(ChannelError("unsubscribed recipient", permanent=True, code="21610"), failures=99),
+    )
+
+    sweep_at(ny(2026, 6, 9, 10, 0))
+
+    t24 = row(session, "t24_sms")
+    assert t24.state == OutboxState.FAILED
+    assert "21610" in t24.reason
+    assert row(session, "t24_sms:email").state == OutboxState.PLANNED
+
+
+def test_an_ambiguous_failure_becomes_unknown_and_is_not_resent(session, monkeypatch):
+    flaky = FlakySMS(ChannelError("read timeout", permanent=False, ambiguous=True))
+    use_sms(monkeypatch, flaky)
+
+    sweep_at(ny(2026, 6, 9, 10, 0))
+    sweep_at(ny(2026, 6, 9, 10, 5))
+
+    assert row(session, "t24_sms").state == OutboxState.UNKNOWN
+    assert flaky.calls == 1
+
+
+def test_a_dispatcher_that_dies_after_claiming_loses_nothing(session):
+    with time_machine.travel(ny(2026, 6, 9, 10, 0), tick=False):
+        dispatch.claim_due(now=ny(2026, 6, 9, 10, 0), limit=100)  # ... and then the process is killed
+    assert row(session, "t24_sms").state == OutboxState.CLAIMED
+
+    sweep_at(ny(2026, 6, 9, 10, 0, 30))  # lease still held: nothing happens
+    assert locmem.outbox == []
+    sweep_at(ny(2026, 6, 9, 10, 1, 1))
+
+    assert row(session, "t24_sms").state == OutboxState.ACCEPTED
+    assert len(locmem.outbox) == 1
+
+
+def test_a_dispatcher_that_dies_while_handing_over_never_sends_twice(session):
+    now = ny(2026, 6, 9, 10, 0)
+    with time_machine.travel(now, tick=False):
+        token = dispatch.claim_due(now=now, limit=100)
+        # It marked the rows "sending" and died inside the provider call.
+        OutboxMessage.objects.filter(claim_token=token).update(state=OutboxState.SENDING, lease_until=now)
+
+    sweep_at(now + timedelta(minutes=1))
+
+    assert row(session, "t24_sms").state == OutboxState.UNKNOWN
+    assert locmem.outbox == []
+
+
+def test_a_status_callback_settles_an_unknown_message(session):
+    OutboxMessage.objects.filter(appointment=session, kind="t24_sms").update(
+        state=OutboxState.UNKNOWN, provider_message_id="SM123"
+    )
+
+    message_record_status(provider_message_id="SM123", status="delivered")
+
+    assert row(session, "t24_sms").state == OutboxState.DELIVERED
+
+
+def test_callbacks_out_of_order_and_duplicated_never_move_backwards(session):
+    sweep_at(ny(2026, 6, 9, 10, 0))
+    sid = row(session, "t24_sms").provider_message_id
+
+    message_record_status(provider_message_id=sid, status="delivered")
+    message_record_status(provider_message_id=sid, status="sent")
+    message_record_status(provider_message_id=sid, status="delivered")
+
+    assert row(session, "t24_sms").state == OutboxState.DELIVERED
+
+
+def test_an_undelivered_text_falls_back_to_email(session):
+    sweep_at(ny(2026, 6, 9, 10, 0))
+    sid = row(session, "t24_sms").provider_message_id
+
+    message_record_status(provider_message_id=sid, status="undelivered", error_code="30003")
+
+    assert row(session, "t24_sms").state == OutboxState.UNDELIVERED
+    assert row(session, "t24_sms:email").state == OutboxState.PLANNED
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks")
+def test_two_dispatchers_at_once_send_each_message_once(
+    practice, clinician, service_type, django_capture_on_commit_callbacks
+):
+    import threading
+
+    from django.db import close_old_connections
+
+    from practice.models import Client
+
+    clients = [
+        Client.objects.create(
+            practice=practice,
+            first_name=f"C{i}",
+            last_name="Load",
+            phone=f"+1212555{i:04d}",
+            sms_consent_at=ny(2026, 5, 1, 9, 0),
+            sms_consent_source="intake_form",
+        )
+        for i in range(40)
+    ]
+    with time_machine.travel(ny(2026, 6, 1, 9, 0), tick=False):
+        for index, client in enumerate(clients):
+            with django_capture_on_commit_callbacks(execute=True):
+                appointment_book(
+                    practice=practice,
+                    clinician=clinician,
+                    clients=[client],
+                    starts_at=SESSION + timedelta(hours=index),
+                    service_type=service_type,
+                )
+    barrier = threading.Barrier(4)
+
+    def run():
+        try:
+            barrier.wait()
+            dispatch.dispatch_due(now=ny(2026, 6, 9, 10, 0) + timedelta(hours=40), limit=7)
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    sent = [(m.to, m.body) for m in locmem.outbox]
+    accepted = OutboxMessage.objects.filter(channel="sms", state=OutboxState.ACCEPTED).count()
+    assert accepted >= 24  # the day-before text of every session not yet started, and more
+    assert len(sent) == len(set(sent)) == accepted  # each sent exactly once
+    assert not OutboxMessage.objects.filter(
+        state__in=["planned", "claimed", "sending"], due_at__lte=ny(2026, 6, 11, 2, 0)
+    ).exists()
+
+
+def test_the_session_page_shows_every_message_with_its_reason(session, signed_in, manager):
+    sweep_at(ny(2026, 6, 10, 10, 1))
+
+    page = signed_in(manager).get(f"/appointments/{session.pk}/")
+
+    text = page.content.decode()
+    assert "15 minutes before (text)" in text
+    assert "Too late to be useful" in text
+
+
+def test_staff_are_warned_when_the_dispatcher_has_stalled(signed_in, manager):
+    page = signed_in(manager).get("/appointments/")
+    assert "Reminders may be stalled" in page.content.decode()
+
+    dispatch.dispatch_due()
+    page = signed_in(manager).get("/appointments/")
+    assert "Reminders may be stalled" not in page.content.decode()

@@ -1,0 +1,448 @@
+"""The demo: seed_demo builds a realistic practice around the current time, and rundemo runs
+the web server and the worker and stops them both, leaving no process behind."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from auditlog.models import LogEntry
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from practice.management.commands.rundemo import Child, stop_children
+from practice.models import Client, ClinicianProfile, ConsentSource, Membership, Practice, Role, User
+from scheduling.models import Appointment, AppointmentStatus, Series
+
+NEW_YORK = ZoneInfo("America/New_York")
+MANAGE_PY = str(Path(settings.BASE_DIR) / "manage.py")
+OWNER = "owner@lakeside.example.com"
+
+
+def seed(*args: str) -> str:
+    out = StringIO()
+    call_command("seed_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def lakeside() -> Practice:
+    return Practice.objects.get(slug="lakeside")
+
+
+def printed_codes(output: str, email: str) -> list[str]:
+    """The backup codes printed for ``email`` (columns are separated by two or more spaces)."""
+    line = next(line for line in output.splitlines() if line.startswith(email + " "))
+    return re.split(r"\s{2,}", line.strip())[3].split()
+
+
+def assert_no_clinician_is_double_booked(practice: Practice) -> None:
+    # Completed and no-show sessions count too: a realistic day has no overlaps at all.
+    taken = (
+        Appointment.objects.for_practice(practice)
+        .exclude(status__in=[AppointmentStatus.CANCELLED, AppointmentStatus.RESCHEDULED])
+        .order_by("starts_at")
+    )
+    by_clinician = defaultdict(list)
+    for appointment in taken:
+        by_clinician[appointment.clinician_id].append(appointment)
+    for appointments in by_clinician.values():
+        for earlier, later in itertools.pairwise(appointments):
+            assert earlier.ends_at <= later.starts_at, f"{earlier} overlaps {later}"
+
+
+def assert_day_around(now: datetime) -> None:
+    """Sessions of every kind placed around ``now``: past, in progress, upcoming, later days."""
+    appointments = Appointment.objects.for_practice(lakeside())
+    around_now = appointments.filter(
+        starts_at__gte=now - timedelta(hours=6), starts_at__lte=now + timedelta(hours=6)
+    )
+    assert around_now.count() >= 15
+    assert around_now.filter(status=AppointmentStatus.COMPLETED, ends_at__lte=now).count() >= 4
+    no_show = around_now.get(status=AppointmentStatus.NO_SHOW)
+    assert no_show.starts_at < now
+    late_cancel = around_now.get(status=AppointmentStatus.CANCELLED)
+    assert late_cancel.is_late_cancel and late_cancel.cancelled_by_client
+    in_progress = appointments.get(status=AppointmentStatus.IN_PROGRESS)
+    assert in_progress.starts_at <= now < in_progress.ends_at
+    upcoming_hours = around_now.filter(
+        status__in=[AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED], starts_at__gt=now
+    )
+    assert upcoming_hours.count() >= 6
+    assert upcoming_hours.filter(starts_at__lte=now + timedelta(minutes=30)).exists()
+    assert appointments.filter(starts_at__gt=now + timedelta(hours=18), series__isnull=True).count() >= 7
+
+    group = appointments.get(service_type__is_group=True)
+    assert group.participants.count() >= 3
+    telehealth = appointments.filter(modality="telehealth").count()
+    in_person = appointments.filter(modality="in_person").count()
+    assert in_person >= 3 and telehealth > 3 * in_person
+
+    series = Series.objects.for_practice(lakeside()).get()
+    assert series.frequency == "weekly"
+    assert series.appointments.count() == series.occurrences == 8
+    assert_no_clinician_is_double_booked(lakeside())
+
+
+# --- seed_demo ------------------------------------------------------------------------------------
+
+
+def test_seed_demo_builds_the_lakeside_practice_with_staff_clinicians_and_clients(db):
+    seed()
+
+    practice = lakeside()
+    assert practice.name == "Lakeside Therapy Collective"
+    assert practice.timezone == "America/New_York"
+    assert practice.phone and practice.address
+    roles = set(Membership.objects.for_practice(practice).values_list("role", flat=True))
+    assert roles == {Role.OWNER, Role.MANAGER, Role.FRONT_DESK, Role.BILLER, Role.CLINICIAN}
+
+    clinicians = ClinicianProfile.objects.for_practice(practice)
+    assert clinicians.count() == 3
+    for clinician in clinicians:
+        assert clinician.display_name.startswith("Dr. ")
+        assert clinician.user is not None and clinician.email
+        assert clinician.credentials and clinician.specialties and clinician.languages
+        assert clinician.session_fee > 0
+
+    codes = {s.code: s for s in practice.service_types.all()}
+    assert {code: s.default_minutes for code, s in codes.items()} == {"90834": 50, "90791": 60, "90853": 90}
+    assert codes["90853"].is_group and not codes["90834"].is_group
+
+    clients = Client.objects.for_practice(practice)
+    assert 18 <= clients.count() <= 25
+    for client in clients:
+        assert re.fullmatch(r"\+1\d{3}55501\d\d", client.phone.as_e164), client.phone.as_e164
+        assert client.email.endswith("@example.com")
+    consented = clients.filter(sms_consent_at__isnull=False)
+    assert consented.count() > clients.count() / 2
+    assert set(consented.values_list("sms_consent_source", flat=True)) == {ConsentSource.INTAKE_FORM}
+    assert clients.filter(timezone="America/Chicago").count() == 1
+
+
+def test_seed_demo_places_a_day_of_sessions_around_now(db):
+    now = datetime.now(UTC)
+    with time_machine.travel(now, tick=False):
+        seed()
+    assert_day_around(now)
+
+
+@pytest.mark.parametrize(
+    "local_now",
+    [
+        datetime(2026, 5, 12, 23, 50, tzinfo=NEW_YORK),
+        datetime(2026, 5, 13, 0, 10, tzinfo=NEW_YORK),
+        # The US DST nights: the clock jumps forward at 02:00, and repeats 01:00-02:00.
+        datetime(2026, 3, 8, 1, 50, tzinfo=NEW_YORK),
+        datetime(2026, 11, 1, 1, 30, tzinfo=NEW_YORK),
+    ],
+    ids=["23:50", "00:10", "spring-forward-night", "fall-back-night"],
+)
+def test_seed_demo_works_at_any_time_of_day_or_night(db, local_now):
+    with time_machine.travel(local_now, tick=False):
+        seed()
+    assert_day_around(local_now)
+
+
+def test_every_demo_account_has_the_password_and_2fa_devices(db, monkeypatch):
+    monkeypatch.setenv("DEMO_PASSWORD", "a-custom-demo-password")
+    output = seed()
+
+    users = User.objects.filter(memberships__practice__slug__in=["lakeside", "harbor"]).distinct()
+    assert users.count() == 9
+    for user in users:
+        assert user.check_password("a-custom-demo-password")
+        assert TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+        assert StaticDevice.objects.get(user=user, confirmed=True).token_set.count() >= 5
+        assert user.email in output
+    owner = User.objects.get(email=OWNER)
+    assert owner.is_staff and owner.is_superuser
+    assert not users.exclude(pk=owner.pk).filter(is_superuser=True).exists()
+    assert "a-custom-demo-password" in output
+    assert "/accounts/login/" in output
+
+
+def test_printed_backup_codes_pass_2fa_once_each(db):
+    output = seed()
+
+    codes = printed_codes(output, "rivera@lakeside.example.com")
+    device = StaticDevice.objects.get(user__email="rivera@lakeside.example.com")
+    assert sorted(codes) == sorted(device.token_set.values_list("token", flat=True))
+    assert device.verify_token(codes[0]) is True
+    assert device.verify_token(codes[1]) is True
+    assert device.verify_token(codes[0]) is False  # single use
+
+
+def test_audit_entries_of_the_demo_name_someone(db):
+    seed()
+
+    owner = User.objects.get(email=OWNER)
+    entries = LogEntry.objects.get_for_model(Appointment)
+    assert entries.exists()
+    assert not entries.filter(actor__isnull=True).exists()
+    assert LogEntry.objects.get_for_model(Practice).filter(actor=owner).exists()
+
+
+def test_the_second_practice_harbor_is_small_and_separate(db):
+    seed()
+
+    harbor = Practice.objects.get(slug="harbor")
+    assert harbor.name == "Harbor Therapy"
+    assert list(Membership.objects.for_practice(harbor).values_list("role", flat=True).order_by("role")) == [
+        Role.CLINICIAN,
+        Role.MANAGER,
+    ]
+    assert ClinicianProfile.objects.for_practice(harbor).count() == 1
+    assert Client.objects.for_practice(harbor).count() == 2
+    # Nobody is a member of both, and no session mixes the two practices' people.
+    lakeside_users = set(Membership.objects.for_practice(lakeside()).values_list("user_id", flat=True))
+    harbor_users = set(Membership.objects.for_practice(harbor).values_list("user_id", flat=True))
+    assert not lakeside_users & harbor_users
+    for appointment in Appointment.objects.all():
+        assert appointment.clinician.practice_id == appointment.practice_id
+        assert {c.practice_id for c in appointment.clients.all()} == {appointment.practice_id}
+
+
+def test_seed_demo_without_reset_changes_nothing_when_the_demo_exists(db):
+    seed()
+    practice_pk = lakeside().pk
+    appointments = Appointment.objects.count()
+    codes = sorted(StaticDevice.objects.get(user__email=OWNER).token_set.values_list("token", flat=True))
+
+    output = seed()
+
+    assert "already exists" in output
+    assert lakeside().pk == practice_pk
+    assert Appointment.objects.count() == appointments
+    assert (
+        sorted(StaticDevice.objects.get(user__email=OWNER).token_set.values_list("token", flat=True)) == codes
+    )
+
+
+def test_seed_demo_reset_rebuilds_cleanly_and_keeps_other_practices(db, practice, manager):
+    seed()
+    old_pk = lakeside().pk
+    counts = (User.objects.count(), Appointment.objects.count(), Client.objects.count())
+    # A real account that also joined the demo practice is not the demo's to delete.
+    Membership.objects.create(practice=lakeside(), user=manager, role=Role.MANAGER)
+
+    output = seed("--reset")
+
+    assert not Practice.objects.filter(pk=old_pk).exists()
+    assert (User.objects.count(), Appointment.objects.count(), Client.objects.count()) == counts
+    assert Practice.objects.filter(pk=practice.pk).exists()
+    assert User.objects.filter(pk=manager.pk).exists()
+    assert printed_codes(output, OWNER)
+    assert_no_clinician_is_double_booked(lakeside())
+
+
+def test_a_failed_rebuild_leaves_the_previous_demo_in_place(db, monkeypatch):
+    seed()
+    old_pk = lakeside().pk
+    appointments = Appointment.objects.count()
+
+    def broken_build(**kwargs):
+        raise RuntimeError("the build broke half-way")
+
+    monkeypatch.setattr("practice.demo._build_harbor", broken_build)
+    with pytest.raises(RuntimeError):
+        seed("--reset")
+
+    assert lakeside().pk == old_pk
+    assert Appointment.objects.count() == appointments
+    assert User.objects.filter(email=OWNER).exists()
+
+
+def test_seed_demo_never_touches_a_real_practice_that_uses_a_demo_slug(db):
+    real = Practice.objects.create(name="Lakeside Counseling", slug="lakeside")
+    Membership.objects.create(
+        practice=real,
+        user=User.objects.create_user(email="boss@lakeside-counseling.test", full_name="Real Boss"),
+        role=Role.OWNER,
+    )
+
+    for args in ((), ("--reset",)):
+        with pytest.raises(CommandError, match="not the demo"):
+            seed(*args)
+
+    assert Practice.objects.get(slug="lakeside") == real
+    assert not Practice.objects.filter(slug="harbor").exists()
+
+
+def test_seed_demo_refuses_to_take_over_a_demo_address_without_reset(db):
+    User.objects.create_user(email=OWNER, password="whatever-it-was", full_name="Someone")
+
+    with pytest.raises(CommandError, match="--reset"):
+        seed()
+    assert not Practice.objects.filter(slug="lakeside").exists()
+
+    seed("--reset")
+    assert User.objects.get(email=OWNER).is_superuser
+
+
+# --- rundemo ---------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def live_processes_in_group(pgid: int) -> list[int]:
+    """Pids of running (not zombie) processes in process group ``pgid``, from /proc."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    done = subprocess.run(
+        [sys.executable, MANAGE_PY, *args], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, f"manage.py {' '.join(args)} failed:\n{done.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def demo_env():
+    """Environment for a demo on its own temporary SQLite file, migrated and seeded (once for
+    the module: the rundemo tests only read it)."""
+    path = Path(f"/tmp/attend-rundemo-{uuid.uuid4().hex}.sqlite3")
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}", "TASKS_EAGER": "false"}
+    manage(env, "migrate", "--noinput")
+    manage(env, "seed_demo")
+    yield env
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"rundemo exited early:\n{log.read_text()}"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.25)
+    pytest.fail(f"{url} did not answer within {timeout} s:\n{log.read_text()}")
+
+
+def child_pids(log: Path) -> dict[str, int]:
+    return {
+        name: int(pid)
+        for name, pid in re.findall(r"(runserver|qcluster) started \(pid (\d+)\)", log.read_text())
+    }
+
+
+def start_rundemo(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, MANAGE_PY, "rundemo", "--port", str(port)],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def kill_leftovers(process: subprocess.Popen, pids: dict[str, int]) -> None:
+    """Only after a failed assertion: never leave our own processes running."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    for pid in pids.values():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def test_rundemo_serves_the_demo_and_stops_everything_on_sigterm(demo_env, tmp_path):
+    port = free_port()
+    log = tmp_path / "rundemo.log"
+    process = start_rundemo(demo_env, port, log)
+    pids: dict[str, int] = {}
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}/healthz", process, log)
+        pids = child_pids(log)
+        assert set(pids) == {"runserver", "qcluster"}
+        assert OWNER in log.read_text()  # the logins are printed
+
+        stopped_at = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+        assert time.monotonic() - stopped_at < 20
+    finally:
+        kill_leftovers(process, pids)
+
+    for name, pid in pids.items():
+        assert live_processes_in_group(pid) == [], f"{name} left processes behind"
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    with socket.socket() as sock, pytest.raises(ConnectionRefusedError):
+        sock.connect(("127.0.0.1", port))
+
+
+def test_rundemo_stops_the_worker_and_fails_when_the_server_cannot_start(demo_env, tmp_path):
+    log = tmp_path / "rundemo.log"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        process = start_rundemo(demo_env, busy.getsockname()[1], log)
+        try:
+            assert process.wait(timeout=120) != 0
+        finally:
+            kill_leftovers(process, child_pids(log))
+
+    pids = child_pids(log)
+    assert "runserver exited" in log.read_text()
+    for name, pid in pids.items():
+        assert live_processes_in_group(pid) == [], f"{name} left processes behind"
+
+
+def test_stop_children_kills_a_group_that_ignores_sigterm():
+    # A parent and a grandchild in one group, both ignoring SIGTERM, like a hung qcluster.
+    stubborn = (
+        "import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+        "subprocess.Popen([sys.executable, '-c', 'import signal, time; "
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)']); time.sleep(60)"
+    )
+    process = subprocess.Popen([sys.executable, "-c", stubborn], process_group=0)
+    try:
+        deadline = time.monotonic() + 10
+        while len(live_processes_in_group(process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(live_processes_in_group(process.pid)) == 2
+
+        started = time.monotonic()
+        stop_children([Child(name="stubborn", process=process)], grace=1)
+
+        assert time.monotonic() - started < 5
+        assert process.returncode == -signal.SIGKILL
+        assert live_processes_in_group(process.pid) == []
+    finally:
+        kill_leftovers(process, {"stubborn": process.pid})
