@@ -4,7 +4,7 @@ against the content whitelist when saved), and see why any message did or did no
 from django import forms
 from django.contrib import admin
 
-from messaging.content import ALLOWED_FIELDS, validate_template
+from messaging.content import ALLOWED_FIELDS, sms_template_errors, validate_template
 from messaging.models import DeliveryReport, DispatcherHeartbeat, OutboxMessage, Sequence, Step
 from practice.admin import PracticeFilter, PracticeScopedAdminMixin, ReadOnlyAdminMixin
 
@@ -34,6 +34,13 @@ class StepForm(forms.ModelForm):
         body = self.cleaned_data["body"]
         validate_template(body)
         return body
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("channel") == "sms" and cleaned.get("body"):
+            for error in sms_template_errors(cleaned["body"]):
+                self.add_error("body", error)
+        return cleaned
 
     def clean_subject(self):
         subject = self.cleaned_data["subject"]

@@ -67,3 +67,54 @@ def render(text: str, context: dict[str, str]) -> str:
         return context.get(name.group(1), "") if name else ""
 
     return PLACEHOLDER.sub(fill, text)
+
+
+# --- SMS length ---------------------------------------------------------------------------------
+
+# The GSM 03.38 alphabet: a text using only these characters is sent as GSM-7 (160 characters a
+# segment); any other character switches the whole text to UCS-2 (70 a segment). The extension
+# characters cost two septets each.
+GSM7_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = set("^{}\\[~]|€\f")
+MAX_SMS_SEGMENTS = 2
+
+# Values as long as real ones get, to measure a template's rendered length before it is used.
+SAMPLE_CONTEXT = {
+    "client_name": "Alexandrina",
+    "clinician_name": "Dr. Montgomery-Smith",
+    "practice_name": "Lakeside Therapy Collective",
+    "practice_phone": "(212) 555-0100",
+    "session_date": "Wednesday, September 30",
+    "session_time": "10:30 AM EDT",
+    "join_link": "https://attend.example.org/j/" + "x" * 32,
+    "tech_check_link": "https://attend.example.org/t/" + "x" * 32,
+}
+
+
+def sms_segments(text: str) -> tuple[str, int]:
+    """(encoding, number of segments) a carrier bills for ``text``."""
+    if all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text):
+        septets = sum(2 if ch in GSM7_EXTENSION else 1 for ch in text)
+        return "GSM-7", 1 if septets <= 160 else -(-septets // 153)
+    units = len(text.encode("utf-16-le")) // 2
+    return "UCS-2", 1 if units <= 70 else -(-units // 67)
+
+
+def sms_template_errors(text: str) -> list[str]:
+    """A text template that renders to more than two segments with realistic values is refused:
+    long texts arrive split, cost more and are read less."""
+    if template_errors(text):
+        return []  # the field errors say what to fix first
+    encoding, segments = sms_segments(render(text, SAMPLE_CONTEXT))
+    if segments <= MAX_SMS_SEGMENTS:
+        return []
+    hint = (
+        " Characters such as “smart quotes” or emoji switch the text to UCS-2." if encoding == "UCS-2" else ""
+    )
+    return [
+        f"With typical names and links this text is {segments} SMS segments ({encoding}); "
+        f"keep it to {MAX_SMS_SEGMENTS}.{hint}"
+    ]

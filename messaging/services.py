@@ -197,6 +197,32 @@ def message_plan_missing(*, now: datetime, horizon_days: int = 8, limit: int = 2
     return sum(message_plan_for(appointment=appointment, now=now) for appointment in upcoming)
 
 
+# --- Reading ---------------------------------------------------------------------------------
+
+
+def message_timeline(*, appointment: Appointment) -> list[dict]:
+    """Every message of a session — planned, sent, delivered, skipped, failed or unknown — with
+    its reason and time, oldest first. Used by the session page and the API."""
+    rows = OutboxMessage.objects.filter(appointment=appointment).select_related("step", "participant__client")
+    return [
+        {
+            "id": row.pk,
+            "kind": row.kind,
+            "step": row.step.name if row.step else row.kind.replace("_", " ").capitalize(),
+            "recipient": "clinician"
+            if row.recipient_key.startswith(Audience.CLINICIAN)
+            else row.participant.client.greeting_name,
+            "channel": row.channel,
+            "state": row.state,
+            "reason": row.reason,
+            "due_at": row.due_at,
+            "sent_at": row.sent_at,
+            "attempts": row.attempts,
+        }
+        for row in rows.order_by("due_at", "pk")
+    ]
+
+
 # --- Dispatch and provider callbacks ----------------------------------------------------------
 
 

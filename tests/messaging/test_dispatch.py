@@ -326,3 +326,48 @@ def test_staff_are_warned_when_the_dispatcher_has_stalled(signed_in, manager):
     dispatch.dispatch_due()
     page = signed_in(manager).get("/appointments/")
     assert "Reminders may be stalled" not in page.content.decode()
+
+
+def test_in_a_group_session_each_client_sees_only_their_own_name(
+    practice, clinician, consenting_ann, client_bob, group_service, django_capture_on_commit_callbacks
+):
+    client_bob.sms_consent_at = client_bob.created_at
+    client_bob.save()
+    with (
+        time_machine.travel(ny(2026, 6, 1, 9, 0), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        appointment_book(
+            practice=practice,
+            clinician=clinician,
+            clients=[consenting_ann, client_bob],
+            starts_at=SESSION,
+            service_type=group_service,
+        )
+
+    sweep_at(ny(2026, 6, 1, 9, 0))
+    sweep_at(ny(2026, 6, 9, 10, 0))
+
+    by_address = {m.to[0]: m for m in mail.outbox}
+    for address, own, other in [("ann@example.test", "Ann", "Bob"), ("bob@example.test", "Bob", "Ann")]:
+        email = by_address[address]
+        attachments = "".join(str(content) for _, content, _ in email.attachments)
+        everything = email.body + email.subject + attachments
+        assert f"Hi {own}" in email.body
+        assert other not in everything
+        assert "Avery" not in everything and "Baker" not in everything  # never a surname either
+    texts = {m.to: m.body for m in locmem.outbox}
+    assert "Ann" in texts["+12125550101"] and "Bob" not in texts["+12125550101"]
+    assert "Bob" in texts["+12125550102"] and "Ann" not in texts["+12125550102"]
+
+
+def test_the_timeline_lists_every_message_with_its_state_and_reason(session):
+    from messaging.services import message_timeline
+
+    sweep_at(ny(2026, 6, 10, 10, 1))
+
+    timeline = message_timeline(appointment=session)
+    states = {entry["kind"]: (entry["state"], entry["reason"]) for entry in timeline}
+    assert states["t15_sms"][0] == "skipped"
+    assert "Too late" in states["t15_sms"][1]
+    assert [entry["due_at"] for entry in timeline] == sorted(entry["due_at"] for entry in timeline)

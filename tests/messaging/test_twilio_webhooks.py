@@ -9,16 +9,12 @@ from urllib.parse import urlencode
 
 import pytest
 from django.test import Client as HttpClient
-from django.urls import include, path
+from django.urls import reverse
 from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
 from messaging.models import Channel, DeliveryReport, OutboxMessage, OutboxState
 from scheduling.services import appointment_book
-
-# The view is routed through messaging.urls exactly as the project mounts it.
-urlpatterns = [path("", include("messaging.urls"))]
-pytestmark = pytest.mark.urls(__name__)
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 SITE_URL = "https://attend.example.org"
@@ -184,6 +180,10 @@ def test_forged_callbacks_never_reach_the_service(web, forgery):
 
     assert response.status_code == 403
     record.assert_not_called()
+
+
+def test_the_hook_is_mounted_where_status_callbacks_point():
+    assert reverse("twilio_status") == HOOK_PATH
 
 
 def test_only_post_is_allowed(web):

@@ -333,11 +333,13 @@ def demo_env():
     the module: the rundemo tests only read it)."""
     path = Path(f"/tmp/attend-rundemo-{uuid.uuid4().hex}.sqlite3")
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}", "TASKS_EAGER": "false"}
-    manage(env, "migrate", "--noinput")
-    manage(env, "seed_demo")
-    yield env
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    try:
+        manage(env, "migrate", "--noinput")
+        manage(env, "seed_demo")
+        yield env
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def wait_until_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
