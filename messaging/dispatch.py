@@ -123,7 +123,7 @@ def _withdrawal_reason(message: OutboxMessage, now: datetime) -> tuple[str, str]
             return OutboxState.CANCELLED, "The session was cancelled."
         if appointment.status == AppointmentStatus.RESCHEDULED:
             return OutboxState.CANCELLED, "The session was moved; the new time has its own reminders."
-    if now > send_deadline(due_at=message.due_at, appointment=appointment):
+    if now > send_deadline(due_at=message.due_at, appointment=appointment, step=message.step):
         return OutboxState.SKIPPED, "Too late to be useful by the time it could be sent."
     unmet = _unmet_condition(message)
     if unmet:
@@ -170,7 +170,7 @@ def _prepare(message: OutboxMessage, now: datetime) -> SendJob | tuple[str, str]
         return OutboxState.SKIPPED, note
     subject, body = _templates(message, channel)
     if channel == Channel.SMS:
-        deadline = send_deadline(due_at=message.due_at, appointment=message.appointment)
+        deadline = send_deadline(due_at=message.due_at, appointment=message.appointment, step=message.step)
         payload = compose.sms_for(message, body, recipient, valid_until=deadline)
     else:
         attach = bool(message.step and message.step.attach_calendar)
@@ -243,7 +243,7 @@ def _record(job: SendJob, outcome, message: OutboxMessage, now: datetime, report
         report.unknown += 1
         return
     retry_at = now + retry_delay(message.attempts + 1)
-    deadline = send_deadline(due_at=message.due_at, appointment=message.appointment)
+    deadline = send_deadline(due_at=message.due_at, appointment=message.appointment, step=message.step)
     if not outcome.permanent and message.attempts + 1 < MAX_ATTEMPTS and retry_at < deadline:
         mine.update(
             state=OutboxState.PLANNED,

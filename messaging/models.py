@@ -203,3 +203,6 @@ class DispatcherHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.last_sweep_at:%Y-%m-%d %H:%M:%S}"
+
+
+from messaging.push_models import PushSubscription  # noqa: E402, F401  (web push; kept in its own module)

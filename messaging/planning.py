@@ -48,10 +48,11 @@ def applies_to_session(step: Step, appointment: Appointment) -> bool:
     return not (Condition.IN_PERSON_ONLY in conditions and appointment.modality != Modality.IN_PERSON)
 
 
-def send_deadline(*, due_at: datetime, appointment: Appointment) -> datetime:
-    """The last moment a message still makes sense: reminders before the session never go out
-    once it has started; later steps only shortly after their time."""
-    if due_at < appointment.starts_at:
+def send_deadline(*, due_at: datetime, appointment: Appointment, step: Step | None = None) -> datetime:
+    """The last moment a message still makes sense: reminders before the session (and the
+    booking confirmation) never go out once it has started; later steps only shortly after
+    their time."""
+    if due_at < appointment.starts_at or (step is not None and step.anchor == Anchor.BOOKING):
         return appointment.starts_at
     return due_at + LATE_SEND_GRACE
 

@@ -41,16 +41,16 @@ class OneTimeCodeForm(forms.Form):
     code = forms.CharField(
         label="Code",
         max_length=16,
-        help_text="The 6-digit code from your authenticator app, or one of your 8-digit backup codes.",
+        help_text="The 6-digit code from your authenticator app, or one of your 8-character backup codes.",
         widget=forms.TextInput(
             attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
         ),
     )
 
     def clean_code(self) -> str:
-        code = self.cleaned_data["code"].replace(" ", "").replace("-", "")
-        if not code.isdigit():
-            raise forms.ValidationError("Codes are made of digits only.")
+        code = self.cleaned_data["code"].replace(" ", "").replace("-", "").lower()
+        if not (code.isascii() and code.isalnum()):
+            raise forms.ValidationError("Codes are made of letters and digits only.")
         return code
 
 

@@ -371,3 +371,25 @@ def test_the_timeline_lists_every_message_with_its_state_and_reason(session):
     assert states["t15_sms"][0] == "skipped"
     assert "Too late" in states["t15_sms"][1]
     assert [entry["due_at"] for entry in timeline] == sorted(entry["due_at"] for entry in timeline)
+
+
+def test_a_session_recorded_after_it_started_gets_no_confirmation(
+    practice, clinician, consenting_ann, service_type, django_capture_on_commit_callbacks
+):
+    with (
+        time_machine.travel(ny(2026, 6, 10, 10, 20), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        walk_in = appointment_book(
+            practice=practice,
+            clinician=clinician,
+            clients=[consenting_ann],
+            starts_at=SESSION,
+            service_type=service_type,
+            allow_past=True,
+        )
+
+    sweep_at(ny(2026, 6, 10, 10, 20))
+
+    assert row(walk_in, "confirmation").state == OutboxState.SKIPPED
+    assert mail.outbox == []

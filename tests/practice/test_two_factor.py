@@ -107,14 +107,14 @@ def test_a_right_code_right_after_a_wrong_one_waits_for_the_throttle(client, man
     assert "Too many wrong codes" in response.context["form"].errors["code"][0]
 
 
-def test_letters_in_a_code_are_a_field_error_not_a_crash(client, manager):
+def test_symbols_in_a_code_are_a_field_error_not_a_crash(client, manager):
     TOTPDevice.objects.create(user=manager, name="phone", confirmed=True)
     sign_in_with_password(client, manager)
 
     response = client.post(reverse("two_factor_verify"), {"code": "abc<script>"})
 
     assert response.status_code == 200
-    assert response.context["form"].errors["code"] == ["Codes are made of digits only."]
+    assert response.context["form"].errors["code"] == ["Codes are made of letters and digits only."]
 
 
 def test_a_backup_code_works_once(client, manager):
@@ -131,6 +131,19 @@ def test_a_backup_code_works_once(client, manager):
 
     assert again.status_code == 200
     assert StaticToken.objects.filter(device__user=manager).count() == 9
+
+
+def test_a_printed_demo_style_backup_code_works_in_any_case(client, manager):
+    from django_otp.plugins.otp_static.models import StaticDevice
+
+    TOTPDevice.objects.create(user=manager, name="phone", confirmed=True)
+    device = StaticDevice.objects.create(user=manager, name="Backup codes", confirmed=True)
+    device.token_set.create(token="ar6m7s7e")
+    sign_in_with_password(client, manager)
+
+    response = client.post(reverse("two_factor_verify"), {"code": "AR6M 7S7E"})
+
+    assert response.status_code == 302
 
 
 def test_backup_codes_cannot_be_remade_with_only_the_password(client, manager):
