@@ -5,7 +5,14 @@ from django import forms
 from django.contrib import admin
 
 from messaging.content import ALLOWED_FIELDS, sms_template_errors, validate_template
-from messaging.models import DeliveryReport, DispatcherHeartbeat, OutboxMessage, Sequence, Step
+from messaging.models import (
+    DeliveryReport,
+    DispatcherHeartbeat,
+    OutboxMessage,
+    PushSubscription,
+    Sequence,
+    Step,
+)
 from practice.admin import PracticeFilter, PracticeScopedAdminMixin, ReadOnlyAdminMixin
 
 FIELDS_HELP = "Allowed fields: " + ", ".join(f"{{{{ {name} }}}}" for name in ALLOWED_FIELDS) + "."
@@ -100,3 +107,13 @@ class DeliveryReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(DispatcherHeartbeat)
 class DispatcherHeartbeatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["name", "last_sweep_at", "last_sweep_sent"]
+
+
+@admin.register(PushSubscription)
+class PushSubscriptionAdmin(ReadOnlyAdminMixin, PracticeScopedAdminMixin, admin.ModelAdmin):
+    """Browsers that asked for session notifications; the keys are never shown."""
+
+    list_display = ["id", "client", "created_at", "last_success_at", "revoked_at"]
+    list_filter = [PracticeFilter]
+    list_select_related = ["client"]
+    fields = ["client", "user_agent", "created_at", "last_success_at", "revoked_at"]

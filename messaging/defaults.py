@@ -81,7 +81,8 @@ DEFAULT_STEPS: list[dict] = [
         "offset_minutes": 0,
         "channel": Channel.PUSH,
         "conditions": [Condition.TELEHEALTH_ONLY, Condition.NOT_JOINED],
-        "body": "{{ clinician_name }} is ready for you. Tap to join: {{ join_link }}",
+        # The notification opens the join link when tapped, so the text need not carry it.
+        "body": "{{ clinician_name }} is ready for you. Tap to join.",
     },
     {
         "key": "t5_clinician_prompt",

@@ -26,11 +26,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from messaging import compose
-from messaging.backends import get_email_backend, get_sms_backend
+from messaging.backends import get_email_backend, get_push_backend, get_sms_backend
 from messaging.backends.base import ChannelError, EmailMessageData, SMSMessage
+from messaging.backends.webpush import webpush_configured
 from messaging.defaults import CANCELLATION_NOTICE as NOTICE_TEMPLATES
 from messaging.models import Audience, Channel, Condition, DispatcherHeartbeat, OutboxMessage, OutboxState
 from messaging.planning import retry_delay, send_deadline
+from messaging.push import PushFanOut, PushTarget, push_fan_out, push_fan_out_record, push_targets_for_message
 from messaging.services import CANCELLATION_NOTICE, message_plan_fallback
 from scheduling.models import AppointmentStatus
 
@@ -49,7 +51,7 @@ HEARTBEAT_NAME = "dispatcher"
 class SendJob:
     message_id: int
     channel: str
-    payload: SMSMessage | EmailMessageData
+    payload: SMSMessage | EmailMessageData | list[PushTarget]
     note: str = ""  # why the channel differs from the step's, shown on the timeline
 
 
@@ -168,6 +170,13 @@ def _prepare(message: OutboxMessage, now: datetime) -> SendJob | tuple[str, str]
     channel, note = _resolve_channel(message.channel, recipient, message)
     if channel is None:
         return OutboxState.SKIPPED, note
+    if channel == Channel.PUSH:
+        targets = push_targets_for_message(message=message, now=now)
+        if not targets:
+            return OutboxState.SKIPPED, "The client has not subscribed to web push notifications."
+        if not webpush_configured():
+            return OutboxState.SKIPPED, "Web push is not set up on this server (WEBPUSH_VAPID_PRIVATE_KEY)."
+        return SendJob(message_id=message.pk, channel=Channel.PUSH, payload=targets)
     subject, body = _templates(message, channel)
     if channel == Channel.SMS:
         deadline = send_deadline(due_at=message.due_at, appointment=message.appointment, step=message.step)
@@ -183,7 +192,9 @@ def _prepare(message: OutboxMessage, now: datetime) -> SendJob | tuple[str, str]
 def _resolve_channel(channel: str, recipient: compose.Recipient, message: OutboxMessage):
     """(channel to use, why it differs) — SMS only with a number and recorded consent, else e-mail."""
     if channel == Channel.PUSH:
-        return None, "The client has not subscribed to web push notifications."
+        if message.recipient_key.startswith(Audience.CLINICIAN):
+            return None, "Web push goes to clients only."
+        return Channel.PUSH, ""  # whether the client subscribed is checked in _prepare
     if channel == Channel.SMS:
         if recipient.sms_allowed and not recipient.prefers_email:
             return Channel.SMS, ""
@@ -201,8 +212,10 @@ def _resolve_channel(channel: str, recipient: compose.Recipient, message: Outbox
 # --- Sending and recording -----------------------------------------------------------------------
 
 
-def _send(job: SendJob, sms_backend, email_backend):
+def _send(job: SendJob, sms_backend, email_backend, push_backend=None):
     try:
+        if job.channel == Channel.PUSH:
+            return push_fan_out(backend=push_backend, targets=job.payload)
         backend = sms_backend if job.channel == Channel.SMS else email_backend
         return backend.send(job.payload)
     except ChannelError as error:
@@ -217,6 +230,10 @@ def _record(job: SendJob, outcome, message: OutboxMessage, now: datetime, report
         pk=job.message_id, claim_token=message.claim_token, state=OutboxState.SENDING
     )
     attempts = F("attempts") + 1
+    if isinstance(outcome, PushFanOut):
+        # Subscriptions the push service called gone are revoked whatever the row's outcome.
+        push_fan_out_record(fan_out=outcome, now=now)
+        outcome = outcome.outcome()
     if not isinstance(outcome, ChannelError):
         mine.update(
             state=OutboxState.ACCEPTED,
@@ -313,16 +330,36 @@ def _dispatch_batch(rows, now, report, sms_backend, email_backend) -> None:
             report.skipped += 1
     if not jobs:
         return
-    handing_over = [job.message_id for job, _ in jobs]
-    OutboxMessage.objects.filter(
-        pk__in=handing_over, claim_token=rows[0].claim_token, state=OutboxState.CLAIMED
-    ).update(
+    token = rows[0].claim_token
+    width = settings.DISPATCH_CONCURRENCY
+    # Made only when needed: a development setup without VAPID keys never gets here.
+    push_backend = get_push_backend() if any(job.channel == Channel.PUSH for job, _ in jobs) else None
+    with ThreadPoolExecutor(max_workers=width) as pool:
+        # One pool-width at a time: a dispatcher killed mid-batch leaves at most one chunk
+        # "unknown", and the rest of its claim simply expires and is sent by another.
+        for first in range(0, len(jobs), width):
+            chunk = _hand_over(jobs[first : first + width], token)
+            outcomes = list(
+                pool.map(lambda pair: _send(pair[0], sms_backend, email_backend, push_backend), chunk)
+            )
+            sent_at = timezone.now()
+            for (job, message), outcome in zip(chunk, outcomes, strict=True):
+                _record(job, outcome, message, sent_at, report)
+
+
+def _hand_over(chunk: list[tuple[SendJob, OutboxMessage]], token: str) -> list[tuple[SendJob, OutboxMessage]]:
+    """Mark the chunk "sending" and keep only the rows this dispatcher still holds: if its claim
+    lease ran out meanwhile, another dispatcher may have taken a row, and it must not go twice."""
+    now = timezone.now()
+    ids = [job.message_id for job, _ in chunk]
+    OutboxMessage.objects.filter(pk__in=ids, claim_token=token, state=OutboxState.CLAIMED).update(
         state=OutboxState.SENDING,
         lease_until=now + timedelta(seconds=settings.DISPATCH_SENDING_LEASE_SECONDS),
         updated_at=now,
     )
-    with ThreadPoolExecutor(max_workers=settings.DISPATCH_CONCURRENCY) as pool:
-        outcomes = list(pool.map(lambda pair: _send(pair[0], sms_backend, email_backend), jobs))
-    sent_at = timezone.now()
-    for (job, message), outcome in zip(jobs, outcomes, strict=True):
-        _record(job, outcome, message, sent_at, report)
+    held = set(
+        OutboxMessage.objects.filter(pk__in=ids, claim_token=token, state=OutboxState.SENDING).values_list(
+            "pk", flat=True
+        )
+    )
+    return [(job, message) for job, message in chunk if job.message_id in held]

@@ -200,6 +200,9 @@ class DispatcherHeartbeat(models.Model):
     name = models.CharField(max_length=40, unique=True)
     last_sweep_at = models.DateTimeField()
     last_sweep_sent = models.PositiveIntegerField(default=0)
+    # Held by the worker running the minute-long sweep loop (messaging.tasks), so a second
+    # scheduled run does not start a second loop and occupy another worker for nothing.
+    loop_lease_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} at {self.last_sweep_at:%Y-%m-%d %H:%M:%S}"

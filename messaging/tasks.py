@@ -6,8 +6,10 @@ process. Sending runs in the django-q2 worker, every few seconds (``dispatch_for
 
 import logging
 import time
+from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from scheduling.events import AppointmentEvent
@@ -34,15 +36,36 @@ def on_appointment_event(event: AppointmentEvent) -> None:
         services.message_plan_cancellation_notice(appointment=appointment)
 
 
+LOOP_SECONDS = 50  # below django-q2's task timeout (60 s)
+
+
 def dispatch_for_a_minute() -> int:
     """Scheduled every minute (migration messaging 0002): sweeps every DISPATCH_INTERVAL_SECONDS
-    for just under a minute, and plans any upcoming session a missed event left unplanned."""
+    for just under a minute, and plans any upcoming session a missed event left unplanned.
+    Only one loop runs at a time; a run that finds the loop taken returns at once (the claim on
+    each outbox row is what makes sending safe, this only saves a worker)."""
     from messaging import services
 
+    if not _take_loop_lease(seconds=LOOP_SECONDS + 5):
+        return 0
     started = time.monotonic()
     sent = 0
     services.message_plan_missing(now=timezone.now())
-    while time.monotonic() - started < 50:
+    while True:
         sent += services.messages_dispatch_due().sent
+        if time.monotonic() - started + settings.DISPATCH_INTERVAL_SECONDS >= LOOP_SECONDS:
+            return sent
         time.sleep(settings.DISPATCH_INTERVAL_SECONDS)
-    return sent
+
+
+def _take_loop_lease(*, seconds: int) -> bool:
+    from messaging.dispatch import HEARTBEAT_NAME
+    from messaging.models import DispatcherHeartbeat
+
+    now = timezone.now()
+    DispatcherHeartbeat.objects.get_or_create(name=HEARTBEAT_NAME, defaults={"last_sweep_at": now})
+    free = Q(loop_lease_until__isnull=True) | Q(loop_lease_until__lt=now)
+    taken = DispatcherHeartbeat.objects.filter(free, name=HEARTBEAT_NAME).update(
+        loop_lease_until=now + timedelta(seconds=seconds)
+    )
+    return taken == 1

@@ -1,7 +1,10 @@
 from django.urls import path
 
-from messaging import twilio_webhooks
+from messaging import push_views, twilio_webhooks
 
 urlpatterns = [
+    path("push/public-key", push_views.push_public_key, name="push_public_key"),
+    path("push-sw.js", push_views.push_service_worker, name="push_service_worker"),
+    path("t/<str:token>/push", push_views.push_subscribe, name="push_subscribe"),
     path("hooks/twilio/status/", twilio_webhooks.twilio_status, name="twilio_status"),
 ]

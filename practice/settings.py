@@ -204,6 +204,17 @@ TWILIO_TIMEOUT_SECONDS = env.float("TWILIO_TIMEOUT_SECONDS", default=10.0)
 if SMS_BACKEND.endswith("TwilioSMSBackend") and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN):
     raise ImproperlyConfigured("The Twilio SMS backend needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.")
 
+# Web push (T-0 "time to join" notification). Generate a key pair with `vapid --gen` (py-vapid);
+# the private key may be PEM (newlines as \\n in .env), base64url DER or base64url raw.
+WEBPUSH_VAPID_PRIVATE_KEY = env.str("WEBPUSH_VAPID_PRIVATE_KEY", default="")
+WEBPUSH_VAPID_SUBJECT = env.str("WEBPUSH_VAPID_SUBJECT", default="mailto:ops@attend.localhost")
+WEBPUSH_TIMEOUT_SECONDS = env.float("WEBPUSH_TIMEOUT_SECONDS", default=10.0)
+# http:// push endpoints on 127.0.0.1/localhost (a local push service); always on with DEBUG.
+WEBPUSH_ALLOW_INSECURE_ENDPOINTS = env.bool("WEBPUSH_ALLOW_INSECURE_ENDPOINTS", default=False)
+# Push services a subscription may point at (messaging.push.DEFAULT_ENDPOINT_HOSTS when unset).
+if env.str("WEBPUSH_ENDPOINT_HOSTS", default=""):
+    WEBPUSH_ENDPOINT_HOSTS = env.list("WEBPUSH_ENDPOINT_HOSTS")
+
 # Public address of this deployment, used in links inside messages and to verify webhook
 # signatures (Twilio signs the exact URL it called). No trailing slash.
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")

@@ -13,3 +13,11 @@ def get_sms_backend(path: str | None = None) -> BaseSMSBackend:
 def get_email_backend(path: str | None = None):
     """E-mail goes through Django's mail framework; EMAIL_URL picks SMTP, console or locmem."""
     return import_string(path or settings.EMAIL_CHANNEL_BACKEND)()
+
+
+DEFAULT_PUSH_BACKEND = "messaging.backends.webpush.WebPushBackend"
+
+
+def get_push_backend(path: str | None = None):
+    """Web push: one encrypted notification per browser subscription (pywebpush + VAPID)."""
+    return import_string(path or getattr(settings, "PUSH_BACKEND", DEFAULT_PUSH_BACKEND))()
