@@ -1,5 +1,6 @@
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 # Longer than this without a finished sweep and staff pages warn that reminders are stalled.
@@ -19,3 +20,9 @@ def dispatcher_status(request):
         "dispatcher_stale": timezone.now() - beat.last_sweep_at > STALE_AFTER,
         "dispatcher_last_sweep": beat.last_sweep_at,
     }
+
+
+def web_push(request):
+    """Client pages offer the notification button only when the server can send web push, so
+    a deployment without VAPID keys shows nothing and makes no requests for it."""
+    return {"webpush_enabled": bool(getattr(settings, "WEBPUSH_VAPID_PRIVATE_KEY", ""))}

@@ -83,6 +83,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "practice.context_processors.current_practice",
                 "messaging.context_processors.dispatcher_status",
+                "messaging.context_processors.web_push",
             ],
         },
     },
