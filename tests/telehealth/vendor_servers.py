@@ -14,8 +14,10 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.local_server import LocalHTTPServer
 
 
 @dataclass
@@ -65,7 +67,7 @@ class FakeZoom:
         self._ids = itertools.count(85_000_000_001)
         self._token_numbers = itertools.count(1)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = LocalHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.vendor = self
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
@@ -224,7 +226,7 @@ class FakeZoom:
 
 def closed_port_url() -> str:
     """An http:// base on 127.0.0.1 where nothing listens (connection refused)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server = LocalHTTPServer(("127.0.0.1", 0), _Handler)
     host, port = server.server_address[:2]
     server.server_close()
     return f"http://{host}:{port}"
