@@ -10,3 +10,10 @@ class MessagingConfig(AppConfig):
         from scheduling import events
 
         events.subscribe(on_appointment_event)
+
+        # Registered here rather than in practice/audit.py: practice must not import messaging.
+        from auditlog.registry import auditlog
+
+        from messaging.preference_models import ClientPreferences
+
+        auditlog.register(ClientPreferences)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape, linebreaks, urlize
 from icalendar import Calendar, Event
 
@@ -82,7 +83,19 @@ def _links(message: OutboxMessage) -> dict[str, str]:
     }
 
 
-def render_context(message: OutboxMessage, recipient: Recipient) -> dict[str, str]:
+def _preferences_link(message: OutboxMessage, now: datetime) -> dict[str, str]:
+    """A fresh preference-page link for the client (a stored row each: made only when used)."""
+    if message.participant is None or message.recipient_key.startswith(Audience.CLINICIAN):
+        return {}
+    from messaging.preferences import preference_link_for
+
+    token = preference_link_for(message.participant.client, now)
+    return {"preferences_link": absolute_url(reverse("preference_center", args=[token]))}
+
+
+def render_context(message: OutboxMessage, recipient: Recipient, *, uses: str = "") -> dict[str, str]:
+    """The whitelisted fields for ``message``; ``uses`` is the template text, so links that cost a
+    stored row are only made when the template asks for them."""
     appointment = message.appointment
     practice = appointment.practice
     local_start: datetime = appointment.starts_at.astimezone(recipient.tz)
@@ -95,6 +108,7 @@ def render_context(message: OutboxMessage, recipient: Recipient) -> dict[str, st
         "session_date": local_start.strftime("%A, %B %-d"),
         "session_time": local_start.strftime("%-I:%M %p %Z"),
         **_links(message),
+        **(_preferences_link(message, timezone.now()) if "preferences_link" in uses else {}),
     }
 
 
@@ -102,7 +116,7 @@ def sms_for(message: OutboxMessage, body_template: str, recipient: Recipient, va
     practice = message.appointment.practice
     return SMSMessage(
         to=recipient.phone,
-        body=render(body_template, render_context(message, recipient)),
+        body=render(body_template, render_context(message, recipient, uses=body_template)),
         from_number=practice.sms_from_number.as_e164 if practice.sms_from_number else "",
         status_callback_url=absolute_url(reverse("twilio_status")),
         valid_until=valid_until,
@@ -112,7 +126,7 @@ def sms_for(message: OutboxMessage, body_template: str, recipient: Recipient, va
 def email_for(
     message: OutboxMessage, *, subject: str, body_template: str, recipient: Recipient, attach_calendar: bool
 ) -> EmailMessageData:
-    context = render_context(message, recipient)
+    context = render_context(message, recipient, uses=subject + body_template)
     text = render(body_template, context) + NO_REPLY_NOTE
     practice = message.appointment.practice
     sender_name = practice.email_sender_name or practice.name

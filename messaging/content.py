@@ -22,6 +22,7 @@ ALLOWED_FIELDS: dict[str, str] = {
     "session_time": "The session's start time in the recipient's time zone, e.g. 10:00 AM EDT",
     "join_link": "The recipient's one-tap join link",
     "tech_check_link": "The link to the camera and connection check",
+    "preferences_link": "The client's page for choosing how and when they are reminded",
 }
 
 # Anything between double braces, so that "{{ client.diagnosis }}" and "{{x|upper}}" are caught
@@ -91,6 +92,7 @@ SAMPLE_CONTEXT = {
     "session_time": "10:30 AM EDT",
     "join_link": "https://attend.example.org/j/" + "x" * 32,
     "tech_check_link": "https://attend.example.org/t/" + "x" * 32,
+    "preferences_link": "https://attend.example.org/p/" + "x" * 32,
 }
 
 

@@ -26,7 +26,8 @@ DEFAULT_STEPS: list[dict] = [
             "connection (about a minute): {{ tech_check_link }}\n\n"
             "What to expect: find a quiet, private place; have headphones if you can; join a couple of\n"
             "minutes early. The calendar file attached adds the session to your calendar.\n\n"
-            "Need to change the time? Call {{ practice_name }} at {{ practice_phone }}.\n"
+            "Need to change the time? Call {{ practice_name }} at {{ practice_phone }}.\n\n"
+            "Choose how and when we remind you: {{ preferences_link }}\n"
         ),
     },
     {
@@ -68,6 +69,7 @@ DEFAULT_STEPS: list[dict] = [
     {
         "key": "t15_sms",
         "name": "15 minutes before (text)",
+        "urgent": True,
         "anchor": Anchor.START,
         "offset_minutes": -15,
         "channel": Channel.SMS,

@@ -32,8 +32,10 @@ from messaging.backends.webpush import webpush_configured
 from messaging.defaults import CANCELLATION_NOTICE as NOTICE_TEMPLATES
 from messaging.models import Audience, Channel, Condition, DispatcherHeartbeat, OutboxMessage, OutboxState
 from messaging.planning import retry_delay, send_deadline
+from messaging.preferences import quiet_hours_end, step_opted_out
 from messaging.push import PushFanOut, PushTarget, push_fan_out, push_fan_out_record, push_targets_for_message
 from messaging.services import CANCELLATION_NOTICE, message_plan_fallback
+from practice.consent import client_sms_opt_out_from_carrier
 from scheduling.models import AppointmentStatus
 
 logger = logging.getLogger(__name__)
@@ -55,11 +57,20 @@ class SendJob:
     note: str = ""  # why the channel differs from the step's, shown on the timeline
 
 
+@dataclass(frozen=True)
+class Defer:
+    """Put the row back to wait until ``until`` (the end of the client's quiet hours)."""
+
+    until: datetime
+    reason: str
+
+
 @dataclass
 class DispatchReport:
     claimed: int = 0
     sent: int = 0
     skipped: int = 0
+    deferred: int = 0
     retried: int = 0
     failed: int = 0
     unknown: int = 0
@@ -117,6 +128,17 @@ def _settle(message: OutboxMessage, state: str, reason: str, now: datetime) -> N
     )
 
 
+def _defer(message: OutboxMessage, defer: Defer) -> None:
+    OutboxMessage.objects.filter(pk=message.pk, claim_token=message.claim_token).update(
+        state=OutboxState.PLANNED,
+        due_at=defer.until,
+        reason=defer.reason[:300],
+        claim_token="",
+        lease_until=None,
+        updated_at=timezone.now(),
+    )
+
+
 def _withdrawal_reason(message: OutboxMessage, now: datetime) -> tuple[str, str] | None:
     """(state, reason) if the row must not go out as things stand now, else None."""
     appointment = message.appointment
@@ -161,13 +183,31 @@ def _templates(message: OutboxMessage, channel: str) -> tuple[str, str]:
     return step.subject, step.body
 
 
-def _prepare(message: OutboxMessage, now: datetime) -> SendJob | tuple[str, str]:
-    """A job to send, or (state, reason) to settle the row without sending."""
+def _client_of(message: OutboxMessage):
+    """The client a message goes to, or None for a message to the clinician."""
+    if message.recipient_key.startswith(Audience.CLINICIAN) or message.participant is None:
+        return None
+    return message.participant.client
+
+
+def _prepare(message: OutboxMessage, now: datetime) -> SendJob | Defer | tuple[str, str]:
+    """A job to send, a deferral, or (state, reason) to settle the row without sending."""
     withdrawn = _withdrawal_reason(message, now)
     if withdrawn:
         return withdrawn
+    client = _client_of(message)
+    if client is not None and message.step and step_opted_out(client, message.step.key):
+        return OutboxState.SKIPPED, "The client switched this reminder off on their preference page."
     recipient = compose.recipient_for(message)
     channel, note = _resolve_channel(message.channel, recipient, message)
+    if (
+        channel in (Channel.SMS, Channel.PUSH)
+        and client is not None
+        and not (message.step and message.step.urgent)
+    ):
+        channel, note, defer = _respect_quiet_hours(message, client, recipient, channel, note, now)
+        if defer is not None:
+            return defer
     if channel is None:
         return OutboxState.SKIPPED, note
     if channel == Channel.PUSH:
@@ -187,6 +227,21 @@ def _prepare(message: OutboxMessage, now: datetime) -> SendJob | tuple[str, str]
             message, subject=subject, body_template=body, recipient=recipient, attach_calendar=attach
         )
     return SendJob(message_id=message.pk, channel=channel, payload=payload, note=note)
+
+
+def _respect_quiet_hours(message, client, recipient, channel, note, now):
+    """(channel, note, deferral): during the client's quiet hours a text or push waits until they
+    end if it still makes sense then; otherwise it goes by e-mail, or not at all."""
+    quiet_until = quiet_hours_end(client, now)
+    if quiet_until is None:
+        return channel, note, None
+    local_end = quiet_until.astimezone(recipient.tz).strftime("%-I:%M %p %Z")
+    deadline = send_deadline(due_at=message.due_at, appointment=message.appointment, step=message.step)
+    if quiet_until < deadline:
+        return channel, note, Defer(quiet_until, f"Held for the client's quiet hours, until {local_end}.")
+    if recipient.email and channel == Channel.SMS:
+        return Channel.EMAIL, "Sent by e-mail: the client's quiet hours last past the session start.", None
+    return None, "Skipped: the client's quiet hours last past the time this was useful.", None
 
 
 def _resolve_channel(channel: str, recipient: compose.Recipient, message: OutboxMessage):
@@ -273,6 +328,9 @@ def _record(job: SendJob, outcome, message: OutboxMessage, now: datetime, report
         )
         report.retried += 1
         return
+    if job.channel == Channel.SMS and outcome.code == "21610":
+        # The number replied STOP to our sender (or the carrier blocks it): no more texts to it.
+        client_sms_opt_out_from_carrier(phone=job.payload.to, from_number=job.payload.from_number, now=now)
     mine.update(
         state=OutboxState.FAILED,
         reason=reason[:300],
@@ -293,6 +351,7 @@ def _claimed_rows(token: str) -> list[OutboxMessage]:
             "appointment__practice",
             "appointment__clinician__user",
             "participant__client__practice",
+            "participant__client__message_preferences",
             "step",
         )
         .order_by("due_at")
@@ -325,6 +384,9 @@ def _dispatch_batch(rows, now, report, sms_backend, email_backend) -> None:
         decision = _prepare(message, now)
         if isinstance(decision, SendJob):
             jobs.append((decision, message))
+        elif isinstance(decision, Defer):
+            _defer(message, decision)
+            report.deferred += 1
         else:
             _settle(message, *decision, now)
             report.skipped += 1

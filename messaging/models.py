@@ -72,6 +72,10 @@ class Step(models.Model):
     subject = models.CharField(max_length=200, blank=True, help_text="E-mail subject (e-mail steps).")
     body = models.TextField(help_text="Only whitelisted {{ fields }} may be used.")
     conditions = models.JSONField(default=list, blank=True)
+    urgent = models.BooleanField(
+        default=False,
+        help_text="Goes out even during the client's quiet hours (e.g. the 15-minute join link).",
+    )
     attach_calendar = models.BooleanField(
         default=False, help_text="Attach the session as an .ics calendar file (e-mail steps)."
     )
@@ -208,4 +212,5 @@ class DispatcherHeartbeat(models.Model):
         return f"{self.name} at {self.last_sweep_at:%Y-%m-%d %H:%M:%S}"
 
 
+from messaging.preference_models import ClientPreferences, PreferenceLink  # noqa: E402, F401  (SPEC F13)
 from messaging.push_models import PushSubscription  # noqa: E402, F401  (web push; kept in its own module)

@@ -1,10 +1,12 @@
 from django.urls import path
 
-from messaging import push_views, twilio_webhooks
+from messaging import preference_views, push_views, twilio_inbound, twilio_webhooks
 
 urlpatterns = [
     path("push/public-key", push_views.push_public_key, name="push_public_key"),
     path("push-sw.js", push_views.push_service_worker, name="push_service_worker"),
     path("t/<str:token>/push", push_views.push_subscribe, name="push_subscribe"),
     path("hooks/twilio/status/", twilio_webhooks.twilio_status, name="twilio_status"),
+    path("hooks/twilio/inbound/", twilio_inbound.twilio_inbound, name="twilio_inbound"),
+    path("p/<str:token>", preference_views.preference_center, name="preference_center"),
 ]

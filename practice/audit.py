@@ -11,7 +11,7 @@ from auditlog.registry import auditlog
 
 
 def register_models() -> None:
-    from practice.models import Client, ClinicianProfile, Membership, Practice
+    from practice.models import Client, ClinicianProfile, ConsentEvent, Membership, Practice
     from scheduling.models import Appointment, AppointmentParticipant, Series, ServiceType
 
     auditlog.register(Practice)
@@ -19,6 +19,7 @@ def register_models() -> None:
     auditlog.register(ClinicianProfile)
     # Consent (sms_consent_*) lives on the client row, so its changes are logged here too.
     auditlog.register(Client)
+    auditlog.register(ConsentEvent)
     auditlog.register(ServiceType)
     auditlog.register(Series)
     auditlog.register(Appointment)

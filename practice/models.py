@@ -278,6 +278,7 @@ class ConsentSource(models.TextChoices):
     SMS_KEYWORD = "sms_keyword", "SMS keyword (START)"
     EHR = "ehr", "From the EHR"
     API = "api", "Through the API"
+    PREFERENCE_CENTER = "preference_center", "Client's preference page"
 
 
 class Client(models.Model):
@@ -367,3 +368,71 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+# --- Consent history (SPEC F13) ------------------------------------------------------------
+
+
+class ConsentAction(models.TextChoices):
+    OPT_IN = "opt_in", "Opted in"
+    OPT_OUT = "opt_out", "Opted out"
+
+
+class ConsentChannel(models.TextChoices):
+    SMS = "sms", "Text messages"
+
+
+class ConsentEventSource(models.TextChoices):
+    """Where a consent change came from: ConsentSource's values and the ones only events have."""
+
+    INTAKE_FORM = "intake_form", "Intake form"
+    VERBAL = "verbal", "Verbal, recorded by staff"
+    SMS_KEYWORD = "sms_keyword", "SMS keyword (STOP/START)"
+    PREFERENCE_CENTER = "preference_center", "Client's preference page"
+    CARRIER = "carrier_21610", "Carrier refused: the number replied STOP (Twilio 21610)"
+    EHR = "ehr", "From the EHR"
+    API = "api", "Through the API"
+
+
+class ConsentEvent(models.Model):
+    """One consent request or change, kept for good: the client row holds the current state,
+    these rows say who asked for what, when and how. Written by practice.consent only.
+
+    ``external_id`` is the provider's id of what caused it (an inbound SMS's MessageSid), so a
+    re-delivered webhook is recognised and changes nothing twice."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="+")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="consent_events")
+    channel = models.CharField(max_length=10, choices=ConsentChannel.choices, default=ConsentChannel.SMS)
+    action = models.CharField(max_length=10, choices=ConsentAction.choices)
+    source = models.CharField(max_length=20, choices=ConsentEventSource.choices)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    at = models.DateTimeField()
+    changed = models.BooleanField(
+        default=True, help_text="False when the client's consent already was as requested."
+    )
+    detail = models.CharField(max_length=200, blank=True, help_text="e.g. the keyword; never message text.")
+    external_id = models.CharField(max_length=64, blank=True)
+
+    objects = PracticeScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["client", "at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="consent_event_once_per_provider_event",
+            )
+        ]
+        indexes = [
+            # Read by practice.consent.client_sms_keyword_apply: "was this inbound SMS seen?"
+            models.Index(
+                fields=["external_id"], condition=~models.Q(external_id=""), name="consent_event_ext"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} ({self.get_channel_display()}) for client #{self.client_id}"

@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "csp",
     "phonenumber_field",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "practice",
     "scheduling",
@@ -291,6 +293,7 @@ AUDITLOG_DISABLE_REMOTE_ADDR = False
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
 # --- Logging ---------------------------------------------------------------------------

@@ -335,3 +335,31 @@ class FollowUp(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} (appointment #{self.appointment_id})"
+
+
+class IdempotencyRecord(models.Model):
+    """An ``Idempotency-Key`` an API client sent with a creating request (SPEC F19).
+
+    The row is inserted in the same transaction as the object it creates, before the
+    service runs, so the unique constraint makes a concurrent duplicate wait and then see
+    the committed record instead of creating a second object; a request that fails rolls
+    its record back and the key stays free. Only a hash of the request and the id of what
+    was created are kept, never a copy of the body (which may hold client data).
+    Written and read only by ``scheduling.api.idempotency``.
+    """
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and request body.")
+    resource_type = models.CharField(max_length=30)
+    resource_id = models.PositiveBigIntegerField(null=True)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["practice", "key"], name="idempotency_key_unique_per_practice")
+        ]
+
+    def __str__(self) -> str:
+        return f"Idempotency key for {self.resource_type} #{self.resource_id}"

@@ -15,6 +15,7 @@ class Command(BaseCommand):
             "claimed": report.claimed,
             "sent": report.sent,
             "skipped": report.skipped,
+            "held for quiet hours": report.deferred,
             "retried": report.retried,
             "failed": report.failed,
             "unknown": report.unknown,

@@ -1,0 +1,670 @@
+"""The API views: one APIView per operation, each with its nested input serializer, calling
+the services for every write (docs/api.md).
+
+Where two operations share a URL (GET and POST /clients/), a small class combines the two
+operation classes; each operation class still owns its serializers and schema.
+Every query starts from ``self.practice`` (the token's practice), so another practice's
+ids behave exactly like ids that do not exist: 404 in a URL, a field error in a body.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Model, QuerySet
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, parsers, renderers, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
+from rest_framework.views import APIView
+
+from practice.models import Client, ClientStatus, ClinicianProfile, ConsentSource, Modality, Practice
+from practice.services import client_create, client_update
+from scheduling.api.authentication import ApiTokenAuthentication, HasApiToken
+from scheduling.api.errors import ErrorSerializer, api_exception_handler
+from scheduling.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from scheduling.api.idempotency import idempotent_create
+from scheduling.api.serializers import (
+    MAX_ID,
+    AppointmentPageSerializer,
+    AppointmentSerializer,
+    AwareDateTimeField,
+    ClientPageSerializer,
+    ClientSerializer,
+    ClinicianPageSerializer,
+    ClinicianSerializer,
+    E164PhoneField,
+    IdField,
+    TextField,
+    TimelineEntrySerializer,
+)
+from scheduling.models import Appointment, AppointmentSource, AppointmentStatus, ServiceType
+from scheduling.services import (
+    MARKABLE_ATTENDANCE,
+    appointment_book,
+    appointment_cancel,
+    appointment_confirm,
+    appointment_mark_attendance,
+    appointment_reschedule,
+)
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+MAX_OFFSET = 10**9
+
+
+def document(**kwargs):
+    """``extend_schema`` built on drf-spectacular's AutoSchema even when the project's
+    DEFAULT_SCHEMA_CLASS is DRF's own (extend_schema would otherwise subclass that one)."""
+
+    def decorator(method):
+        method.schema = AutoSchema
+        return extend_schema(**kwargs)(method)
+
+    return decorator
+
+
+class SafeJSONParser(parsers.JSONParser):
+    """JSON whose nesting is too deep for Python's parser is a 400, not a 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply.") from None
+
+
+class ApiView(APIView):
+    """Base of every API operation: token auth, JSON only, the documented error shape.
+
+    Set here rather than in settings so the API does not depend on REST_FRAMEWORK defaults
+    that the rest of the project may change."""
+
+    authentication_classes = [ApiTokenAuthentication]
+    permission_classes = [HasApiToken]
+    parser_classes = [SafeJSONParser]
+    renderer_classes = [renderers.JSONRenderer]
+    throttle_classes: list = []
+    schema = AutoSchema()
+
+    def get_exception_handler(self):
+        return api_exception_handler
+
+    @property
+    def practice(self) -> Practice:
+        return self.request.auth.practice
+
+    def get_scoped(self, queryset: QuerySet, pk: int) -> Model:
+        """The practice's object with this id, else 404 (unknown and foreign ids alike)."""
+        obj = queryset.filter(pk=pk).first() if 0 < pk <= MAX_ID else None
+        if obj is None:
+            raise exceptions.NotFound("Not found.")
+        return obj
+
+
+class NotFoundApi(ApiView):
+    """Unknown paths under /api/v1/ answer in the API's error shape (not an HTML page)."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+    schema = None
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        raise exceptions.NotFound("Not found.")
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        raise exceptions.NotFound("Not found.")
+
+
+# --- Shared pieces --------------------------------------------------------------------------
+
+
+class ScopedIdField(serializers.IntegerField):
+    """An id of one of the token practice's objects (``context["practice"]``), turned into the
+    object. Unknown ids and other practices' ids get the same "not found" message."""
+
+    default_error_messages = {"not_found": "No such {name} in this practice."}
+
+    def __init__(self, *, model: type[Model], name: str, **kwargs):
+        self.model, self.name = model, name
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | str):
+            self.fail("invalid")
+        pk = super().to_internal_value(data)
+        # The range is checked here, not by validators: those run on the object returned below.
+        obj = None
+        if 1 <= pk <= MAX_ID:
+            obj = self.model.objects.for_practice(self.context["practice"]).filter(pk=pk).first()
+        if obj is None:
+            self.fail("not_found", name=self.name)
+        return obj
+
+    def to_representation(self, value):
+        return value.pk
+
+
+class PageSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(
+        required=False, default=DEFAULT_LIMIT, min_value=1, max_value=MAX_LIMIT, help_text="Page size."
+    )
+    offset = serializers.IntegerField(
+        required=False, default=0, min_value=0, max_value=MAX_OFFSET, help_text="Items to skip."
+    )
+
+
+def paginate(request: Request, queryset: QuerySet, *, limit: int, offset: int, item) -> Response:
+    """``{count, next, previous, results}`` with limit/offset links (docs/api.md)."""
+    count = queryset.count()
+    rows = list(queryset[offset : offset + limit]) if offset < count else []
+    url = request.build_absolute_uri()
+    next_url = replace_query_param(url, "offset", offset + limit) if offset + limit < count else None
+    previous_url = None
+    if offset > 0:
+        previous_url = (
+            remove_query_param(url, "offset")
+            if offset - limit <= 0
+            else replace_query_param(url, "offset", offset - limit)
+        )
+    if next_url:
+        next_url = replace_query_param(next_url, "limit", limit)
+    return Response(
+        {
+            "count": count,
+            "next": next_url,
+            "previous": previous_url,
+            "results": item(rows, many=True).data,
+        }
+    )
+
+
+def _query(serializer_class, request: Request, practice: Practice) -> dict:
+    serializer = serializer_class(data=request.query_params, context={"practice": practice})
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input (field errors)."),
+    401: OpenApiResponse(ErrorSerializer, description="No token, or an unknown or revoked one."),
+}
+NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such object in this practice.")}
+CONFLICT = {409: OpenApiResponse(ErrorSerializer, description="Conflicts with the current state.")}
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Any unique string (a UUID): a retry with the same key and body returns the first "
+    "result instead of creating again; the same key with a different body is a 409.",
+)
+
+
+def appointments_of(practice: Practice) -> QuerySet:
+    return (
+        Appointment.objects.for_practice(practice)
+        .select_related("rescheduled_to")
+        .prefetch_related("participants")
+        .order_by("starts_at", "pk")
+    )
+
+
+# --- Clients ----------------------------------------------------------------------------------
+
+
+class ClientListApi(ApiView):
+    class FilterSerializer(PageSerializer):
+        external_id = TextField(required=False, max_length=100, help_text="The id in your system.")
+        status = serializers.ChoiceField(required=False, choices=ClientStatus.choices)
+
+        class Meta:
+            ref_name = "ClientListFilter"
+
+    @document(
+        operation_id="clients_list",
+        summary="List the practice's clients",
+        description="",
+        tags=["clients"],
+        parameters=[FilterSerializer],
+        responses={200: ClientPageSerializer, **ERRORS},
+    )
+    def get(self, request):
+        query = _query(ClientListApi.FilterSerializer, request, self.practice)
+        qs = Client.objects.for_practice(self.practice).order_by("last_name", "first_name", "pk")
+        if "external_id" in query:
+            qs = qs.filter(external_id=query["external_id"])
+        if "status" in query:
+            qs = qs.filter(status=query["status"])
+        return paginate(request, qs, limit=query["limit"], offset=query["offset"], item=ClientSerializer)
+
+
+class ClientCreateApi(ApiView):
+    class InputSerializer(serializers.Serializer):
+        first_name = TextField(max_length=100)
+        last_name = TextField(max_length=100)
+        preferred_name = TextField(max_length=100, required=False, allow_blank=True)
+        phone = E164PhoneField(required=False, allow_blank=True)
+        email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
+        timezone = TextField(
+            max_length=64, required=False, allow_blank=True, help_text="IANA zone; empty: the practice's."
+        )
+        status = serializers.ChoiceField(required=False, choices=ClientStatus.choices)
+        external_id = TextField(max_length=100, required=False, allow_blank=True)
+        sms_consent = serializers.BooleanField(
+            required=False, default=False, help_text="The client agreed to text reminders (recorded now)."
+        )
+        sms_consent_source = serializers.ChoiceField(
+            required=False, choices=ConsentSource.choices, default=ConsentSource.API
+        )
+
+        class Meta:
+            ref_name = "ClientCreateInput"
+
+    @document(
+        operation_id="clients_create",
+        summary="Create a client",
+        description="",
+        tags=["clients"],
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={201: ClientSerializer, **ERRORS, **CONFLICT},
+    )
+    def post(self, request):
+        serializer = ClientCreateApi.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        sms_consent = fields.pop("sms_consent")
+        consent_source = fields.pop("sms_consent_source")
+        practice = self.practice
+        return idempotent_create(
+            request=request,
+            resource_type="client",
+            create=lambda: client_create(
+                practice=practice,
+                fields={**fields, "source": "api"},
+                sms_consent=sms_consent,
+                consent_source=consent_source,
+            ),
+            render=lambda client: ClientSerializer(client).data,
+            lookup=lambda pk: Client.objects.for_practice(practice).filter(pk=pk).first(),
+        )
+
+
+class ClientsApi(ClientListApi, ClientCreateApi):
+    """GET lists the practice's clients; POST creates one."""
+
+
+class ClientDetailApi(ApiView):
+    @document(
+        operation_id="clients_retrieve",
+        summary="Read a client",
+        description="",
+        tags=["clients"],
+        responses={200: ClientSerializer, **ERRORS, **NOT_FOUND},
+    )
+    def get(self, request, pk: int):
+        client = self.get_scoped(Client.objects.for_practice(self.practice), pk)
+        return Response(ClientSerializer(client).data)
+
+
+class ClientUpdateApi(ApiView):
+    class InputSerializer(serializers.Serializer):
+        first_name = TextField(max_length=100, required=False)
+        last_name = TextField(max_length=100, required=False)
+        preferred_name = TextField(max_length=100, required=False, allow_blank=True)
+        phone = E164PhoneField(required=False, allow_blank=True)
+        email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
+        timezone = TextField(max_length=64, required=False, allow_blank=True)
+        status = serializers.ChoiceField(required=False, choices=ClientStatus.choices)
+        external_id = TextField(max_length=100, required=False, allow_blank=True)
+        sms_consent = serializers.BooleanField(
+            required=False, help_text="true records consent (if not yet recorded); false withdraws it."
+        )
+        sms_consent_source = serializers.ChoiceField(
+            required=False, choices=ConsentSource.choices, default=ConsentSource.API
+        )
+
+        class Meta:
+            ref_name = "ClientUpdateInput"
+
+    @document(
+        operation_id="clients_partial_update",
+        summary="Change some of a client's fields",
+        description="",
+        tags=["clients"],
+        request=InputSerializer,
+        responses={200: ClientSerializer, **ERRORS, **NOT_FOUND, **CONFLICT},
+    )
+    def patch(self, request, pk: int):
+        client = self.get_scoped(Client.objects.for_practice(self.practice), pk)
+        serializer = ClientUpdateApi.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        sms_consent = fields.pop("sms_consent", client.sms_consent_at is not None)
+        consent_source = fields.pop("sms_consent_source")
+        client = client_update(
+            client=client, fields=fields, sms_consent=sms_consent, consent_source=consent_source
+        )
+        return Response(ClientSerializer(client).data)
+
+
+class ClientApi(ClientDetailApi, ClientUpdateApi):
+    """GET reads one client; PATCH changes some of its fields."""
+
+
+# --- Clinicians -------------------------------------------------------------------------------
+
+
+class ClinicianListApi(ApiView):
+    class FilterSerializer(PageSerializer):
+        is_active = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+        class Meta:
+            ref_name = "ClinicianListFilter"
+
+    @document(
+        operation_id="clinicians_list",
+        summary="List the practice's clinicians",
+        description="",
+        tags=["clinicians"],
+        parameters=[FilterSerializer],
+        responses={200: ClinicianPageSerializer, **ERRORS},
+    )
+    def get(self, request):
+        query = _query(ClinicianListApi.FilterSerializer, request, self.practice)
+        qs = ClinicianProfile.objects.for_practice(self.practice).order_by("display_name", "pk")
+        if query.get("is_active") is not None:
+            qs = qs.filter(is_active=query["is_active"])
+        return paginate(request, qs, limit=query["limit"], offset=query["offset"], item=ClinicianSerializer)
+
+
+class ClinicianDetailApi(ApiView):
+    @document(
+        operation_id="clinicians_retrieve",
+        summary="Read a clinician",
+        description="",
+        tags=["clinicians"],
+        responses={200: ClinicianSerializer, **ERRORS, **NOT_FOUND},
+    )
+    def get(self, request, pk: int):
+        clinician = self.get_scoped(ClinicianProfile.objects.for_practice(self.practice), pk)
+        return Response(ClinicianSerializer(clinician).data)
+
+
+# --- Appointments -----------------------------------------------------------------------------
+
+
+class AppointmentListApi(ApiView):
+    class FilterSerializer(PageSerializer):
+        starts_after = AwareDateTimeField(required=False, help_text="Sessions starting at or after this.")
+        starts_before = AwareDateTimeField(required=False, help_text="Sessions starting before this.")
+        clinician = IdField(required=False)
+        status = serializers.ChoiceField(required=False, choices=AppointmentStatus.choices)
+        external_id = TextField(required=False, max_length=100)
+        source = serializers.ChoiceField(required=False, choices=AppointmentSource.choices)
+
+        class Meta:
+            ref_name = "AppointmentListFilter"
+
+    @document(
+        operation_id="appointments_list",
+        summary="List appointments",
+        description="",
+        tags=["appointments"],
+        parameters=[FilterSerializer],
+        responses={200: AppointmentPageSerializer, **ERRORS},
+    )
+    def get(self, request):
+        query = _query(AppointmentListApi.FilterSerializer, request, self.practice)
+        qs = appointments_of(self.practice)
+        lookups = {
+            "starts_after": "starts_at__gte",
+            "starts_before": "starts_at__lt",
+            "clinician": "clinician_id",
+            "status": "status",
+            "external_id": "external_id",
+            "source": "source",
+        }
+        qs = qs.filter(**{lookup: query[name] for name, lookup in lookups.items() if name in query})
+        return paginate(request, qs, limit=query["limit"], offset=query["offset"], item=AppointmentSerializer)
+
+
+class AppointmentCreateApi(ApiView):
+    class InputSerializer(serializers.Serializer):
+        clinician = ScopedIdField(model=ClinicianProfile, name="clinician")
+        clients = serializers.ListField(
+            child=ScopedIdField(model=Client, name="client"),
+            min_length=1,
+            max_length=50,
+            help_text="Client ids; several only with a group service type.",
+        )
+        service_type = ScopedIdField(model=ServiceType, name="service type")
+        starts_at = AwareDateTimeField()
+        ends_at = AwareDateTimeField(required=False, help_text="Default: the service type's length.")
+        modality = serializers.ChoiceField(
+            required=False, choices=Modality.choices, default=Modality.TELEHEALTH
+        )
+        fee = serializers.DecimalField(
+            required=False,
+            max_digits=8,
+            decimal_places=2,
+            min_value=0,
+            help_text="Default: the service's fee.",
+        )
+        external_id = TextField(required=False, allow_blank=True, max_length=100, default="")
+
+        class Meta:
+            ref_name = "AppointmentCreateInput"
+
+    @document(
+        operation_id="appointments_create",
+        summary="Book an appointment",
+        description="",
+        tags=["appointments"],
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={
+            201: AppointmentSerializer,
+            **ERRORS,
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="The clinician already has a session at this time (error on starts_at), "
+                "or the Idempotency-Key was used for a different request.",
+            ),
+        },
+    )
+    def post(self, request):
+        practice = self.practice
+        serializer = AppointmentCreateApi.InputSerializer(data=request.data, context={"practice": practice})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        return idempotent_create(
+            request=request,
+            resource_type="appointment",
+            create=lambda: appointment_book(
+                practice=practice,
+                clinician=data["clinician"],
+                clients=data["clients"],
+                service_type=data["service_type"],
+                starts_at=data["starts_at"],
+                ends_at=data.get("ends_at"),
+                modality=data["modality"],
+                fee=data.get("fee"),
+                source=AppointmentSource.API,
+                external_id=data["external_id"],
+            ),
+            render=lambda appointment: (
+                AppointmentSerializer(appointments_of(practice).get(pk=appointment.pk)).data
+            ),
+            lookup=lambda pk: appointments_of(practice).filter(pk=pk).first(),
+        )
+
+
+class AppointmentsApi(AppointmentListApi, AppointmentCreateApi):
+    """GET lists the practice's appointments; POST books one (source "api")."""
+
+
+class AppointmentDetailApi(ApiView):
+    @document(
+        operation_id="appointments_retrieve",
+        summary="Read an appointment",
+        description="",
+        tags=["appointments"],
+        responses={200: AppointmentSerializer, **ERRORS, **NOT_FOUND},
+    )
+    def get(self, request, pk: int):
+        return Response(AppointmentSerializer(self.get_scoped(appointments_of(self.practice), pk)).data)
+
+
+class AppointmentActionApi(ApiView):
+    """An action on one appointment: find it in the practice (else 404), call the service."""
+
+    def appointment(self, pk: int) -> Appointment:
+        return self.get_scoped(appointments_of(self.practice), pk)
+
+    def answer(self, appointment: Appointment, code: int = status.HTTP_200_OK) -> Response:
+        return Response(
+            AppointmentSerializer(appointments_of(self.practice).get(pk=appointment.pk)).data, code
+        )
+
+    def validated(self, serializer_class) -> dict:
+        serializer = serializer_class(data=self.request.data, context={"practice": self.practice})
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+class AppointmentRescheduleApi(AppointmentActionApi):
+    class InputSerializer(serializers.Serializer):
+        starts_at = AwareDateTimeField()
+        ends_at = AwareDateTimeField(required=False, help_text="Default: keeps the session's length.")
+        clinician = ScopedIdField(
+            model=ClinicianProfile, name="clinician", required=False, help_text="Default: the same clinician."
+        )
+
+        class Meta:
+            ref_name = "AppointmentRescheduleInput"
+
+    @document(
+        operation_id="appointments_reschedule",
+        summary="Move an appointment to a new time or clinician",
+        description="",
+        tags=["appointments"],
+        request=InputSerializer,
+        responses={
+            201: OpenApiResponse(
+                AppointmentSerializer,
+                description="The new appointment; the old one is now “rescheduled” and links to it.",
+            ),
+            **ERRORS,
+            **NOT_FOUND,
+            **CONFLICT,
+        },
+    )
+    def post(self, request, pk: int):
+        appointment = self.appointment(pk)
+        data = self.validated(AppointmentRescheduleApi.InputSerializer)
+        new = appointment_reschedule(
+            appointment=appointment,
+            starts_at=data["starts_at"],
+            ends_at=data.get("ends_at"),
+            clinician=data.get("clinician"),
+        )
+        return self.answer(new, status.HTTP_201_CREATED)
+
+
+class AppointmentCancelApi(AppointmentActionApi):
+    class InputSerializer(serializers.Serializer):
+        reason = TextField(required=False, allow_blank=True, max_length=300, default="")
+        by_client = serializers.BooleanField(
+            required=False, default=False, help_text="The client cancelled (counts toward late cancels)."
+        )
+
+        class Meta:
+            ref_name = "AppointmentCancelInput"
+
+    @document(
+        operation_id="appointments_cancel",
+        summary="Cancel an appointment",
+        description="",
+        tags=["appointments"],
+        request=InputSerializer,
+        responses={200: AppointmentSerializer, **ERRORS, **NOT_FOUND},
+    )
+    def post(self, request, pk: int):
+        appointment = self.appointment(pk)
+        data = self.validated(AppointmentCancelApi.InputSerializer)
+        appointment_cancel(appointment=appointment, by_client=data["by_client"], reason=data["reason"])
+        return self.answer(appointment)
+
+
+class AppointmentConfirmApi(AppointmentActionApi):
+    @document(
+        operation_id="appointments_confirm",
+        summary="Mark an appointment confirmed",
+        description="",
+        tags=["appointments"],
+        request=None,
+        responses={200: AppointmentSerializer, **ERRORS, **NOT_FOUND},
+    )
+    def post(self, request, pk: int):
+        appointment = self.appointment(pk)
+        appointment_confirm(appointment=appointment)
+        return self.answer(appointment)
+
+
+class AppointmentAttendanceApi(AppointmentActionApi):
+    class InputSerializer(serializers.Serializer):
+        client = ScopedIdField(model=Client, name="client")
+        attendance = serializers.ChoiceField(choices=[(value, value) for value in MARKABLE_ATTENDANCE])
+        note = TextField(
+            required=False,
+            allow_blank=True,
+            max_length=300,
+            default="",
+            help_text="Administrative only; required when reversing a no-show.",
+        )
+
+        class Meta:
+            ref_name = "AppointmentAttendanceInput"
+
+    @document(
+        operation_id="appointments_attendance",
+        summary="Record one participant's attendance",
+        description="",
+        tags=["appointments"],
+        request=InputSerializer,
+        responses={200: AppointmentSerializer, **ERRORS, **NOT_FOUND},
+    )
+    def post(self, request, pk: int):
+        appointment = self.appointment(pk)
+        data = self.validated(AppointmentAttendanceApi.InputSerializer)
+        appointment_mark_attendance(
+            appointment=appointment, client=data["client"], attendance=data["attendance"], note=data["note"]
+        )
+        return self.answer(appointment)
+
+
+class AppointmentTimelineApi(AppointmentActionApi):
+    class OutputSerializer(serializers.Serializer):
+        results = TimelineEntrySerializer(many=True)
+
+        class Meta:
+            ref_name = "Timeline"
+
+    @document(
+        operation_id="appointments_timeline",
+        summary="Every message planned, sent, skipped or failed for an appointment",
+        description="",
+        tags=["appointments"],
+        responses={200: OutputSerializer, **ERRORS, **NOT_FOUND},
+    )
+    def get(self, request, pk: int):
+        # messaging reads scheduling, not the other way round; its services module is the one
+        # public entry point, imported here, at call time, to keep import order one-way.
+        from messaging.services import message_timeline
+
+        entries = message_timeline(appointment=self.appointment(pk))
+        return Response(AppointmentTimelineApi.OutputSerializer({"results": entries}).data)
