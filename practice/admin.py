@@ -24,7 +24,7 @@ from django.db.models import Exists, OuterRef
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from practice import tokens
-from practice.models import ApiToken, Client, ClinicianProfile, Membership, Practice, User
+from practice.models import ApiToken, Client, ClinicianProfile, ConsentEvent, Membership, Practice, User
 
 # --- Scoping ---------------------------------------------------------------------------------
 
@@ -396,3 +396,14 @@ class AuditLogEntryAdmin(AuditlogLogEntryAdmin):
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_superuser
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(ReadOnlyAdminMixin, PracticeScopedAdminMixin, admin.ModelAdmin):
+    """The history of every consent change (keywords, preference page, staff): evidence, not editable."""
+
+    list_display = ["at", "client", "channel", "action", "source", "changed", "recorded_by"]
+    list_filter = [PracticeFilter, "action", "source"]
+    list_select_related = ["client", "recorded_by"]
+    search_fields = ["=client__id", "client__last_name"]
+    date_hierarchy = "at"

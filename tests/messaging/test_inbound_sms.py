@@ -11,22 +11,16 @@ import pytest
 import time_machine
 from django.core import mail
 from django.test import Client as HttpClient
-from django.urls import include, path
 from twilio.request_validator import RequestValidator
 
-from messaging import dispatch, twilio_inbound
+from messaging import dispatch
 from messaging.backends import locmem
 from messaging.models import OutboxMessage
 from practice.models import Client, ConsentAction, ConsentEvent, ConsentEventSource, ConsentSource
 from scheduling.services import appointment_book
 from tests.messaging.conftest import ny
 
-# Until the lead mounts the view in messaging/urls.py, this module is its own URLconf.
-urlpatterns = [
-    path("hooks/twilio/inbound/", twilio_inbound.twilio_inbound, name="twilio_inbound"),
-    path("", include("practice.urls")),
-]
-pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+pytestmark = pytest.mark.django_db
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 SITE_URL = "https://attend.example.org"

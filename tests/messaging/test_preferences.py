@@ -11,9 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.test import Client as HttpClient
-from django.urls import include, path
 
-from messaging import preference_views
 from messaging.preference_models import ClientPreferences, PreferenceLink
 from messaging.preferences import (
     LINK_LIFETIME,
@@ -30,12 +28,7 @@ from practice.consent import ConsentError
 from practice.models import Client, ConsentAction, ConsentEvent, ConsentEventSource, PreferredChannel
 from tests.messaging.conftest import ny
 
-# Until the lead mounts the view in messaging/urls.py, this module is its own URLconf.
-urlpatterns = [
-    path("p/<str:token>", preference_views.preference_center, name="preference_center"),
-    path("", include("practice.urls")),
-]
-pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 6, 1, 14, 0, tzinfo=UTC)
 
