@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test test-postgres test-all lint format check-deploy migrations-check ci clean venv
+.PHONY: demo test test-postgres test-all lint format check-deploy migrations-check ci clean venv bench
 
 # Reinstall only when the pinned dependencies change.
 $(VENV)/.installed: pyproject.toml
@@ -47,6 +47,16 @@ check-deploy: venv
 	DJANGO_DEBUG=false DJANGO_ALLOWED_HOSTS=attend.example.org \
 	DJANGO_SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))') \
 	$(PY) manage.py check --deploy --fail-level WARNING
+
+BENCH_URL ?= postgres://postgres@127.0.0.1:5432/attend_bench
+BENCH ?= all
+
+## bench: the reminder-engine benchmarks (#8) on a PostgreSQL database of their own (docs/benchmarks.md)
+bench: venv
+	psql -h 127.0.0.1 -U postgres -tc "select 1 from pg_database where datname='attend_bench'" | grep -q 1 \
+	  || psql -h 127.0.0.1 -U postgres -c "create database attend_bench"
+	DATABASE_URL=$(BENCH_URL) $(PY) manage.py migrate --noinput
+	DATABASE_URL=$(BENCH_URL) $(PY) -m tests.bench $(BENCH)
 
 ci:
 	bash .ci/run

@@ -12,6 +12,7 @@ from email.utils import formataddr, parseaddr
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape, linebreaks, urlize
@@ -76,7 +77,12 @@ def _links(message: OutboxMessage) -> dict[str, str]:
         return {}
     from telehealth.services import join_link_for
 
-    token = join_link_for(message.participant).token
+    # The dispatcher loads the link with the row; the lookup only runs for a first message.
+    try:
+        link = message.participant.join_link
+    except ObjectDoesNotExist:
+        link = join_link_for(message.participant)
+    token = link.token
     return {
         "join_link": absolute_url(reverse("join", args=[token])),
         "tech_check_link": absolute_url(reverse("tech_check", args=[token])),

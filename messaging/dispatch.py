@@ -15,6 +15,7 @@ Exactly once (SPEC F11) rests on three rules:
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -88,7 +89,9 @@ def claim_due(*, now: datetime, limit: int) -> str:
     claim = {
         "state": OutboxState.CLAIMED,
         "claim_token": token,
-        "lease_until": now + CLAIM_LEASE,
+        # From the wall clock, not the sweep's ``now``: a batch claimed late in a long sweep must
+        # still get a full lease.
+        "lease_until": max(now, timezone.now()) + CLAIM_LEASE,
         "updated_at": now,
     }
     with transaction.atomic():
@@ -352,14 +355,21 @@ def _claimed_rows(token: str) -> list[OutboxMessage]:
             "appointment__clinician__user",
             "participant__client__practice",
             "participant__client__message_preferences",
+            "participant__join_link",
             "step",
         )
         .order_by("due_at")
     )
 
 
-def dispatch_due(*, now: datetime | None = None, limit: int | None = None) -> DispatchReport:
-    """One sweep: everything due up to ``now`` (in batches of ``limit``) is decided and sent."""
+def dispatch_due(
+    *, now: datetime | None = None, limit: int | None = None, budget_seconds: float | None = None
+) -> DispatchReport:
+    """One sweep: everything due up to ``now`` (in batches of ``limit``) is decided and sent.
+    With ``budget_seconds`` no new batch is claimed once that much time has passed, so a caller
+    with a hard time limit (the django-q2 task) is never killed in the middle of a hand-over;
+    what is left stays planned for the next sweep."""
+    started = time.monotonic()
     now = now or timezone.now()
     limit = limit or settings.DISPATCH_BATCH_SIZE
     report = DispatchReport(requeued_leases=expire_leases(now=now))
@@ -370,7 +380,7 @@ def dispatch_due(*, now: datetime | None = None, limit: int | None = None) -> Di
             break
         report.claimed += len(rows)
         _dispatch_batch(rows, now, report, sms_backend, email_backend)
-        if len(rows) < limit:
+        if len(rows) < limit or (budget_seconds is not None and time.monotonic() - started >= budget_seconds):
             break
     DispatcherHeartbeat.objects.update_or_create(
         name=HEARTBEAT_NAME, defaults={"last_sweep_at": timezone.now(), "last_sweep_sent": report.sent}

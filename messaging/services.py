@@ -226,10 +226,12 @@ def message_timeline(*, appointment: Appointment) -> list[dict]:
 # --- Dispatch and provider callbacks ----------------------------------------------------------
 
 
-def messages_dispatch_due(*, now: datetime | None = None, limit: int | None = None):
+def messages_dispatch_due(
+    *, now: datetime | None = None, limit: int | None = None, budget_seconds: float | None = None
+):
     from messaging import dispatch
 
-    return dispatch.dispatch_due(now=now, limit=limit)
+    return dispatch.dispatch_due(now=now, limit=limit, budget_seconds=budget_seconds)
 
 
 def message_record_status(

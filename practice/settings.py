@@ -296,6 +296,25 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
+# OpenAPI schema of the REST API (drf-spectacular). Read by /api/schema/ and by drf-spectacular's
+# system check, which runs with `check --deploy`.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Attend API",
+    "DESCRIPTION": "Clients, clinicians and appointments of one practice, for EHRs and integrations. "
+    "Authenticate with `Authorization: Token att_…`. Errors, pagination and Idempotency-Key: "
+    "see docs/api.md.",
+    "VERSION": "1",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Only the operations of scheduling.api.views (not other DRF views the project may add).
+    "PREPROCESSING_HOOKS": ["scheduling.api.urls.only_this_api"],
+    "ENUM_NAME_OVERRIDES": {
+        "AppointmentStatusEnum": "scheduling.models.AppointmentStatus",
+        "ClientStatusEnum": "practice.models.ClientStatus",
+        "AppointmentSourceEnum": "scheduling.models.AppointmentSource",
+    },
+}
+
 # --- Logging ---------------------------------------------------------------------------
 # Logs carry ids, never client names, phone numbers or e-mail addresses.
 LOGGING = {

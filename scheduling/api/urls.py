@@ -11,23 +11,7 @@ from scheduling.api import views
 
 app_name = "api"
 
-# The schema describes this API only (not other DRF views the project may add), and its
-# settings live here so the schema does not depend on SPECTACULAR_SETTINGS.
-SCHEMA_SETTINGS = {
-    "TITLE": "Attend API",
-    "DESCRIPTION": "Clients, clinicians and appointments of one practice, for EHRs and integrations. "
-    "Authenticate with `Authorization: Token att_…`. Errors, pagination and Idempotency-Key: "
-    "see docs/api.md.",
-    "VERSION": "1",
-    "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "COMPONENT_SPLIT_REQUEST": True,
-    "PREPROCESSING_HOOKS": ["scheduling.api.urls.only_this_api"],
-    "ENUM_NAME_OVERRIDES": {
-        "AppointmentStatusEnum": "scheduling.models.AppointmentStatus",
-        "ClientStatusEnum": "practice.models.ClientStatus",
-        "AppointmentSourceEnum": "scheduling.models.AppointmentSource",
-    },
-}
+# The schema's settings (settings.SPECTACULAR_SETTINGS) keep it to this API through the hook below.
 
 
 def only_this_api(endpoints):
@@ -40,7 +24,7 @@ def only_this_api(endpoints):
 
 
 class SchemaView(SpectacularAPIView):
-    custom_settings = SCHEMA_SETTINGS
+    pass
 
 
 class DocsView(SpectacularSwaggerSplitView):

@@ -393,3 +393,17 @@ def test_a_session_recorded_after_it_started_gets_no_confirmation(
 
     assert row(walk_in, "confirmation").state == OutboxState.SKIPPED
     assert mail.outbox == []
+
+
+def test_a_sweep_with_its_time_used_up_leaves_the_rest_planned_for_the_next(session):
+    with time_machine.travel(ny(2026, 6, 10, 9, 50), tick=False):
+        report = dispatch.dispatch_due(limit=1, budget_seconds=0)
+
+    assert report.claimed == 1  # one batch, then no new claim
+    assert OutboxMessage.objects.filter(
+        state=OutboxState.PLANNED, due_at__lte=ny(2026, 6, 10, 9, 50)
+    ).exists()
+    sweep_at(ny(2026, 6, 10, 9, 50))
+    assert not OutboxMessage.objects.filter(
+        state=OutboxState.PLANNED, due_at__lte=ny(2026, 6, 10, 9, 50)
+    ).exists()

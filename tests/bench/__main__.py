@@ -1,0 +1,82 @@
+"""``python -m tests.bench <name>``: run a benchmark of the reminder engine (issue #8).
+
+Names: ``b1`` (a burst of 30,000 reminders due at the same instant), ``all`` (every one).
+Needs PostgreSQL in DATABASE_URL — use a database of its own, the benchmark builds and resets
+its own practices there (e.g. postgres://postgres@127.0.0.1:5432/attend_bench, migrated).
+Runs with production-shaped settings (DJANGO_DEBUG=false, so no SQL is kept in memory) and
+the timestamping SMS backend of tests.bench.backends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+
+BENCHMARKS = ("b1",)
+POSTGRES_SCHEMES = ("postgres://", "postgresql://", "pgsql://", "psql://", "postgis://")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("name", choices=(*BENCHMARKS, "all"))
+    parser.add_argument("-n", type=int, default=30_000, help="Reminders in the burst (30,000).")
+    parser.add_argument("--q2-seconds", type=float, default=30, help="Time box of the django-q2 baseline.")
+    parser.add_argument("--skip", action="append", default=[], help="Skip a part: crash, q2.")
+    parser.add_argument("--parallel", action="store_true", help="Also run 2 dispatcher processes at once.")
+    parser.add_argument(
+        "--production", action="store_true", help="Also run the burst through qcluster and the real schedule."
+    )
+    parser.add_argument("--profile", action="store_true", help="Also profile one dispatcher (pyinstrument).")
+    parser.add_argument("--json", default="", help="Also write the figures to this JSON file.")
+    args = parser.parse_args(argv)
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(POSTGRES_SCHEMES):
+        print(
+            "The benchmarks need PostgreSQL: set DATABASE_URL=postgres://… to a database of their own "
+            "(they build and reset their own practices there).",
+            file=sys.stderr,
+        )
+        return 2
+    os.environ["DJANGO_SETTINGS_MODULE"] = "practice.settings"
+    # Production-shaped: DEBUG off (no per-query bookkeeping); the timestamping SMS backend.
+    os.environ.setdefault("DJANGO_DEBUG", "false")
+    os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(64))
+    os.environ["SMS_BACKEND"] = "tests.bench.backends.TimestampingSMSBackend"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        print("DATABASE_URL does not lead to PostgreSQL.", file=sys.stderr)
+        return 2
+
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        print(
+            "The benchmark database has unapplied migrations: run manage.py migrate first.", file=sys.stderr
+        )
+        return 2
+
+    from tests.bench import b1
+
+    runs = {"b1": b1.run}
+    results = {}
+    for name in BENCHMARKS if args.name == "all" else (args.name,):
+        results[name] = runs[name](args)
+    if args.json:
+        import json
+
+        with open(args.json, "w") as out:
+            json.dump(results, out, indent=2, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""One benchmark dispatcher process: ``python -m tests.bench.runner [--start-at <epoch>]``.
+
+It sets Django up, warms up (imports, URL resolver, connection, one sweep that can claim
+nothing), prints ``ready`` and reads the due instant from stdin (unless given), waits for it
+and then runs the real ``messaging.dispatch.dispatch_due`` in a loop until a sweep claims
+nothing, like ``messaging.tasks.dispatch_for_a_minute`` but without its sleep
+between sweeps (the sweep starts at the due instant). Prints one JSON line: counts, start and
+end times, the process's peak RSS and, with ``--count-queries``, every SQL statement grouped
+by verb and table with the time spent waiting for PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import resource
+import sys
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+
+STATEMENT = re.compile(r"^\s*(\w+)")
+TABLE = re.compile(r'(?:FROM|UPDATE|INTO)\s+"(\w+)"', re.IGNORECASE)
+
+
+class QueryStats:
+    """A connection.execute_wrapper: statement count and seconds per (verb, table)."""
+
+    def __init__(self):
+        self.count: dict[str, int] = defaultdict(int)
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def __call__(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            verb = STATEMENT.match(sql)
+            table = TABLE.search(sql)
+            key = f"{verb.group(1).upper() if verb else '?'} {table.group(1) if table else ''}".strip()
+            self.count[key] += 1
+            self.seconds[key] += time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--start-at", type=float, default=0, help="The due instant (epoch seconds); else read from stdin."
+    )
+    parser.add_argument("--max-seconds", type=float, default=240)
+    parser.add_argument("--count-queries", action="store_true")
+    parser.add_argument("--profile", default="", help="Write a pyinstrument text profile here.")
+    args = parser.parse_args()
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "practice.settings")
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.urls import reverse
+
+    import telehealth.services  # noqa: F401  (imported lazily by messaging.compose)
+    from messaging.dispatch import DispatchReport, dispatch_due
+
+    # Warm up as a long-running dispatcher would be: nothing is due yet, so this claims nothing.
+    for name, route_args in (("join", ["x" * 32]), ("tech_check", ["x" * 32]), ("twilio_status", [])):
+        reverse(name, args=route_args)
+    dispatch_due(now=datetime(2000, 1, 1, tzinfo=UTC))  # nothing is due in 2000, nothing expires
+    rss_before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    stats = QueryStats()
+    profiler = None
+    if args.profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.001)
+    start_at = args.start_at
+    if not start_at:
+        print("ready", flush=True)
+        start_at = float(sys.stdin.readline())
+    time.sleep(max(0.0, start_at - time.time()))
+
+    total = DispatchReport()
+    sweeps = 0
+    started = time.time()
+    if profiler:
+        profiler.start()
+    with connection.execute_wrapper(stats) if args.count_queries else contextlib.nullcontext():
+        while True:
+            report = dispatch_due()
+            sweeps += 1
+            for name, value in vars(report).items():
+                if isinstance(value, int):
+                    setattr(total, name, getattr(total, name) + value)
+            if report.claimed == 0 or time.time() - started > args.max_seconds:
+                break
+    finished = time.time()
+    if profiler:
+        profiler.stop()
+        with open(args.profile, "w") as out:
+            out.write(profiler.output_text(unicode=False, color=False, show_all=False))
+    print(
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "started": started,
+                "finished": finished,
+                "sweeps": sweeps,
+                **{name: value for name, value in vars(total).items() if isinstance(value, int)},
+                "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                "maxrss_before_kb": rss_before_kb,
+                "query_count": dict(stats.count),
+                "query_seconds": {key: round(value, 4) for key, value in stats.seconds.items()},
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
