@@ -23,12 +23,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from messaging import compose
 from messaging.backends import get_email_backend, get_push_backend, get_sms_backend
-from messaging.backends.base import ChannelError, EmailMessageData, SMSMessage
+from messaging.backends.base import ChannelError, EmailMessageData, SendResult, SMSMessage
 from messaging.backends.webpush import webpush_configured
 from messaging.defaults import CANCELLATION_NOTICE as NOTICE_TEMPLATES
 from messaging.models import Audience, Channel, Condition, DispatcherHeartbeat, OutboxMessage, OutboxState
@@ -415,8 +415,42 @@ def _dispatch_batch(rows, now, report, sms_backend, email_backend) -> None:
                 pool.map(lambda pair: _send(pair[0], sms_backend, email_backend, push_backend), chunk)
             )
             sent_at = timezone.now()
+            accepted = [
+                (job, message, outcome)
+                for (job, message), outcome in zip(chunk, outcomes, strict=True)
+                if isinstance(outcome, SendResult)
+            ]
+            _record_accepted(accepted, token, sent_at, report)
             for (job, message), outcome in zip(chunk, outcomes, strict=True):
-                _record(job, outcome, message, sent_at, report)
+                if not isinstance(outcome, SendResult):
+                    _record(job, outcome, message, sent_at, report)
+
+
+def _record_accepted(accepted, token: str, now: datetime, report: DispatchReport) -> None:
+    """Record a chunk's accepted sends in one UPDATE (the common case, and the dispatcher's main
+    cost when done row by row), with the same conditions as one by one: still ours, still sending."""
+    if not accepted:
+        return
+    per_row = {
+        "channel": [(job.message_id, job.channel) for job, _, _ in accepted],
+        "provider_message_id": [(job.message_id, result.provider_message_id) for job, _, result in accepted],
+        "reason": [(job.message_id, job.note) for job, _, _ in accepted],
+    }
+    OutboxMessage.objects.filter(
+        pk__in=[job.message_id for job, _, _ in accepted], claim_token=token, state=OutboxState.SENDING
+    ).update(
+        **{
+            field: Case(*(When(pk=pk, then=Value(value)) for pk, value in pairs))
+            for field, pairs in per_row.items()
+        },
+        state=OutboxState.ACCEPTED,
+        sent_at=now,
+        attempts=F("attempts") + 1,
+        lease_until=None,
+        updated_at=now,
+    )
+    report.sent += len(accepted)
+    report.lateness_seconds.extend((now - message.due_at).total_seconds() for _, message, _ in accepted)
 
 
 def _hand_over(chunk: list[tuple[SendJob, OutboxMessage]], token: str) -> list[tuple[SendJob, OutboxMessage]]:
