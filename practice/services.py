@@ -14,6 +14,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from practice.consent import client_sms_opt_in, client_sms_opt_out
 from practice.models import Client, ConsentSource, Practice, User
 
 BACKUP_CODE_COUNT = 10
@@ -23,16 +24,15 @@ BACKUP_DEVICE_NAME = "Backup codes"
 # --- Clients ----------------------------------------------------------------------------------
 
 
-def _apply_consent(client: Client, *, consent: bool, source: str, by: User | None, now: datetime) -> None:
-    """Record consent once (keeping the original time and source), or withdraw it."""
-    if consent and client.sms_consent_at is None:
-        client.sms_consent_at = now
-        client.sms_consent_source = source or ConsentSource.VERBAL
-        client.sms_consent_recorded_by = by
-    elif not consent and client.sms_consent_at is not None:
-        client.sms_consent_at = None
-        client.sms_consent_source = ""
-        client.sms_consent_recorded_by = by
+def _set_sms_consent(client: Client, *, consent: bool, source: str, by: User | None, now: datetime) -> None:
+    """Consent changes made on the staff form go through the same services as STOP/START and the
+    preference page, so each one is a ConsentEvent (who, when, how) as well as the client's state."""
+    if consent == (client.sms_consent_at is not None):
+        return
+    if consent:
+        client_sms_opt_in(client=client, source=source or ConsentSource.VERBAL, by=by, now=now)
+    else:
+        client_sms_opt_out(client=client, source=ConsentSource.VERBAL, by=by, now=now, detail="Staff form")
 
 
 def client_create(
@@ -47,10 +47,11 @@ def client_create(
     """Create a client of ``practice``. ``fields`` are validated model fields (a form's
     cleaned_data); consent is recorded with who recorded it and when."""
     now = now or timezone.now()
-    client = Client(practice=practice, **fields)
-    _apply_consent(client, consent=sms_consent, source=consent_source, by=by, now=now)
-    client.full_clean()
-    client.save()
+    with transaction.atomic():
+        client = Client(practice=practice, **fields)
+        client.full_clean()
+        client.save()
+        _set_sms_consent(client, consent=sms_consent, source=consent_source, by=by, now=now)
     return client
 
 
@@ -64,11 +65,12 @@ def client_update(
     now: datetime | None = None,
 ) -> Client:
     now = now or timezone.now()
-    for name, value in fields.items():
-        setattr(client, name, value)
-    _apply_consent(client, consent=sms_consent, source=consent_source, by=by, now=now)
-    client.full_clean()
-    client.save()
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(client, name, value)
+        client.full_clean()
+        client.save()
+        _set_sms_consent(client, consent=sms_consent, source=consent_source, by=by, now=now)
     return client
 
 

@@ -4,7 +4,7 @@ import pytest
 from auditlog.models import LogEntry
 from django.urls import reverse
 
-from practice.models import Client
+from practice.models import Client, ConsentEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +35,7 @@ def test_a_client_is_added_with_the_phone_in_e164_and_consent_recorded(signed_in
     assert client.sms_consent_at is not None
     assert client.sms_consent_source == "intake_form"
     assert client.sms_consent_recorded_by == front_desk
+    assert ConsentEvent.objects.get(client=client).source == "intake_form"
 
 
 @pytest.mark.parametrize(
@@ -70,6 +71,8 @@ def test_withdrawing_consent_clears_it_and_is_audited_with_the_actor(signed_in, 
 
     client_ann.refresh_from_db()
     assert client_ann.sms_consent_at is None
+    event = ConsentEvent.objects.get(client=client_ann)
+    assert (event.action, event.recorded_by, event.changed) == ("opt_out", manager, True)
     entry = (
         LogEntry.objects.get_for_object(client_ann).filter(action=LogEntry.Action.UPDATE).latest("timestamp")
     )
