@@ -199,7 +199,7 @@ CANCELLATION_NOTICE_ES = {
     "subject": "Su cita del {{ session_date }} fue cancelada",
     "sms_body": (
         "Hola {{ client_name }}, su cita con {{ clinician_name }} del {{ session_date }} "
-        "({{ session_time }}) fue cancelada. Preguntas: {{ practice_phone }}"
+        "({{ session_time }}) fue cancelada. Tel.: {{ practice_phone }}"
     ),
     "email_body": (
         "Hola {{ client_name }}:\n\nSu cita con {{ clinician_name }} del {{ session_date }} "
