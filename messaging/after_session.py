@@ -41,7 +41,9 @@ def after_session_link_for(participant: AppointmentParticipant, now: datetime) -
         participant=participant,
         token_hash=_hash(token),
         created_at=now,
-        expires_at=max(ends_at, now) + LINK_VALID_AFTER_SESSION,
+        # From the session's end, not the link's creation: a link made late (a fallback
+        # e-mail) does not stretch the window in which the survey is about a recent session.
+        expires_at=ends_at + LINK_VALID_AFTER_SESSION,
     )
     return token
 

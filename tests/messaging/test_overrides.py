@@ -2,9 +2,6 @@
 precedence appointment > client > practice, applied at send time, shown on the timeline,
 audit-logged, and changed only by those allowed to."""
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
 import pytest
 import time_machine
 from auditlog.models import LogEntry
@@ -15,10 +12,7 @@ from messaging.backends import locmem
 from messaging.models import ClientPreferences, OutboxMessage, OutboxState, StepOverride
 from messaging.overrides import OFF, ON, step_override_set
 from messaging.services import sequence_for
-from practice.models import ClinicianProfile
-from scheduling.models import ServiceType
 from scheduling.services import appointment_book
-from tests.conftest import verified_session
 from tests.messaging.conftest import ny
 
 pytestmark = pytest.mark.django_db
