@@ -4,7 +4,8 @@ against the content whitelist when saved), and see why any message did or did no
 from django import forms
 from django.contrib import admin
 
-from messaging.content import ALLOWED_FIELDS, sms_template_errors, validate_template
+from messaging.content import ALLOWED_FIELDS, sms_template_errors, translations_errors, validate_template
+from messaging.languages import LANGUAGES
 from messaging.models import (
     DeliveryReport,
     DispatcherHeartbeat,
@@ -12,6 +13,8 @@ from messaging.models import (
     PushSubscription,
     Sequence,
     Step,
+    StepOverride,
+    SurveyResponse,
 )
 from practice.admin import PracticeFilter, PracticeScopedAdminMixin, ReadOnlyAdminMixin
 
@@ -33,9 +36,16 @@ class StepForm(forms.ModelForm):
             "conditions",
             "subject",
             "body",
+            "translations",
             "attach_calendar",
+            "urgent",
         ]
-        help_texts = {"body": FIELDS_HELP, "subject": FIELDS_HELP}
+        help_texts = {
+            "body": FIELDS_HELP,
+            "subject": FIELDS_HELP,
+            "translations": 'The step in other languages: {"es": {"subject": "…", "body": "…"}}. '
+            + "Each is checked like the default text.",
+        }
 
     def clean_body(self):
         body = self.cleaned_data["body"]
@@ -47,6 +57,12 @@ class StepForm(forms.ModelForm):
         if cleaned.get("channel") == "sms" and cleaned.get("body"):
             for error in sms_template_errors(cleaned["body"]):
                 self.add_error("body", error)
+        if "translations" in cleaned:
+            errors = translations_errors(
+                cleaned["translations"] or {}, channel=cleaned.get("channel", ""), languages=LANGUAGES
+            )
+            if errors:
+                self.add_error("translations", errors)
         return cleaned
 
     def clean_subject(self):
@@ -65,16 +81,67 @@ class StepInline(admin.StackedInline):
         "conditions",
         "subject",
         "body",
-        "attach_calendar",
+        "translations",
+        ("attach_calendar", "urgent"),
     ]
+
+
+class SequenceForm(forms.ModelForm):
+    """The practice-wide settings: quiet hours (client's clock) and the languages offered."""
+
+    class Meta:
+        model = Sequence
+        fields = ["quiet_start", "quiet_end", "languages"]
+        help_texts = {
+            "languages": "Known languages: " + ", ".join(f"{c} ({n})" for c, n in LANGUAGES.items())
+        }
+
+    def clean_languages(self):
+        languages = self.cleaned_data["languages"] or []
+        if not isinstance(languages, list) or not languages:
+            raise forms.ValidationError('A list of language codes, the default first, e.g. ["en", "es"].')
+        unknown = [code for code in languages if code not in LANGUAGES]
+        if unknown:
+            raise forms.ValidationError(f"Unknown language(s): {', '.join(map(str, unknown))}.")
+        if len(set(languages)) != len(languages):
+            raise forms.ValidationError("Each language once.")
+        return languages
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("quiet_start"), cleaned.get("quiet_end")
+        if (
+            (start is None) != (end is None)
+            and not self.has_error("quiet_start")
+            and not self.has_error("quiet_end")
+        ):
+            self.add_error(
+                "quiet_end", "Give both a start and an end, or leave both empty for no quiet hours."
+            )
+        elif start is not None and start == end:
+            self.add_error("quiet_end", "The end must differ from the start.")
+        return cleaned
 
 
 @admin.register(Sequence)
 class SequenceAdmin(PracticeScopedAdminMixin, admin.ModelAdmin):
-    list_display = ["practice", "updated_at"]
+    form = SequenceForm
+    list_display = ["practice", "quiet_start", "quiet_end", "languages", "updated_at"]
     list_select_related = ["practice"]
     inlines = [StepInline]
     readonly_fields = ["practice"]
+    fieldsets = [
+        (None, {"fields": ["practice"]}),
+        (
+            "Practice quiet hours",
+            {
+                "fields": [("quiet_start", "quiet_end")],
+                "description": "No texts or push notifications to a client in these hours on the "
+                "client's own clock, except steps marked urgent. A client's own quiet hours add to these.",
+            },
+        ),
+        ("Languages", {"fields": ["languages"]}),
+    ]
 
     def has_add_permission(self, request):
         return False  # every practice gets its sequence on first use
@@ -117,3 +184,37 @@ class PushSubscriptionAdmin(ReadOnlyAdminMixin, PracticeScopedAdminMixin, admin.
     list_filter = [PracticeFilter]
     list_select_related = ["client"]
     fields = ["client", "user_agent", "created_at", "last_success_at", "revoked_at"]
+
+
+@admin.register(StepOverride)
+class StepOverrideAdmin(ReadOnlyAdminMixin, PracticeScopedAdminMixin, admin.ModelAdmin):
+    """Clinician overrides; changed on the staff reminder-settings pages (audit-logged)."""
+
+    list_display = [
+        "id",
+        "step",
+        "client",
+        "clinician",
+        "appointment_id",
+        "enabled",
+        "set_by_name",
+        "updated_at",
+    ]
+    list_filter = [PracticeFilter, "enabled"]
+    list_select_related = ["step", "client", "clinician"]
+    search_fields = ["=appointment__id", "=client__id"]
+
+
+@admin.register(SurveyResponse)
+class SurveyResponseAdmin(ReadOnlyAdminMixin, PracticeScopedAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "clinician",
+        "session_starts_at",
+        "session_rating",
+        "joining_rating",
+        "submitted_at",
+    ]
+    list_filter = [PracticeFilter, "session_rating"]
+    list_select_related = ["clinician"]
+    date_hierarchy = "session_starts_at"

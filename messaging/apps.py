@@ -14,6 +14,9 @@ class MessagingConfig(AppConfig):
         # Registered here rather than in practice/audit.py: practice must not import messaging.
         from auditlog.registry import auditlog
 
-        from messaging.preference_models import ClientPreferences
+        from messaging.models import ClientPreferences, Sequence, StepOverride
 
         auditlog.register(ClientPreferences)
+        # Practice messaging settings (quiet hours, languages) and clinician overrides.
+        auditlog.register(Sequence)
+        auditlog.register(StepOverride)

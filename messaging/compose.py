@@ -20,10 +20,9 @@ from icalendar import Calendar, Event
 
 from messaging.backends.base import EmailAttachment, EmailMessageData, SMSMessage
 from messaging.content import render
+from messaging.languages import DEFAULT_LANGUAGE, local_date, local_time, phrase
 from messaging.models import Audience, OutboxMessage
 from practice.models import Client, ClinicianProfile
-
-NO_REPLY_NOTE = "\n\nThis mailbox is not read. Please contact the practice by phone."
 
 
 @dataclass(frozen=True)
@@ -99,9 +98,21 @@ def _preferences_link(message: OutboxMessage, now: datetime) -> dict[str, str]:
     return {"preferences_link": absolute_url(reverse("preference_center", args=[token]))}
 
 
-def render_context(message: OutboxMessage, recipient: Recipient, *, uses: str = "") -> dict[str, str]:
-    """The whitelisted fields for ``message``; ``uses`` is the template text, so links that cost a
-    stored row are only made when the template asks for them."""
+def _after_session_link(message: OutboxMessage, now: datetime) -> dict[str, str]:
+    """A fresh after-session page link for the participant (a stored row: made only when used)."""
+    if message.participant is None or message.recipient_key.startswith(Audience.CLINICIAN):
+        return {}
+    from messaging.after_session import after_session_link_for
+
+    token = after_session_link_for(message.participant, now)
+    return {"after_session_link": absolute_url(reverse("after_session", args=[token]))}
+
+
+def render_context(
+    message: OutboxMessage, recipient: Recipient, *, uses: str = "", language: str = DEFAULT_LANGUAGE
+) -> dict[str, str]:
+    """The whitelisted fields for ``message``, dates in ``language``; ``uses`` is the template
+    text, so links that cost a stored row are only made when the template asks for them."""
     appointment = message.appointment
     practice = appointment.practice
     local_start: datetime = appointment.starts_at.astimezone(recipient.tz)
@@ -111,18 +122,26 @@ def render_context(message: OutboxMessage, recipient: Recipient, *, uses: str = 
         "clinician_name": appointment.clinician.display_name,
         "practice_name": practice.email_sender_name or practice.name,
         "practice_phone": practice.phone.as_national if practice.phone else "",
-        "session_date": local_start.strftime("%A, %B %-d"),
-        "session_time": local_start.strftime("%-I:%M %p %Z"),
+        "session_date": local_date(local_start, language),
+        "session_time": local_time(local_start, language),
         **_links(message),
         **(_preferences_link(message, timezone.now()) if "preferences_link" in uses else {}),
+        **(_after_session_link(message, timezone.now()) if "after_session_link" in uses else {}),
     }
 
 
-def sms_for(message: OutboxMessage, body_template: str, recipient: Recipient, valid_until) -> SMSMessage:
+def sms_for(
+    message: OutboxMessage,
+    body_template: str,
+    recipient: Recipient,
+    valid_until,
+    language: str = DEFAULT_LANGUAGE,
+) -> SMSMessage:
     practice = message.appointment.practice
+    context = render_context(message, recipient, uses=body_template, language=language)
     return SMSMessage(
         to=recipient.phone,
-        body=render(body_template, render_context(message, recipient, uses=body_template)),
+        body=render(body_template, context),
         from_number=practice.sms_from_number.as_e164 if practice.sms_from_number else "",
         status_callback_url=absolute_url(reverse("twilio_status")),
         valid_until=valid_until,
@@ -130,10 +149,16 @@ def sms_for(message: OutboxMessage, body_template: str, recipient: Recipient, va
 
 
 def email_for(
-    message: OutboxMessage, *, subject: str, body_template: str, recipient: Recipient, attach_calendar: bool
+    message: OutboxMessage,
+    *,
+    subject: str,
+    body_template: str,
+    recipient: Recipient,
+    attach_calendar: bool,
+    language: str = DEFAULT_LANGUAGE,
 ) -> EmailMessageData:
-    context = render_context(message, recipient, uses=subject + body_template)
-    text = render(body_template, context) + NO_REPLY_NOTE
+    context = render_context(message, recipient, uses=subject + body_template, language=language)
+    text = render(body_template, context) + phrase("no_reply", language)
     practice = message.appointment.practice
     sender_name = practice.email_sender_name or practice.name
     attachments = (calendar_attachment(message, context),) if attach_calendar else ()

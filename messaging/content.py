@@ -23,6 +23,7 @@ ALLOWED_FIELDS: dict[str, str] = {
     "join_link": "The recipient's one-tap join link",
     "tech_check_link": "The link to the camera and connection check",
     "preferences_link": "The client's page for choosing how and when they are reminded",
+    "after_session_link": "The client's after-session page: a short survey and “book my next session”",
 }
 
 # Anything between double braces, so that "{{ client.diagnosis }}" and "{{x|upper}}" are caught
@@ -93,6 +94,13 @@ SAMPLE_CONTEXT = {
     "join_link": "https://attend.example.org/j/" + "x" * 32,
     "tech_check_link": "https://attend.example.org/t/" + "x" * 32,
     "preferences_link": "https://attend.example.org/p/" + "x" * 32,
+    "after_session_link": "https://attend.example.org/a/" + "x" * 32,
+}
+# Per language, the values that cost the most: "sábado" (á is not GSM-7) turns a Spanish text
+# with the date into UCS-2, so it is measured that way.
+SAMPLE_CONTEXTS = {
+    "en": SAMPLE_CONTEXT,
+    "es": {**SAMPLE_CONTEXT, "session_date": "sábado, 30 de septiembre"},
 }
 
 
@@ -105,12 +113,12 @@ def sms_segments(text: str) -> tuple[str, int]:
     return "UCS-2", 1 if units <= 70 else -(-units // 67)
 
 
-def sms_template_errors(text: str) -> list[str]:
+def sms_template_errors(text: str, language: str = "en") -> list[str]:
     """A text template that renders to more than two segments with realistic values is refused:
     long texts arrive split, cost more and are read less."""
     if template_errors(text):
         return []  # the field errors say what to fix first
-    encoding, segments = sms_segments(render(text, SAMPLE_CONTEXT))
+    encoding, segments = sms_segments(render(text, SAMPLE_CONTEXTS.get(language, SAMPLE_CONTEXT)))
     if segments <= MAX_SMS_SEGMENTS:
         return []
     hint = (
@@ -120,3 +128,25 @@ def sms_template_errors(text: str) -> list[str]:
         f"With typical names and links this text is {segments} SMS segments ({encoding}); "
         f"keep it to {MAX_SMS_SEGMENTS}.{hint}"
     ]
+
+
+def translations_errors(translations, *, channel: str, languages: dict[str, str]) -> list[str]:
+    """Every problem with a step's ``translations`` ({"es": {"subject", "body"}}): unknown
+    languages, and in each language the same whitelist and SMS-length checks as the default text."""
+    if not isinstance(translations, dict):
+        return ['Translations look like {"es": {"subject": "…", "body": "…"}}.']
+    errors = []
+    for language, texts in translations.items():
+        name = languages.get(language)
+        if name is None or not isinstance(texts, dict) or set(texts) - {"subject", "body"}:
+            errors.append(f"“{language}”: translations need a known language and only a subject and a body.")
+            continue
+        for part in ("subject", "body"):
+            text = texts.get(part, "")
+            if not isinstance(text, str):
+                errors.append(f"{name} {part}: must be text.")
+                continue
+            errors.extend(f"{name} {part}: {error}" for error in template_errors(text))
+        if channel == "sms" and isinstance(texts.get("body"), str):
+            errors.extend(f"{name} text: {error}" for error in sms_template_errors(texts["body"], language))
+    return errors

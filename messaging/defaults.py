@@ -1,7 +1,9 @@
 """The default reminder sequence of SPEC F9, given to every practice on first use.
 
-Steps 7 (no-show handling) and the rest of 8 (payment hook, next-session link, survey) belong
-to the client-communications issue and are not in this list yet.
+Client steps carry a Spanish translation (``translations``), used when the practice offers
+Spanish and the client chose it. The texts stay within GSM-7 (no á, í, ó, ú: "cita", "para
+entrar") so every text fits two SMS segments in both languages (tests/messaging/test_languages.py).
+Step 7 (no-show handling) and the payment hook of step 8 belong to other parts of issue #5.
 """
 
 from messaging.models import Anchor, Audience, Channel, Condition
@@ -29,6 +31,24 @@ DEFAULT_STEPS: list[dict] = [
             "Need to change the time? Call {{ practice_name }} at {{ practice_phone }}.\n\n"
             "Choose how and when we remind you: {{ preferences_link }}\n"
         ),
+        "translations": {
+            "es": {
+                "subject": "Su cita con {{ clinician_name }} el {{ session_date }}",
+                "body": (
+                    "Hola {{ client_name }}:\n\n"
+                    "Su cita con {{ clinician_name }} está programada para el {{ session_date }} "
+                    "({{ session_time }}).\n\n"
+                    "¿Se conectará por video? Use este enlace a la hora de la cita: {{ join_link }}\n"
+                    "El enlace se activa unos minutos antes del inicio. Antes de la cita, pruebe su cámara,\n"
+                    "micrófono y conexión (toma un minuto): {{ tech_check_link }}\n\n"
+                    "Qué esperar: busque un lugar tranquilo y privado; use audífonos si puede; conéctese un\n"
+                    "par de minutos antes. El archivo de calendario adjunto agrega la cita a su\n"
+                    "calendario.\n\n"
+                    "¿Necesita cambiar la hora? Llame a {{ practice_name }} al {{ practice_phone }}.\n\n"
+                    "Elija cómo y cuándo le enviamos recordatorios: {{ preferences_link }}\n"
+                ),
+            }
+        },
     },
     {
         "key": "t24_sms",
@@ -41,6 +61,14 @@ DEFAULT_STEPS: list[dict] = [
             "Hi {{ client_name }}, a reminder of your video session with {{ clinician_name }} "
             "tomorrow at {{ session_time }}. Join here: {{ join_link }}"
         ),
+        "translations": {
+            "es": {
+                "body": (
+                    "Hola {{ client_name }}, le recordamos su cita por video con {{ clinician_name }} "
+                    "mañana ({{ session_time }}). Para entrar: {{ join_link }}"
+                )
+            }
+        },
     },
     {
         "key": "t24_sms_in_person",
@@ -53,6 +81,14 @@ DEFAULT_STEPS: list[dict] = [
             "Hi {{ client_name }}, a reminder of your session with {{ clinician_name }} at "
             "{{ practice_name }} tomorrow at {{ session_time }}. Questions: {{ practice_phone }}"
         ),
+        "translations": {
+            "es": {
+                "body": (
+                    "Hola {{ client_name }}, le recordamos su cita con {{ clinician_name }} en "
+                    "{{ practice_name }} mañana ({{ session_time }}). Preguntas: {{ practice_phone }}"
+                )
+            }
+        },
     },
     {
         "key": "t2h_tech_check",
@@ -65,6 +101,14 @@ DEFAULT_STEPS: list[dict] = [
             "{{ client_name }}, your session with {{ clinician_name }} is at {{ session_time }}. "
             "Take 1 minute to test your camera and connection: {{ tech_check_link }}"
         ),
+        "translations": {
+            "es": {
+                "body": (
+                    "{{ client_name }}, su cita con {{ clinician_name }} es hoy ({{ session_time }}). "
+                    "Dedique 1 minuto a probar su video y audio: {{ tech_check_link }}"
+                )
+            }
+        },
     },
     {
         "key": "t15_sms",
@@ -75,6 +119,14 @@ DEFAULT_STEPS: list[dict] = [
         "channel": Channel.SMS,
         "conditions": [Condition.TELEHEALTH_ONLY],
         "body": "Your session with {{ clinician_name }} starts in 15 minutes. Tap to join: {{ join_link }}",
+        "translations": {
+            "es": {
+                "body": (
+                    "Su cita con {{ clinician_name }} empieza en 15 minutos. "
+                    "Toque para entrar: {{ join_link }}"
+                )
+            }
+        },
     },
     {
         "key": "t0_push",
@@ -85,6 +137,7 @@ DEFAULT_STEPS: list[dict] = [
         "conditions": [Condition.TELEHEALTH_ONLY, Condition.NOT_JOINED],
         # The notification opens the join link when tapped, so the text need not carry it.
         "body": "{{ clinician_name }} is ready for you. Tap to join.",
+        "translations": {"es": {"body": "{{ clinician_name }} le espera. Toque para entrar."}},
     },
     {
         "key": "t5_clinician_prompt",
@@ -112,7 +165,48 @@ DEFAULT_STEPS: list[dict] = [
             "with {{ client_name }} on {{ session_date }} at {{ session_time }}.\n"
         ),
     },
+    {
+        "key": "after_session",
+        "name": "After the session: survey and next booking (e-mail)",
+        "anchor": Anchor.END,
+        "offset_minutes": 30,
+        "channel": Channel.EMAIL,
+        "conditions": [Condition.NOT_NO_SHOW],
+        "subject": "How was your session with {{ clinician_name }}?",
+        "body": (
+            "Hi {{ client_name }},\n\n"
+            "Thank you for your session with {{ clinician_name }} today. Two quick questions about how it\n"
+            "went (under a minute), and a button to ask for your next session: {{ after_session_link }}\n\n"
+            "The link works for 14 days. Questions? Call {{ practice_name }} at {{ practice_phone }}.\n"
+        ),
+        "translations": {
+            "es": {
+                "subject": "¿Cómo le fue en su cita con {{ clinician_name }}?",
+                "body": (
+                    "Hola {{ client_name }}:\n\n"
+                    "Gracias por su cita de hoy con {{ clinician_name }}. Responda dos preguntas\n"
+                    "rápidas sobre cómo le fue (menos de un minuto) y, si lo desea, pida su próxima cita: "
+                    "{{ after_session_link }}\n\n"
+                    "El enlace funciona durante 14 días. ¿Preguntas? Llame a {{ practice_name }} al "
+                    "{{ practice_phone }}.\n"
+                ),
+            }
+        },
+    },
 ]
+
+CANCELLATION_NOTICE_ES = {
+    "subject": "Su cita del {{ session_date }} fue cancelada",
+    "sms_body": (
+        "Hola {{ client_name }}, su cita con {{ clinician_name }} del {{ session_date }} "
+        "({{ session_time }}) fue cancelada. Tel.: {{ practice_phone }}"
+    ),
+    "email_body": (
+        "Hola {{ client_name }}:\n\nSu cita con {{ clinician_name }} del {{ session_date }} "
+        "({{ session_time }}) fue cancelada.\n\nPara reservar otra hora, llame a {{ practice_name }} al "
+        "{{ practice_phone }}.\n"
+    ),
+}
 
 CANCELLATION_NOTICE = {
     "kind": "cancellation_notice",
@@ -127,3 +221,6 @@ CANCELLATION_NOTICE = {
         "{{ practice_phone }}.\n"
     ),
 }
+
+# The cancellation notice's texts per language (the dispatcher falls back to English).
+CANCELLATION_NOTICE_TEXTS = {"en": CANCELLATION_NOTICE, "es": CANCELLATION_NOTICE_ES}

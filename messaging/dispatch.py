@@ -30,14 +30,25 @@ from messaging import compose
 from messaging.backends import get_email_backend, get_push_backend, get_sms_backend
 from messaging.backends.base import ChannelError, EmailMessageData, SendResult, SMSMessage
 from messaging.backends.webpush import webpush_configured
-from messaging.defaults import CANCELLATION_NOTICE as NOTICE_TEMPLATES
-from messaging.models import Audience, Channel, Condition, DispatcherHeartbeat, OutboxMessage, OutboxState
+from messaging.defaults import CANCELLATION_NOTICE_TEXTS
+from messaging.languages import default_language, message_language, phrase, step_text
+from messaging.models import (
+    Audience,
+    Channel,
+    Condition,
+    DispatcherHeartbeat,
+    OutboxMessage,
+    OutboxState,
+    Sequence,
+)
+from messaging.overrides import OverrideLookup, override_reason
 from messaging.planning import retry_delay, send_deadline
-from messaging.preferences import quiet_hours_end, step_opted_out
+from messaging.preferences import preferences_of, step_opted_out
 from messaging.push import PushFanOut, PushTarget, push_fan_out, push_fan_out_record, push_targets_for_message
+from messaging.quiet_hours import CLIENT, PRACTICE, quiet_spell, window
 from messaging.services import CANCELLATION_NOTICE, message_plan_fallback
 from practice.consent import client_sms_opt_out_from_carrier
-from scheduling.models import AppointmentStatus
+from scheduling.models import AppointmentStatus, Attendance
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +176,11 @@ def _unmet_condition(message: OutboxMessage) -> str:
         return "The client had already joined."
     if Condition.NOT_CONFIRMED in conditions and message.appointment.status == AppointmentStatus.CONFIRMED:
         return "The session was already confirmed."
+    if Condition.NOT_NO_SHOW in conditions and (
+        message.appointment.status == AppointmentStatus.NO_SHOW
+        or (participant is not None and participant.attendance == Attendance.NO_SHOW)
+    ):
+        return "The client did not attend (no-show)."
     if (
         Condition.TECH_CHECK_NOT_PASSED in conditions
         and participant is not None
@@ -174,16 +190,37 @@ def _unmet_condition(message: OutboxMessage) -> str:
     return ""
 
 
-def _templates(message: OutboxMessage, channel: str) -> tuple[str, str]:
-    """(subject, body) templates for the row: its step's, or the cancellation notice's."""
+def _templates(message: OutboxMessage, channel: str, language: str, default: str) -> tuple[str, str]:
+    """(subject, body) templates for the row in ``language``: its step's, or the cancellation
+    notice's; the practice's default text where there is no translation."""
     if message.kind == CANCELLATION_NOTICE:
-        body = NOTICE_TEMPLATES["sms_body" if channel == Channel.SMS else "email_body"]
-        return NOTICE_TEMPLATES["subject"], body
+        texts = CANCELLATION_NOTICE_TEXTS.get(language) or CANCELLATION_NOTICE_TEXTS["en"]
+        return texts["subject"], texts["sms_body" if channel == Channel.SMS else "email_body"]
     step = message.step
+    subject, body = step_text(step, language, default)
     if channel == Channel.EMAIL and step.channel == Channel.SMS:
         # A text going out as e-mail: same words, a plain subject.
-        return "A message about your session on {{ session_date }}", step.body
-    return step.subject, step.body
+        return phrase("sms_as_email_subject", language), body
+    return subject, body
+
+
+def _sequence_of(message: OutboxMessage) -> Sequence:
+    """The practice's sequence (loaded with the row); an unsaved one with the defaults if the
+    practice has none yet."""
+    practice = message.appointment.practice
+    try:
+        return practice.sequence
+    except Sequence.DoesNotExist:
+        return Sequence(practice=practice)
+
+
+def _language_of(client, sequence: Sequence) -> tuple[str, str]:
+    """(language of the message, the practice's default): clinicians get the default."""
+    default = default_language(sequence)
+    if client is None:
+        return default, default
+    preferences = preferences_of(client)
+    return message_language(sequence, preferences.language if preferences else ""), default
 
 
 def _client_of(message: OutboxMessage):
@@ -193,7 +230,9 @@ def _client_of(message: OutboxMessage):
     return message.participant.client
 
 
-def _prepare(message: OutboxMessage, now: datetime) -> SendJob | Defer | tuple[str, str]:
+def _prepare(
+    message: OutboxMessage, now: datetime, overrides: OverrideLookup | None = None
+) -> SendJob | Defer | tuple[str, str]:
     """A job to send, a deferral, or (state, reason) to settle the row without sending."""
     withdrawn = _withdrawal_reason(message, now)
     if withdrawn:
@@ -201,6 +240,12 @@ def _prepare(message: OutboxMessage, now: datetime) -> SendJob | Defer | tuple[s
     client = _client_of(message)
     if client is not None and message.step and step_opted_out(client, message.step.key):
         return OutboxState.SKIPPED, "The client switched this reminder off on their preference page."
+    overrides = overrides if overrides is not None else OverrideLookup.for_messages([message])
+    switched_off = overrides.switched_off(message)
+    if switched_off is not None:
+        return OutboxState.SKIPPED, override_reason(switched_off)
+    sequence = _sequence_of(message)
+    language, default = _language_of(client, sequence)
     recipient = compose.recipient_for(message)
     channel, note = _resolve_channel(message.channel, recipient, message)
     if (
@@ -208,43 +253,59 @@ def _prepare(message: OutboxMessage, now: datetime) -> SendJob | Defer | tuple[s
         and client is not None
         and not (message.step and message.step.urgent)
     ):
-        channel, note, defer = _respect_quiet_hours(message, client, recipient, channel, note, now)
+        channel, note, defer = _respect_quiet_hours(message, client, sequence, recipient, channel, note, now)
         if defer is not None:
             return defer
     if channel is None:
         return OutboxState.SKIPPED, note
     if channel == Channel.PUSH:
-        targets = push_targets_for_message(message=message, now=now)
+        subject, body = _templates(message, channel, language, default)
+        targets = push_targets_for_message(
+            message=message, now=now, language=language, subject=subject, body=body
+        )
         if not targets:
             return OutboxState.SKIPPED, "The client has not subscribed to web push notifications."
         if not webpush_configured():
             return OutboxState.SKIPPED, "Web push is not set up on this server (WEBPUSH_VAPID_PRIVATE_KEY)."
         return SendJob(message_id=message.pk, channel=Channel.PUSH, payload=targets)
-    subject, body = _templates(message, channel)
+    subject, body = _templates(message, channel, language, default)
     if channel == Channel.SMS:
         deadline = send_deadline(due_at=message.due_at, appointment=message.appointment, step=message.step)
-        payload = compose.sms_for(message, body, recipient, valid_until=deadline)
+        payload = compose.sms_for(message, body, recipient, valid_until=deadline, language=language)
     else:
         attach = bool(message.step and message.step.attach_calendar)
         payload = compose.email_for(
-            message, subject=subject, body_template=body, recipient=recipient, attach_calendar=attach
+            message,
+            subject=subject,
+            body_template=body,
+            recipient=recipient,
+            attach_calendar=attach,
+            language=language,
         )
     return SendJob(message_id=message.pk, channel=channel, payload=payload, note=note)
 
 
-def _respect_quiet_hours(message, client, recipient, channel, note, now):
-    """(channel, note, deferral): during the client's quiet hours a text or push waits until they
-    end if it still makes sense then; otherwise it goes by e-mail, or not at all."""
-    quiet_until = quiet_hours_end(client, now)
-    if quiet_until is None:
+def _respect_quiet_hours(message, client, sequence, recipient, channel, note, now):
+    """(channel, note, deferral): during quiet hours (the practice's or the client's own, on the
+    client's clock; messaging.quiet_hours) a text or push waits until they end if it still makes
+    sense then; otherwise it goes by e-mail, or not at all. The note names the rule."""
+    preferences = preferences_of(client)
+    windows = [window(sequence.quiet_start, sequence.quiet_end, PRACTICE)]
+    if preferences is not None:
+        windows.append(window(preferences.quiet_start, preferences.quiet_end, CLIENT))
+    spell = quiet_spell(now, recipient.tz, windows)
+    if spell is None:
         return channel, note, None
-    local_end = quiet_until.astimezone(recipient.tz).strftime("%-I:%M %p %Z")
+    rule = spell.description
+    if spell.rules == (PRACTICE,):
+        rule += f" ({windows[0].label})"
+    local_end = spell.until.astimezone(recipient.tz).strftime("%-I:%M %p %Z")
     deadline = send_deadline(due_at=message.due_at, appointment=message.appointment, step=message.step)
-    if quiet_until < deadline:
-        return channel, note, Defer(quiet_until, f"Held for the client's quiet hours, until {local_end}.")
+    if spell.until < deadline:
+        return channel, note, Defer(spell.until, f"Held for {rule}, until {local_end}.")
     if recipient.email and channel == Channel.SMS:
-        return Channel.EMAIL, "Sent by e-mail: the client's quiet hours last past the session start.", None
-    return None, "Skipped: the client's quiet hours last past the time this was useful.", None
+        return Channel.EMAIL, f"Sent by e-mail: {rule} last past the time this was useful.", None
+    return None, f"Skipped: {rule} last past the time this was useful.", None
 
 
 def _resolve_channel(channel: str, recipient: compose.Recipient, message: OutboxMessage):
@@ -351,7 +412,7 @@ def _claimed_rows(token: str) -> list[OutboxMessage]:
     return list(
         OutboxMessage.objects.filter(claim_token=token, state=OutboxState.CLAIMED)
         .select_related(
-            "appointment__practice",
+            "appointment__practice__sequence",
             "appointment__clinician__user",
             "participant__client__practice",
             "participant__client__message_preferences",
@@ -390,8 +451,9 @@ def dispatch_due(
 
 def _dispatch_batch(rows, now, report, sms_backend, email_backend) -> None:
     jobs: list[tuple[SendJob, OutboxMessage]] = []
+    overrides = OverrideLookup.for_messages(rows)
     for message in rows:
-        decision = _prepare(message, now)
+        decision = _prepare(message, now, overrides)
         if isinstance(decision, SendJob):
             jobs.append((decision, message))
         elif isinstance(decision, Defer):

@@ -16,6 +16,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from messaging import preferences as prefs
+from messaging.languages import language_choices, message_language
+from messaging.services import sequence_for
 from practice.consent import ConsentError
 
 TEXTS, EMAIL_ONLY = "texts", "email"
@@ -43,11 +45,19 @@ class PreferencesForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
     )
 
-    def __init__(self, *args, client, steps: list[prefs.OptionalStep], **kwargs):
+    # Each language named in itself ("Español"), so a client finds theirs whatever they read.
+    language = forms.ChoiceField(label="Language of your messages / Idioma de sus mensajes", required=False)
+
+    def __init__(self, *args, client, steps: list[prefs.OptionalStep], languages=(), **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.client = client
         self.fields["wanted_steps"].choices = [(step.key, step.label) for step in steps]
+        if len(languages) > 1:
+            self.fields["language"].choices = list(languages)
+            self.fields["language"].required = True
+        else:
+            del self.fields["language"]  # only one language: nothing to choose
 
     def clean_channel(self):
         channel = self.cleaned_data["channel"]
@@ -91,14 +101,20 @@ def preference_center(request, token: str) -> HttpResponse:
     steps = prefs.optional_steps_for(practice)
     current = prefs.preferences_of(client)
     opted_out = set(current.opted_out_steps) if current else set()
+    sequence = sequence_for(practice)
     initial = {
+        "language": message_language(sequence, current.language if current else ""),
         "channel": TEXTS if prefs.wants_texts(client) else EMAIL_ONLY,
         "quiet_start": current.quiet_start if current else None,
         "quiet_end": current.quiet_end if current else None,
         "wanted_steps": [step.key for step in steps if step.key not in opted_out],
     }
     form = PreferencesForm(
-        request.POST if request.method == "POST" else None, initial=initial, client=client, steps=steps
+        request.POST if request.method == "POST" else None,
+        initial=initial,
+        client=client,
+        steps=steps,
+        languages=language_choices(sequence),
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -110,6 +126,7 @@ def preference_center(request, token: str) -> HttpResponse:
                 quiet_end=data["quiet_end"],
                 opted_out_steps=[step.key for step in steps if step.key not in data["wanted_steps"]],
                 now=now,
+                language=data.get("language") if "language" in form.fields else None,
             )
         except ConsentError as error:  # the number was removed while the page was open
             form.add_error("channel", str(error))

@@ -18,8 +18,7 @@ from datetime import datetime, time, timedelta
 
 from django.db import transaction
 
-from messaging.models import Audience, Step
-from messaging.preference_models import ClientPreferences, PreferenceLink
+from messaging.models import Audience, ClientPreferences, PreferenceLink, Step
 from practice.consent import ConsentError, client_sms_opt_in, client_sms_opt_out
 from practice.models import Client, ConsentEventSource, Practice, PreferredChannel
 
@@ -148,6 +147,16 @@ def optional_steps_for(practice: Practice) -> list[OptionalStep]:
     return [OptionalStep(key=key, label=OPTIONAL_STEP_KEYS[key]) for key in keys]
 
 
+def _offered_or_default(practice: Practice, language: str) -> str:
+    from messaging.languages import offered_languages
+    from messaging.services import sequence_for
+
+    offered = offered_languages(sequence_for(practice))
+    if language and language not in offered:
+        raise ValueError(f"The practice does not offer messages in {language!r}.")
+    return "" if language == offered[0] else language
+
+
 def wants_texts(client: Client) -> bool:
     """What the page shows as the channel choice: texts only with consent and no e-mail wish."""
     return client.has_sms_consent and client.preferred_channel == PreferredChannel.SMS
@@ -161,9 +170,12 @@ def client_preferences_update(
     quiet_end: time | None,
     opted_out_steps: Iterable[str],
     now: datetime,
+    language: str | None = None,
 ) -> ClientPreferences:
     """Save what the client chose on their page. A channel change is an SMS opt-in or opt-out
-    (source: preference center); choosing texts needs a mobile number (ConsentError)."""
+    (source: preference center); choosing texts needs a mobile number (ConsentError).
+    ``language``: one the practice offers (messaging.languages), "" for the practice's default,
+    None to leave it as it is."""
     if (quiet_start is None) != (quiet_end is None):
         raise ValueError("Quiet hours need both a start and an end.")
     if texts and not client.phone:
@@ -175,6 +187,8 @@ def client_preferences_update(
         preferences.quiet_start = quiet_start
         preferences.quiet_end = quiet_end
         preferences.opted_out_steps = sorted(set(opted_out_steps) & set(OPTIONAL_STEP_KEYS))
+        if language is not None:
+            preferences.language = _offered_or_default(client.practice, language)
         preferences.save()
         if texts != wants_texts(client):
             source = ConsentEventSource.PREFERENCE_CENTER

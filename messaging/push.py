@@ -39,8 +39,9 @@ from messaging.backends.base import ChannelError, SendResult
 from messaging.backends.webpush import PushMessageData
 from messaging.compose import recipient_for, render_context
 from messaging.content import render
+from messaging.languages import phrase
+from messaging.models import PushSubscription
 from messaging.planning import send_deadline
-from messaging.push_models import PushSubscription
 
 logger = logging.getLogger(__name__)
 
@@ -265,7 +266,9 @@ def push_targets_for(*, client, title: str, body: str, url: str, ttl_seconds: in
     ]
 
 
-def push_targets_for_message(*, message, now: datetime) -> list[PushTarget]:
+def push_targets_for_message(
+    *, message, now: datetime, language: str = "en", subject: str | None = None, body: str | None = None
+) -> list[PushTarget]:
     """The notification of one outbox row (a client's push step), one target per active
     subscription of the client; empty if the client has none.
 
@@ -273,19 +276,20 @@ def push_targets_for_message(*, message, now: datetime) -> list[PushTarget]:
     step's body, rendered from the same whitelisted context as texts and e-mails (F15). Link:
     the client's one-tap join link. TTL: until the row's send deadline (for the T-0 step, half
     an hour after the start), so a phone that is offline for a minute still gets it, and one
-    that comes back after the session does not."""
+    that comes back after the session does not. ``subject``/``body``: the step's text in the
+    client's ``language`` (messaging.languages.step_text), the step's own by default."""
     if message.participant is None or message.step is None:
         return []
     step = message.step
-    context = render_context(message, recipient_for(message))
-    title = (
-        render(step.subject, context) if step.subject else f"Your session with {context['clinician_name']}"
-    )
+    subject = step.subject if subject is None else subject
+    body = step.body if body is None else body
+    context = render_context(message, recipient_for(message), language=language)
+    title = render(subject or phrase("push_title", language), context)
     deadline = send_deadline(due_at=message.due_at, appointment=message.appointment, step=step)
     return push_targets_for(
         client=message.participant.client,
         title=title,
-        body=render(step.body, context),
+        body=render(body, context),
         url=context.get("join_link", ""),
         ttl_seconds=max(0, int((deadline - now).total_seconds())),
     )

@@ -223,6 +223,27 @@ def message_timeline(*, appointment: Appointment) -> list[dict]:
     ]
 
 
+def message_timeline_rows(*, appointment: Appointment) -> list[dict]:
+    """The session page's timeline: each outbox row with ``note``, what a clinician override
+    will do to it if it is still pending ("Switched off by Dr. Smith for this client.")."""
+    from messaging.overrides import OverrideLookup, override_reason
+
+    rows = list(
+        OutboxMessage.objects.filter(appointment=appointment)
+        .select_related("step", "participant__client", "appointment")
+        .order_by("due_at", "pk")
+    )
+    pending = [row for row in rows if row.state in (OutboxState.PLANNED, OutboxState.CLAIMED)]
+    overrides = OverrideLookup.for_messages(pending)
+    timeline = []
+    for row in rows:
+        off = overrides.switched_off(row) if row in pending else None
+        timeline.append(
+            {"message": row, "note": f"{override_reason(off)} It will not be sent." if off else ""}
+        )
+    return timeline
+
+
 # --- Dispatch and provider callbacks ----------------------------------------------------------
 
 

@@ -72,3 +72,13 @@ def _take_loop_lease(*, seconds: int) -> bool:
         loop_lease_until=now + timedelta(seconds=seconds)
     )
     return taken == 1
+
+
+def prune_expired_links() -> int:
+    """Scheduled daily (migration messaging 0008): expired preference and after-session links
+    open nothing, so their rows are deleted."""
+    from messaging.after_session import after_session_links_prune
+    from messaging.preferences import preference_links_prune
+
+    now = timezone.now()
+    return preference_links_prune(now=now) + after_session_links_prune(now=now)

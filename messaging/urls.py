@@ -1,6 +1,13 @@
 from django.urls import path
 
-from messaging import preference_views, push_views, twilio_inbound, twilio_webhooks
+from messaging import (
+    after_session_views,
+    override_views,
+    preference_views,
+    push_views,
+    twilio_inbound,
+    twilio_webhooks,
+)
 
 urlpatterns = [
     path("push/public-key", push_views.push_public_key, name="push_public_key"),
@@ -9,4 +16,10 @@ urlpatterns = [
     path("hooks/twilio/status/", twilio_webhooks.twilio_status, name="twilio_status"),
     path("hooks/twilio/inbound/", twilio_inbound.twilio_inbound, name="twilio_inbound"),
     path("p/<str:token>", preference_views.preference_center, name="preference_center"),
+    path("a/<str:token>", after_session_views.after_session_page, name="after_session"),
+    path("reports/feedback/", after_session_views.survey_report, name="survey_report"),
+    path(
+        "appointments/<int:pk>/reminders/", override_views.appointment_reminders, name="appointment_reminders"
+    ),
+    path("clients/<int:pk>/reminders/", override_views.client_reminders, name="client_reminders"),
 ]

@@ -284,6 +284,7 @@ class FollowUpKind(models.TextChoices):
     NO_SHOW = "no_show", "No-show to follow up"
     UNDELIVERABLE = "undeliverable", "Contact undeliverable"
     MESSAGE_PROBLEM = "message_problem", "Message failed or unknown"
+    BOOKING_REQUESTED = "booking_requested", "Client asked to book their next session"
 
 
 class FollowUpQuerySet(PracticeScopedQuerySet):

@@ -29,7 +29,7 @@ from django.template import engines
 from django.urls import include, path, reverse
 
 from messaging import push_views
-from messaging.push_models import PushSubscription
+from messaging.models import PushSubscription
 from scheduling.services import appointment_book
 from telehealth.services import join_link_for
 

@@ -76,7 +76,8 @@ def test_the_whole_sequence_goes_out_once_each_at_its_time(session):
     for moment in (ny(2026, 6, 10, 10, 56), ny(2026, 6, 10, 11, 30)):
         sweep_at(moment)
     assert len(locmem.outbox) == 4
-    assert len(mail.outbox) == 2  # confirmation + note reminder
+    assert len(mail.outbox) == 3  # confirmation, note reminder, after-session page (END+30)
+    assert "/a/" in mail.outbox[-1].body
     assert not OutboxMessage.objects.filter(state__in=["planned", "claimed", "sending"]).exists()
 
 

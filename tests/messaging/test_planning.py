@@ -23,6 +23,7 @@ TELEHEALTH_STEPS = {
     "t0_push",
     "t5_clinician_prompt",
     "note_reminder",
+    "after_session",
 }
 
 
@@ -63,6 +64,7 @@ def test_a_telehealth_booking_plans_the_default_sequence_at_local_times(
     assert rows["t15_sms"].due_at == ny(2026, 6, 10, 9, 45)
     assert rows["t5_clinician_prompt"].due_at == ny(2026, 6, 10, 10, 5)
     assert rows["note_reminder"].due_at == ny(2026, 6, 10, 10, 55)
+    assert rows["after_session"].due_at == ny(2026, 6, 10, 11, 15)
     assert {r.state for r in rows.values()} == {OutboxState.PLANNED}
 
 
@@ -80,7 +82,7 @@ def test_an_in_person_booking_gets_the_in_person_reminder_and_no_join_steps(
             modality=Modality.IN_PERSON,
         )
 
-    assert set(plan(appointment)) == {"confirmation", "t24_sms_in_person", "note_reminder"}
+    assert set(plan(appointment)) == {"confirmation", "t24_sms_in_person", "note_reminder", "after_session"}
 
 
 def test_booking_three_hours_ahead_skips_the_day_before_reminder_with_a_reason(

@@ -12,7 +12,7 @@ import pytest
 import time_machine
 from django.test import Client as HttpClient
 
-from messaging.preference_models import ClientPreferences, PreferenceLink
+from messaging.models import ClientPreferences, PreferenceLink
 from messaging.preferences import (
     LINK_LIFETIME,
     client_preferences_update,

@@ -19,7 +19,7 @@ def test_saving_a_step_with_a_clinical_field_is_refused_and_changes_nothing(sign
     url = f"/admin/messaging/sequence/{sequence.pk}/change/"
     page = http.get(url)
     formset = page.context["inline_admin_formsets"][0].formset
-    data = _form_data(formset)
+    data = {**_main_form_data(page.context["adminform"].form), **_form_data(formset)}
     data["steps-0-body"] = "Hi {{ client_name }}, see you {{ session_date }}."
     assert http.post(url, data).status_code == 302  # a clean edit saves
     assert Step.objects.get(pk=steps[0].pk).body == "Hi {{ client_name }}, see you {{ session_date }}."
@@ -43,7 +43,17 @@ def _form_data(formset) -> dict:
                 if value:
                     data[form.add_prefix(name)] = "on"
                 continue
-            if isinstance(value, list):
+            if isinstance(value, list | dict):
                 value = json.dumps(value)
             data[form.add_prefix(name)] = value
+    return data
+
+
+def _main_form_data(form) -> dict:
+    """The sequence's own fields (practice quiet hours, languages) as the page shows them."""
+    data = {}
+    for name, field in form.fields.items():
+        value = form.initial.get(name, field.initial)
+        if value is not None:
+            data[name] = json.dumps(value) if isinstance(value, list | dict) else value
     return data

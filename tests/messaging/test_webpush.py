@@ -30,6 +30,7 @@ from messaging.backends.webpush import (
     vapid_public_key,
     webpush_configured,
 )
+from messaging.models import PushSubscription
 from messaging.push import (
     MAX_ACTIVE_PER_CLIENT,
     push_fan_out,
@@ -39,7 +40,6 @@ from messaging.push import (
     push_subscriptions_for,
     push_targets_for,
 )
-from messaging.push_models import PushSubscription
 from scheduling.services import appointment_book
 from telehealth.services import join_link_for
 from tests.messaging.push_service import FakePushService

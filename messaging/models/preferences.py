@@ -1,8 +1,6 @@
 """A client's messaging preferences and the links to their preference page (SPEC F13).
 
-Kept in its own module; ``messaging/models.py`` imports it at its end so Django (and
-``makemigrations``) see these as models of the ``messaging`` app. Written through
-``messaging.preferences`` only.
+Written through ``messaging.preferences`` only.
 
 SMS consent itself is not here: it lives on the client row (``Client.sms_consent_*``) with its
 history in ``practice.ConsentEvent``, because the dispatcher and staff pages already read it there.
@@ -28,6 +26,8 @@ class ClientPreferences(models.Model):
     quiet_end = models.TimeField(null=True, blank=True)
     # Keys of steps (messaging.preferences.OPTIONAL_STEP_KEYS) the client does not want.
     opted_out_steps = models.JSONField(default=list, blank=True)
+    # The language of their messages (messaging.languages); empty: the practice's default.
+    language = models.CharField(max_length=8, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = PracticeScopedQuerySet.as_manager()

@@ -8,6 +8,8 @@ only the clock that runs the dispatcher.
 
 from __future__ import annotations
 
+from datetime import time
+
 from django.db import models
 
 from practice.models import Practice, PracticeScopedQuerySet
@@ -40,12 +42,34 @@ class Condition(models.TextChoices):
     TECH_CHECK_NOT_PASSED = "tech_check_not_passed", "Only if the tech check has not passed"
     NOT_JOINED = "not_joined", "Only if the client has not joined"
     NOT_CONFIRMED = "not_confirmed", "Only if the session is not confirmed"
+    NOT_NO_SHOW = "not_no_show", "Only if the client was not a no-show"
+
+
+def default_languages() -> list[str]:
+    return ["en"]
 
 
 class Sequence(models.Model):
-    """A practice's reminder sequence. Every practice has exactly one (made on first use)."""
+    """A practice's reminder sequence and its practice-wide messaging settings. Every practice
+    has exactly one (made on first use)."""
 
     practice = models.OneToOneField(Practice, on_delete=models.CASCADE, related_name="sequence")
+    # Practice-wide quiet hours on the *client's* wall clock (docs/preferences.md): no texts or
+    # push notifications then, except urgent steps. Both empty: no practice quiet hours.
+    # 21:00-08:00 by default, the hours US rules (TCPA) and most practices treat as night.
+    quiet_start = models.TimeField(
+        null=True, blank=True, default=time(21, 0), help_text="No texts from this time (client's clock)."
+    )
+    quiet_end = models.TimeField(
+        null=True, blank=True, default=time(8, 0), help_text="… until this time. Leave both empty for none."
+    )
+    languages = models.JSONField(
+        default=default_languages,
+        blank=True,
+        help_text='Languages clients may choose for their messages, the default first, e.g. ["en", "es"]. '
+        "The steps' own texts are in the default language; other languages come from each step's "
+        "translations.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = PracticeScopedQuerySet.as_manager()
@@ -71,6 +95,9 @@ class Step(models.Model):
     audience = models.CharField(max_length=10, choices=Audience.choices, default=Audience.CLIENT)
     subject = models.CharField(max_length=200, blank=True, help_text="E-mail subject (e-mail steps).")
     body = models.TextField(help_text="Only whitelisted {{ fields }} may be used.")
+    # {"es": {"subject": "…", "body": "…"}}: the step's text in the practice's other languages,
+    # checked against the same whitelist; a language without one gets the default text.
+    translations = models.JSONField(default=dict, blank=True)
     conditions = models.JSONField(default=list, blank=True)
     urgent = models.BooleanField(
         default=False,
@@ -210,7 +237,3 @@ class DispatcherHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.last_sweep_at:%Y-%m-%d %H:%M:%S}"
-
-
-from messaging.preference_models import ClientPreferences, PreferenceLink  # noqa: E402, F401  (SPEC F13)
-from messaging.push_models import PushSubscription  # noqa: E402, F401  (web push; kept in its own module)

@@ -1,8 +1,5 @@
 """Web-push subscriptions (SPEC F9 step 5, F12).
 
-Kept in its own module; ``messaging/models.py`` imports it at its end so Django (and
-``makemigrations``) see it as a model of the ``messaging`` app.
-
 A subscription belongs to the client, not to one session: the browser that subscribed from one
 session's page also gets the T-0 notification of the client's later sessions. The push service
 says when a subscription is dead (HTTP 404/410); it is then revoked, never deleted, so the

@@ -1,0 +1,152 @@
+"""The client's after-session page, /a/<token> (SPEC F9 step 8), and the staff survey report.
+
+Like the preference page, the opaque expiring token is the client's only credential: the page
+is never cached, sends no referrer and shows the first name, the clinician's display name and
+the session's date, nothing else."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from messaging import after_session
+from practice.access import MANAGERS, staff_view
+from practice.forms import add_service_errors
+from practice.models import ClinicianProfile, Role
+
+RATINGS = [(str(value), str(value)) for value in range(1, 6)]
+
+
+class SurveyForm(forms.Form):
+    session_rating = forms.TypedChoiceField(
+        label="How was your session overall? (1 = poor, 5 = excellent)",
+        choices=RATINGS,
+        coerce=int,
+        widget=forms.RadioSelect,
+    )
+    joining_rating = forms.TypedChoiceField(
+        label="How easy was it to join? (1 = very hard, 5 = very easy)",
+        choices=RATINGS,
+        coerce=int,
+        widget=forms.RadioSelect,
+    )
+    comment = forms.CharField(
+        label="Anything you'd like us to know? (optional)",
+        required=False,
+        max_length=after_session.MAX_COMMENT,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Please don't include anything private; the practice's staff read this.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+def _page(request, template: str, context: dict, status: int = 200) -> HttpResponse:
+    response = render(request, template, context, status=status)
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def after_session_page(request, token: str) -> HttpResponse:
+    now = timezone.now()
+    participant = after_session.after_session_participant(token, now)
+    if participant is None:
+        return _page(request, "messaging/after_session_invalid.html", {}, status=404)
+    appointment = participant.appointment
+    here = reverse("after_session", args=[token])
+    if request.method == "POST" and request.POST.get("action") == "book":
+        _, new = after_session.next_session_request(participant=participant)
+        return HttpResponseRedirect(here + ("?booked=1" if new else "?booked=again"))
+    existing = after_session.survey_response_of(participant)
+    initial = {}
+    if existing is not None:
+        initial = {
+            "session_rating": str(existing.session_rating),
+            "joining_rating": str(existing.joining_rating),
+            "comment": existing.comment,
+        }
+    form = SurveyForm(request.POST if request.method == "POST" else None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            after_session.survey_submit(participant=participant, now=now, **form.cleaned_data)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            return HttpResponseRedirect(here + "?thanks=1")
+    context = {
+        "practice": appointment.practice,
+        "greeting_name": participant.client.greeting_name,
+        "clinician_name": appointment.clinician.display_name,
+        "session_date": appointment.starts_at.astimezone(participant.client.zoneinfo(appointment.practice)),
+        "form": form,
+        "answered": existing is not None,
+        "thanks": request.GET.get("thanks") == "1",
+        "booked": request.GET.get("booked"),
+    }
+    return _page(request, "messaging/after_session.html", context)
+
+
+# --- Staff report ----------------------------------------------------------------------------------
+
+REPORT_ROLES = MANAGERS | {Role.CLINICIAN}
+
+
+class ReportRangeForm(forms.Form):
+    start = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end and end < start:
+            self.add_error("end", "The end must not be before the start.")
+        return cleaned
+
+
+@staff_view(REPORT_ROLES)
+def survey_report(request):
+    """Managers: every clinician's averages and the comments. Clinicians: their own only.
+    Comments never show who wrote them."""
+    tz = request.practice.zoneinfo
+    today = timezone.localdate(timezone=tz)
+    form = ReportRangeForm(request.GET or None)
+    start_day, end_day = today - timedelta(days=30), today
+    if form.is_valid():
+        start_day = form.cleaned_data["start"] or start_day
+        end_day = form.cleaned_data["end"] or end_day
+    clinician_ids = None
+    if request.membership.role == Role.CLINICIAN:
+        clinician_ids = list(
+            ClinicianProfile.objects.for_practice(request.practice)
+            .filter(user=request.user)
+            .values_list("pk", flat=True)
+        )
+    rows, comments = after_session.survey_report(
+        practice=request.practice,
+        start=datetime.combine(start_day, time.min, tzinfo=tz),
+        end=datetime.combine(end_day + timedelta(days=1), time.min, tzinfo=tz),
+        clinician_ids=clinician_ids,
+    )
+    context = {
+        "form": form,
+        "rows": rows,
+        "comments": comments,
+        "start_day": start_day,
+        "end_day": end_day,
+        "tz": tz,
+        "nav": "surveys",
+    }
+    return render(request, "messaging/survey_report.html", context)
