@@ -31,11 +31,12 @@ from messaging.backends import get_email_backend, get_push_backend, get_sms_back
 from messaging.backends.base import ChannelError, EmailMessageData, SendResult, SMSMessage
 from messaging.backends.webpush import webpush_configured
 from messaging.defaults import CANCELLATION_NOTICE as NOTICE_TEMPLATES
+from messaging.defaults import LINK_RESEND as LINK_RESEND_TEMPLATES
 from messaging.models import Audience, Channel, Condition, DispatcherHeartbeat, OutboxMessage, OutboxState
 from messaging.planning import retry_delay, send_deadline
 from messaging.preferences import quiet_hours_end, step_opted_out
 from messaging.push import PushFanOut, PushTarget, push_fan_out, push_fan_out_record, push_targets_for_message
-from messaging.services import CANCELLATION_NOTICE, message_plan_fallback
+from messaging.services import CANCELLATION_NOTICE, message_is_link_resend, message_plan_fallback
 from practice.consent import client_sms_opt_out_from_carrier
 from scheduling.models import AppointmentStatus
 
@@ -179,6 +180,9 @@ def _templates(message: OutboxMessage, channel: str) -> tuple[str, str]:
     if message.kind == CANCELLATION_NOTICE:
         body = NOTICE_TEMPLATES["sms_body" if channel == Channel.SMS else "email_body"]
         return NOTICE_TEMPLATES["subject"], body
+    if message_is_link_resend(message.kind):
+        body = LINK_RESEND_TEMPLATES["sms_body" if channel == Channel.SMS else "email_body"]
+        return LINK_RESEND_TEMPLATES["subject"], body
     step = message.step
     if channel == Channel.EMAIL and step.channel == Channel.SMS:
         # A text going out as e-mail: same words, a plain subject.
