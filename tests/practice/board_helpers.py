@@ -3,7 +3,7 @@ which facts (messages, tech checks, joins) exist."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from messaging.models import Channel, OutboxMessage
@@ -13,11 +13,14 @@ from telehealth.models import TechCheckResult
 NEW_YORK = ZoneInfo("America/New_York")
 
 
-def ny(*args) -> datetime:
-    return datetime(*args, tzinfo=NEW_YORK)
+def ny(*args, fold: int = 0) -> datetime:
+    return datetime(*args, tzinfo=NEW_YORK, fold=fold)
 
 
 def session(*, practice, clinician, service_type, clients, starts_at, minutes=45, **fields) -> Appointment:
+    # Elapsed-time arithmetic in UTC: Python adds to an aware local time on the wall clock and
+    # drops ``fold``, which would end 01:30 (second, EST) before it starts on 2026-11-01.
+    starts_at = starts_at.astimezone(UTC)
     appointment = Appointment.objects.create(
         practice=practice,
         clinician=clinician,
