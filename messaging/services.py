@@ -242,7 +242,9 @@ def message_plan_link_resend(
                 due_at=now,
             )
     except IntegrityError:
-        return OutboxMessage.objects.get(appointment=appointment, recipient_key=recipient_key, kind=kind), False
+        return OutboxMessage.objects.get(
+            appointment=appointment, recipient_key=recipient_key, kind=kind
+        ), False
     return message, True
 
 
@@ -275,7 +277,9 @@ def follow_ups_raise_for_message_problems(*, now: datetime, lookback: timedelta 
     )
     problems = list(problems)
     seen = set(
-        FollowUp.objects.filter(source__in=[f"outbox:{m.pk}" for m in problems]).values_list("source", flat=True)
+        FollowUp.objects.filter(source__in=[f"outbox:{m.pk}" for m in problems]).values_list(
+            "source", flat=True
+        )
     )
     raised = 0
     for message in problems:

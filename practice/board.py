@@ -37,7 +37,9 @@ from telehealth.techcheck_rules import staff_wording
 def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """[start, end) of a local calendar day as aware datetimes. Built from local midnights, so a
     DST day is 23 or 25 hours long, as it is on the wall clock."""
-    return datetime.combine(day, time.min, tzinfo=tz), datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+    return datetime.combine(day, time.min, tzinfo=tz), datetime.combine(
+        day + timedelta(days=1), time.min, tzinfo=tz
+    )
 
 
 def week_of(day: date) -> tuple[date, date]:
@@ -206,7 +208,9 @@ class SessionRow:
     @property
     def needs_action(self) -> bool:
         return any(
-            row.presence.needs_action or row.tech_check.key == "failed" or row.reminders.summary.tone == "danger"
+            row.presence.needs_action
+            or row.tech_check.key == "failed"
+            or row.reminders.summary.tone == "danger"
             for row in self.participants
         )
 
@@ -282,10 +286,16 @@ class DayTotals:
 
 
 def day_totals(rows: list[SessionRow]) -> DayTotals:
-    participants = [p for row in rows for p in row.participants if p.presence.key not in ("cancelled", "moved")]
+    participants = [
+        p for row in rows for p in row.participants if p.presence.key not in ("cancelled", "moved")
+    ]
     return DayTotals(
         sessions=sum(1 for row in rows if row.appointment.status != AppointmentStatus.CANCELLED),
-        joined=sum(1 for p in participants if p.presence.key in ("joined", "joined_late", "attended", "attended_late")),
+        joined=sum(
+            1
+            for p in participants
+            if p.presence.key in ("joined", "joined_late", "attended", "attended_late")
+        ),
         late=sum(1 for p in participants if p.presence.key in ("late", "joined_late", "attended_late")),
         no_shows=sum(1 for p in participants if p.presence.key == "no_show"),
         tech_failed=sum(1 for p in participants if p.tech_check.key == "failed"),

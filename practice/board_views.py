@@ -53,7 +53,11 @@ def _board_context(request) -> dict:
     if clinician is not None:
         appointments = appointments.filter(clinician=clinician)
     rows = session_rows(appointments, now=now)
-    query = {key: value for key, value in (("clinician", clinician and clinician.pk), ("date", day != today and day)) if value}
+    query = {
+        key: value
+        for key, value in (("clinician", clinician and clinician.pk), ("date", day != today and day))
+        if value
+    }
     return {
         "rows": rows,
         "totals": day_totals(rows),
@@ -92,7 +96,9 @@ def _own_profile(request) -> ClinicianProfile | None:
 
 
 def _clinician_context(request, start, end, *, now) -> dict:
-    rows = session_rows(sessions_between(Appointment.objects.visible_to(request.membership), start, end), now=now)
+    rows = session_rows(
+        sessions_between(Appointment.objects.visible_to(request.membership), start, end), now=now
+    )
     ended = [row.appointment.pk for row in rows if row.appointment.ends_at <= now]
     notes = note_reminders_for(appointment_ids=ended)
     for row in rows:
@@ -171,7 +177,9 @@ def _back(request, fallback: str):
 def _visible_participant(request, pk: int) -> AppointmentParticipant:
     visible = Appointment.objects.visible_to(request.membership).values("pk")
     participant = get_object_or_404(
-        AppointmentParticipant.objects.select_related("client", "appointment__practice", "appointment__clinician"),
+        AppointmentParticipant.objects.select_related(
+            "client", "appointment__practice", "appointment__clinician"
+        ),
         pk=pk,
         appointment__in=visible,
     )
@@ -206,9 +214,7 @@ def participant_mark_attendance(request, pk: int):
     """Attended / late / no-show from the board, through the same service as the session page."""
     participant = _visible_participant(request, pk)
     appointment = participant.appointment
-    form = AttendanceForm(
-        {**request.POST.dict(), "client": participant.client_id}, appointment=appointment
-    )
+    form = AttendanceForm({**request.POST.dict(), "client": participant.client_id}, appointment=appointment)
     if not form.is_valid():
         messages.error(request, " ".join(m for errors in form.errors.values() for m in errors))
     else:
@@ -231,12 +237,24 @@ def participant_mark_attendance(request, pk: int):
 
 # Tabs in the order a front desk works them; each says in words what the items are.
 QUEUE_TABS = [
-    (FollowUpKind.TECH_CHECK_FAILED, "Tech check failed", "The client's tech check found a problem: call or text to help."),
+    (
+        FollowUpKind.TECH_CHECK_FAILED,
+        "Tech check failed",
+        "The client's tech check found a problem: call or text to help.",
+    ),
     (FollowUpKind.LATE_ARRIVAL, "Late", "The client has not joined a session that has started."),
     (FollowUpKind.NO_SHOW, "No-shows", "Follow up, offer a new time, and apply the no-show policy."),
-    (FollowUpKind.UNDELIVERABLE, "Undeliverable", "A text could not be delivered: check the number with the client."),
+    (
+        FollowUpKind.UNDELIVERABLE,
+        "Undeliverable",
+        "A text could not be delivered: check the number with the client.",
+    ),
     (FollowUpKind.MESSAGE_PROBLEM, "Messages", "A reminder failed, or it is unknown whether it went out."),
-    (FollowUpKind.MEETING_FAILED, "Video links", "The video link could not be made: add one by hand or retry."),
+    (
+        FollowUpKind.MEETING_FAILED,
+        "Video links",
+        "The video link could not be made: add one by hand or retry.",
+    ),
 ]
 
 
@@ -306,4 +324,3 @@ def follow_up_resolve_view(request, pk: int):
     else:
         messages.success(request, "Marked as handled." + (" Note saved." if note else ""))
     return _back(request, reverse("follow_up_list"))
-

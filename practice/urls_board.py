@@ -10,7 +10,11 @@ urlpatterns = [
     path("me/day/", board_views.my_day, name="my_day"),
     path("me/day/live/", board_views.my_day_live, name="my_day_live"),
     path("me/week/", board_views.my_week, name="my_week"),
-    path("participants/<int:pk>/resend-link/", board_views.participant_resend_link, name="participant_resend_link"),
+    path(
+        "participants/<int:pk>/resend-link/",
+        board_views.participant_resend_link,
+        name="participant_resend_link",
+    ),
     path(
         "participants/<int:pk>/attendance/",
         board_views.participant_mark_attendance,

@@ -331,7 +331,9 @@ class FollowUp(models.Model):
                 name="follow_up_one_open_per_kind",
             ),
             models.UniqueConstraint(
-                fields=["practice", "source"], condition=~models.Q(source=""), name="follow_up_once_per_source"
+                fields=["practice", "source"],
+                condition=~models.Q(source=""),
+                name="follow_up_once_per_source",
             ),
         ]
         # The open-queue pages list a practice's unresolved items newest first.

@@ -36,7 +36,13 @@ def appointment(practice, clinician, service_type, client_ann):
     client_ann.sms_consent_at = client_ann.created_at
     client_ann.sms_consent_source = "intake_form"
     client_ann.save()
-    return session(practice=practice, clinician=clinician, service_type=service_type, clients=[client_ann], starts_at=START)
+    return session(
+        practice=practice,
+        clinician=clinician,
+        service_type=service_type,
+        clients=[client_ann],
+        starts_at=START,
+    )
 
 
 @pytest.fixture
@@ -70,7 +76,9 @@ def test_a_later_resend_is_a_new_message(signed_in, front_desk, participant):
         resend(signed_in(front_desk), participant)
     with time_machine.travel(START + timedelta(minutes=6), tick=False):
         resend(signed_in(front_desk), participant)
-    kinds = sorted(OutboxMessage.objects.filter(kind__startswith="link_resend").values_list("kind", flat=True))
+    kinds = sorted(
+        OutboxMessage.objects.filter(kind__startswith="link_resend").values_list("kind", flat=True)
+    )
     assert kinds == ["link_resend:1", "link_resend:2"]
 
 
@@ -85,7 +93,9 @@ def test_without_text_consent_the_link_goes_by_email(signed_in, front_desk, part
     assert email.to == ["ann@example.test"] and "/j/" in email.body
 
 
-def test_a_client_who_cannot_be_reached_is_told_not_silently_dropped(signed_in, front_desk, participant, client_ann):
+def test_a_client_who_cannot_be_reached_is_told_not_silently_dropped(
+    signed_in, front_desk, participant, client_ann
+):
     client_ann.sms_consent_at = None
     client_ann.email = ""
     client_ann.save()
@@ -104,13 +114,20 @@ def test_no_link_for_a_session_that_is_over(signed_in, front_desk, participant):
     assert not OutboxMessage.objects.filter(kind__startswith="link_resend").exists()
 
 
-def test_resend_respects_roles_and_tenancy(signed_in, biller, other_manager, other_clinician, clinician_user, participant):
+def test_resend_respects_roles_and_tenancy(
+    signed_in, biller, other_manager, other_clinician, clinician_user, participant
+):
     with time_machine.travel(START + timedelta(minutes=6), tick=False):
         assert resend(signed_in(biller), participant).status_code == 403
         assert resend(signed_in(other_manager), participant).status_code == 404
         assert resend(signed_in(other_clinician.user), participant).status_code == 404
         assert resend(signed_in(clinician_user), participant).status_code == 302  # their own session
-        assert signed_in(clinician_user).get(reverse("participant_resend_link", args=[participant.pk])).status_code == 405
+        assert (
+            signed_in(clinician_user)
+            .get(reverse("participant_resend_link", args=[participant.pk]))
+            .status_code
+            == 405
+        )
 
 
 def test_an_outside_next_url_is_ignored(signed_in, front_desk, participant):
@@ -125,7 +142,8 @@ def test_an_outside_next_url_is_ignored(signed_in, front_desk, participant):
 def test_marking_a_no_show_from_the_board(signed_in, front_desk, participant):
     with time_machine.travel(START + timedelta(minutes=20), tick=False):
         response = signed_in(front_desk).post(
-            reverse("participant_mark_attendance", args=[participant.pk]), {"attendance": "no_show", "next": "/board/"}
+            reverse("participant_mark_attendance", args=[participant.pk]),
+            {"attendance": "no_show", "next": "/board/"},
         )
     assert response["Location"] == "/board/"
     participant.refresh_from_db()
@@ -162,7 +180,9 @@ def queue(appointment, participant):
             kind=FollowUpKind.TECH_CHECK_FAILED,
             detail="Problems: camera_blocked, slow_download",
         ),
-        "late": follow_up_raise(appointment=appointment, participant=participant, kind=FollowUpKind.LATE_ARRIVAL),
+        "late": follow_up_raise(
+            appointment=appointment, participant=participant, kind=FollowUpKind.LATE_ARRIVAL
+        ),
     }
 
 
@@ -184,14 +204,18 @@ def test_tech_check_codes_are_shown_in_plain_language(signed_in, front_desk, que
     assert "Camera blocked by the browser" in html
     assert "Connection too slow to receive video" in html
     assert "camera_blocked" not in html
-    assert 'href="tel:+12125550101"' in html and reverse("participant_resend_link", args=[queue["tech"].participant_id]) in html
+    assert (
+        'href="tel:+12125550101"' in html
+        and reverse("participant_resend_link", args=[queue["tech"].participant_id]) in html
+    )
 
 
 def test_resolving_with_a_note_comes_back_to_the_same_tab(signed_in, front_desk, queue):
     http = signed_in(front_desk)
     tab = reverse("follow_up_list") + "?kind=tech_check_failed"
     response = http.post(
-        reverse("follow_up_resolve", args=[queue["tech"].pk]), {"note": "Called; camera allowed now", "next": tab}
+        reverse("follow_up_resolve", args=[queue["tech"].pk]),
+        {"note": "Called; camera allowed now", "next": tab},
     )
     assert response["Location"] == tab
     queue["tech"].refresh_from_db()
@@ -200,10 +224,15 @@ def test_resolving_with_a_note_comes_back_to_the_same_tab(signed_in, front_desk,
     assert http.get(tab).context["items"] == []
 
 
-def test_the_navigation_shows_the_open_count_to_those_who_see_the_queue(signed_in, front_desk, other_clinician, queue):
+def test_the_navigation_shows_the_open_count_to_those_who_see_the_queue(
+    signed_in, front_desk, other_clinician, queue
+):
     with time_machine.travel(START - timedelta(hours=1), tick=False):
         assert signed_in(front_desk).get(reverse("appointment_list")).context["needs_attention_count"] == 2
-        assert signed_in(other_clinician.user).get(reverse("appointment_list")).context["needs_attention_count"] == 0
+        assert (
+            signed_in(other_clinician.user).get(reverse("appointment_list")).context["needs_attention_count"]
+            == 0
+        )
 
 
 # --- Message problems raise queue items ------------------------------------------------------------------

@@ -20,7 +20,11 @@ NOON = ny(2026, 6, 10, 12, 0)
 @pytest.fixture
 def today_sessions(practice, clinician, other_clinician, service_type, client_ann, client_bob):
     mine = session(
-        practice=practice, clinician=clinician, service_type=service_type, clients=[client_ann], starts_at=ny(2026, 6, 10, 9, 0)
+        practice=practice,
+        clinician=clinician,
+        service_type=service_type,
+        clients=[client_ann],
+        starts_at=ny(2026, 6, 10, 9, 0),
     )
     theirs = session(
         practice=practice,
@@ -46,7 +50,9 @@ def shown(page) -> list[int]:
 
 
 @pytest.mark.parametrize("page_name", ["board", "board_live"])
-def test_managers_and_front_desk_see_every_session_of_the_day(signed_in, manager, front_desk, today_sessions, page_name):
+def test_managers_and_front_desk_see_every_session_of_the_day(
+    signed_in, manager, front_desk, today_sessions, page_name
+):
     for user in (manager, front_desk):
         page = signed_in(user).get(reverse(page_name))
         assert page.status_code == 200
@@ -79,7 +85,9 @@ def test_the_board_filters_by_clinician(signed_in, manager, today_sessions, othe
 
 
 @pytest.mark.parametrize("page_name", ["my_day", "my_day_live", "my_week"])
-def test_a_clinician_sees_only_their_own_sessions(signed_in, clinician_user, other_clinician, today_sessions, page_name):
+def test_a_clinician_sees_only_their_own_sessions(
+    signed_in, clinician_user, other_clinician, today_sessions, page_name
+):
     page = signed_in(clinician_user).get(reverse(page_name))
     assert page.status_code == 200
     assert shown(page) == [today_sessions[0].pk]
@@ -108,15 +116,27 @@ def test_home_takes_each_role_to_its_page(signed_in, manager, front_desk, clinic
     assert signed_in(biller).get("/")["Location"] == reverse("appointment_list")
 
 
-def test_my_week_groups_the_week_by_day_and_offers_the_host_link(signed_in, clinician_user, clinician, practice, service_type, client_ann, today_sessions):
+def test_my_week_groups_the_week_by_day_and_offers_the_host_link(
+    signed_in, clinician_user, clinician, practice, service_type, client_ann, today_sessions
+):
     from telehealth.models import Meeting
 
     thursday = session(
-        practice=practice, clinician=clinician, service_type=service_type, clients=[client_ann], starts_at=ny(2026, 6, 11, 16, 0)
+        practice=practice,
+        clinician=clinician,
+        service_type=service_type,
+        clients=[client_ann],
+        starts_at=ny(2026, 6, 11, 16, 0),
     )
-    Meeting.objects.create(practice=practice, appointment=thursday, key=Meeting.new_key(), provider="fake", state="ready")
+    Meeting.objects.create(
+        practice=practice, appointment=thursday, key=Meeting.new_key(), provider="fake", state="ready"
+    )
     next_monday = session(
-        practice=practice, clinician=clinician, service_type=service_type, clients=[client_ann], starts_at=ny(2026, 6, 15, 9, 0)
+        practice=practice,
+        clinician=clinician,
+        service_type=service_type,
+        clients=[client_ann],
+        starts_at=ny(2026, 6, 15, 9, 0),
     )
     page = signed_in(clinician_user).get(reverse("my_week"))
     days = dict(page.context["days"])
@@ -168,7 +188,9 @@ def test_the_refresh_endpoint_returns_the_fragment_only(signed_in, front_desk, t
     assert 'name="next" value="/board/"' in body
 
 
-def test_background_refreshes_do_not_keep_an_idle_session_alive(signed_in, front_desk, settings, today_sessions):
+def test_background_refreshes_do_not_keep_an_idle_session_alive(
+    signed_in, front_desk, settings, today_sessions
+):
     http = signed_in(front_desk)
     http.get(reverse("board"))
     with time_machine.travel(NOON + timedelta(minutes=settings.SESSION_IDLE_TIMEOUT_MINUTES - 1), tick=False):
@@ -187,7 +209,12 @@ def test_background_refreshes_do_not_keep_an_idle_session_alive(signed_in, front
         # 2026-11-01, clocks fall back at 02:00 EDT: a 25-hour day.
         (
             ny(2026, 11, 1, 12, 0),
-            [ny(2026, 11, 1, 0, 0), ny(2026, 11, 1, 1, 30), ny(2026, 11, 1, 1, 30, fold=1), ny(2026, 11, 1, 23, 15)],
+            [
+                ny(2026, 11, 1, 0, 0),
+                ny(2026, 11, 1, 1, 30),
+                ny(2026, 11, 1, 1, 30, fold=1),
+                ny(2026, 11, 1, 23, 15),
+            ],
             [ny(2026, 10, 31, 23, 15), ny(2026, 11, 2, 0, 0)],
         ),
         # 2026-03-08, clocks spring forward at 02:00 EST: a 23-hour day.
@@ -198,11 +225,18 @@ def test_background_refreshes_do_not_keep_an_idle_session_alive(signed_in, front
         ),
     ],
 )
-def test_today_is_the_practice_days_wall_clock_across_dst(signed_in, front_desk, practice, clinician, service_type, client_ann, today, inside, outside):
+def test_today_is_the_practice_days_wall_clock_across_dst(
+    signed_in, front_desk, practice, clinician, service_type, client_ann, today, inside, outside
+):
     # A list, not a dict: 01:30 EDT and 01:30 EST compare equal within one zone (fold is ignored).
     made = [
         session(
-            practice=practice, clinician=clinician, service_type=service_type, clients=[client_ann], starts_at=when, minutes=15
+            practice=practice,
+            clinician=clinician,
+            service_type=service_type,
+            clients=[client_ann],
+            starts_at=when,
+            minutes=15,
         ).pk
         for when in inside + outside
     ]
@@ -222,7 +256,11 @@ def test_a_practice_in_another_zone_has_its_own_today(signed_in, other_practice,
     kind = ServiceType.objects.create(practice=other_practice, name="Therapy", default_fee=Decimal("0"))
     zed = Client.objects.create(practice=other_practice, first_name="Zed", last_name="Zimmer")
     late_evening = session(  # 23:00 in Los Angeles is already tomorrow in New York
-        practice=other_practice, clinician=clinician, service_type=kind, clients=[zed], starts_at=ny(2026, 6, 11, 2, 0)
+        practice=other_practice,
+        clinician=clinician,
+        service_type=kind,
+        clients=[zed],
+        starts_at=ny(2026, 6, 11, 2, 0),
     )
     page = signed_in(other_manager).get(reverse("board"))
     assert shown(page) == [late_evening.pk]
@@ -254,7 +292,16 @@ def _busy_day(practice, clinician, service_type, client_ann, client_bob, count):
 @pytest.mark.parametrize("count", [5, 50])
 @pytest.mark.parametrize("page_name", ["board", "board_live"])
 def test_board_queries_do_not_grow_with_the_sessions(
-    signed_in, front_desk, practice, clinician, service_type, client_ann, client_bob, django_assert_max_num_queries, count, page_name
+    signed_in,
+    front_desk,
+    practice,
+    clinician,
+    service_type,
+    client_ann,
+    client_bob,
+    django_assert_max_num_queries,
+    count,
+    page_name,
 ):
     _busy_day(practice, clinician, service_type, client_ann, client_bob, count)
     http = signed_in(front_desk)
@@ -265,7 +312,15 @@ def test_board_queries_do_not_grow_with_the_sessions(
 
 @pytest.mark.parametrize("count", [5, 50])
 def test_clinician_day_queries_do_not_grow_with_the_sessions(
-    signed_in, clinician_user, practice, clinician, service_type, client_ann, client_bob, django_assert_max_num_queries, count
+    signed_in,
+    clinician_user,
+    practice,
+    clinician,
+    service_type,
+    client_ann,
+    client_bob,
+    django_assert_max_num_queries,
+    count,
 ):
     _busy_day(practice, clinician, service_type, client_ann, client_bob, count)
     http = signed_in(clinician_user)

@@ -16,7 +16,12 @@ END = START + timedelta(minutes=45)
 
 def presence(now, *, status=AppointmentStatus.SCHEDULED, attendance=Attendance.EXPECTED, joined_at=None):
     return presence_of(
-        appointment_status=status, attendance=attendance, joined_at=joined_at, starts_at=START, ends_at=END, now=now
+        appointment_status=status,
+        attendance=attendance,
+        joined_at=joined_at,
+        starts_at=START,
+        ends_at=END,
+        now=now,
     ).key
 
 
@@ -31,7 +36,9 @@ def test_a_client_is_late_only_five_minutes_after_the_start_and_until_the_end():
 def test_joins_marks_and_no_shows_win_over_the_clock():
     later = END + timedelta(hours=1)
     assert presence(later, joined_at=START, attendance=Attendance.ATTENDED) == "joined"
-    assert presence(later, joined_at=START + timedelta(minutes=9), attendance=Attendance.LATE) == "joined_late"
+    assert (
+        presence(later, joined_at=START + timedelta(minutes=9), attendance=Attendance.LATE) == "joined_late"
+    )
     assert presence(later, attendance=Attendance.ATTENDED) == "attended"
     assert presence(later, attendance=Attendance.NO_SHOW) == "no_show"
     assert presence(later, status=AppointmentStatus.NO_SHOW) == "no_show"
@@ -76,7 +83,9 @@ def test_each_participant_gets_their_own_messages_checks_and_join(group, client_
 
     with time_machine.travel(ny(2026, 6, 10, 10, 7), tick=False):
         now = datetime.now(UTC)
-        [row] = session_rows(sessions_between(Appointment.objects.all(), START - timedelta(days=1), END), now=now)
+        [row] = session_rows(
+            sessions_between(Appointment.objects.all(), START - timedelta(days=1), END), now=now
+        )
 
     by_name = {p.client.first_name: p for p in row.participants}
     assert by_name["Ann"].presence.key == "joined"
