@@ -224,3 +224,17 @@ CANCELLATION_NOTICE = {
 
 # The cancellation notice's texts per language (the dispatcher falls back to English).
 CANCELLATION_NOTICE_TEXTS = {"en": CANCELLATION_NOTICE, "es": CANCELLATION_NOTICE_ES}
+
+# "Resend link", tapped by staff on the today board or in the queue (messaging.services).
+LINK_RESEND = {
+    "subject": "Your link for the session with {{ clinician_name }}",
+    "sms_body": (
+        "Hi {{ client_name }}, here is your link for the {{ session_time }} session with "
+        "{{ clinician_name }}: {{ join_link }}"
+    ),
+    "email_body": (
+        "Hi {{ client_name }},\n\nHere is your link for the session with {{ clinician_name }} on "
+        "{{ session_date }} at {{ session_time }}: {{ join_link }}\n\n"
+        "Trouble joining? Call {{ practice_name }} at {{ practice_phone }}.\n"
+    ),
+}

@@ -31,6 +31,7 @@ from messaging.backends import get_email_backend, get_push_backend, get_sms_back
 from messaging.backends.base import ChannelError, EmailMessageData, SendResult, SMSMessage
 from messaging.backends.webpush import webpush_configured
 from messaging.defaults import CANCELLATION_NOTICE_TEXTS
+from messaging.defaults import LINK_RESEND as LINK_RESEND_TEMPLATES
 from messaging.languages import default_language, message_language, phrase, step_text
 from messaging.models import (
     Audience,
@@ -46,7 +47,7 @@ from messaging.planning import retry_delay, send_deadline
 from messaging.preferences import preferences_of, step_opted_out
 from messaging.push import PushFanOut, PushTarget, push_fan_out, push_fan_out_record, push_targets_for_message
 from messaging.quiet_hours import CLIENT, PRACTICE, quiet_spell, window
-from messaging.services import CANCELLATION_NOTICE, message_plan_fallback
+from messaging.services import CANCELLATION_NOTICE, message_is_link_resend, message_plan_fallback
 from practice.consent import client_sms_opt_out_from_carrier
 from scheduling.models import AppointmentStatus, Attendance
 
@@ -196,6 +197,9 @@ def _templates(message: OutboxMessage, channel: str, language: str, default: str
     if message.kind == CANCELLATION_NOTICE:
         texts = CANCELLATION_NOTICE_TEXTS.get(language) or CANCELLATION_NOTICE_TEXTS["en"]
         return texts["subject"], texts["sms_body" if channel == Channel.SMS else "email_body"]
+    if message_is_link_resend(message.kind):
+        body = LINK_RESEND_TEMPLATES["sms_body" if channel == Channel.SMS else "email_body"]
+        return LINK_RESEND_TEMPLATES["subject"], body
     step = message.step
     subject, body = step_text(step, language, default)
     if channel == Channel.EMAIL and step.channel == Channel.SMS:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -34,6 +35,10 @@ logger = logging.getLogger(__name__)
 
 CANCELLATION_NOTICE = "cancellation_notice"
 FALLBACK_SUFFIX = ":email"
+# Staff tapped "Resend link" (the today board, the queue): kinds link_resend:1, link_resend:2, …
+LINK_RESEND = "link_resend"
+# A second tap within this time is the same request (a double tap, two people at two desks).
+LINK_RESEND_COOLDOWN = timedelta(minutes=2)
 
 # Provider statuses, in the order a message moves through them. A callback never moves a
 # message backwards (Twilio may deliver "sent" after "delivered").
@@ -195,6 +200,141 @@ def message_plan_missing(*, now: datetime, horizon_days: int = 8, limit: int = 2
         outbox_messages__isnull=True,
     ).order_by("starts_at")[:limit]
     return sum(message_plan_for(appointment=appointment, now=now) for appointment in upcoming)
+
+
+def message_plan_link_resend(
+    *, participant: AppointmentParticipant, now: datetime | None = None
+) -> tuple[OutboxMessage, bool]:
+    """Send the client their one-tap join link again, now: a one-off outbox row (kind
+    ``link_resend:<n>``) that the dispatcher sends like any other, by text when the client has a
+    number and recorded consent (else e-mail; quiet hours and STOP are honoured there too).
+
+    Returns (message, created). A request within LINK_RESEND_COOLDOWN of the previous one returns
+    that one: two taps, or two staff members at once, send one message (the outbox's unique key
+    settles a true race)."""
+    now = now or timezone.now()
+    appointment = participant.appointment
+    client = participant.client
+    if appointment.status not in ("scheduled", "confirmed", "in_progress") or now >= appointment.ends_at:
+        raise ValidationError("This session is not on any more, so there is no link to send.")
+    channel = Channel.SMS if client.has_sms_consent and client.preferred_channel != "email" else Channel.EMAIL
+    if channel == Channel.EMAIL and not client.email:
+        raise ValidationError(
+            "The client cannot be reached: no consent to texts on record and no e-mail address."
+        )
+    recipient_key = f"client:{participant.pk}"
+    earlier = OutboxMessage.objects.filter(
+        appointment=appointment, recipient_key=recipient_key, kind__startswith=LINK_RESEND + ":"
+    ).exclude(kind__endswith=FALLBACK_SUFFIX)
+    latest = earlier.order_by("-due_at", "-pk").first()
+    if latest is not None and now - latest.due_at < LINK_RESEND_COOLDOWN:
+        return latest, False
+    kind = f"{LINK_RESEND}:{earlier.count() + 1}"
+    try:
+        with transaction.atomic():
+            message = OutboxMessage.objects.create(
+                practice_id=appointment.practice_id,
+                appointment=appointment,
+                participant=participant,
+                recipient_key=recipient_key,
+                kind=kind,
+                channel=channel,
+                due_at=now,
+            )
+    except IntegrityError:
+        return OutboxMessage.objects.get(
+            appointment=appointment, recipient_key=recipient_key, kind=kind
+        ), False
+    return message, True
+
+
+def message_is_link_resend(kind: str) -> bool:
+    return kind.startswith(LINK_RESEND + ":")
+
+
+# States that need a person: the message did not reach the client, or nobody knows if it did.
+PROBLEM_STATES = (OutboxState.FAILED, OutboxState.UNDELIVERED, OutboxState.UNKNOWN)
+
+
+def follow_ups_raise_for_message_problems(*, now: datetime, lookback: timedelta = timedelta(hours=2)) -> int:
+    """Put client messages that failed, were undeliverable or are in doubt into the staff queue,
+    once per message (the queue item's ``source`` names it, so resolving it is final). Scans only
+    rows changed within ``lookback`` of sessions not yet over; run by the dispatcher's minute loop.
+    """
+    from scheduling.models import FollowUp, FollowUpKind
+    from scheduling.services import follow_up_raise
+
+    problems = (
+        OutboxMessage.objects.filter(
+            state__in=PROBLEM_STATES,
+            updated_at__gte=now - lookback,
+            participant__isnull=False,
+            recipient_key__startswith="client:",
+            appointment__ends_at__gt=now,
+        )
+        .select_related("appointment", "participant")
+        .order_by("pk")[:500]
+    )
+    problems = list(problems)
+    seen = set(
+        FollowUp.objects.filter(source__in=[f"outbox:{m.pk}" for m in problems]).values_list(
+            "source", flat=True
+        )
+    )
+    raised = 0
+    for message in problems:
+        source = f"outbox:{message.pk}"
+        if source in seen:
+            continue
+        follow_up_raise(
+            appointment=message.appointment,
+            participant=message.participant,
+            kind=FollowUpKind.UNDELIVERABLE
+            if message.state == OutboxState.UNDELIVERED
+            else FollowUpKind.MESSAGE_PROBLEM,
+            detail=_problem_detail(message),
+            source=source,
+        )
+        raised += 1
+    return raised
+
+
+def _problem_detail(message: OutboxMessage) -> str:
+    what = message.step.name if message.step_id and message.step else message.kind.replace("_", " ")
+    state = message.get_state_display()
+    return f"{what}: {state}." + (f" {message.reason}" if message.reason else "")
+
+
+def message_states_by_participant(*, participant_ids: list[int]) -> dict[int, dict]:
+    """For the staff board: each participant's client messages counted by state, and when the
+    next planned one is due. One aggregate query, whatever the number of participants."""
+    from django.db.models import Count, Min
+
+    rows = (
+        OutboxMessage.objects.filter(participant_id__in=participant_ids, recipient_key__startswith="client:")
+        .values("participant_id", "state")
+        .annotate(n=Count("pk"), first_due=Min("due_at"))
+        .order_by()
+    )
+    result: dict[int, dict] = {}
+    for row in rows:
+        entry = result.setdefault(row["participant_id"], {"counts": {}, "next_due_at": None})
+        entry["counts"][row["state"]] = row["n"]
+        if row["state"] == OutboxState.PLANNED:
+            entry["next_due_at"] = row["first_due"]
+    return result
+
+
+NOTE_REMINDER = "note_reminder"
+
+
+def note_reminders_for(*, appointment_ids: list[int]) -> dict[int, OutboxMessage]:
+    """For the clinician's pages: each session's note-reminder message (SPEC F9 step 8), if
+    planned. One query."""
+    rows = OutboxMessage.objects.filter(appointment_id__in=appointment_ids, kind=NOTE_REMINDER).only(
+        "pk", "appointment_id", "state", "due_at", "sent_at"
+    )
+    return {row.appointment_id: row for row in rows}
 
 
 # --- Reading ---------------------------------------------------------------------------------

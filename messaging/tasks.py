@@ -51,6 +51,7 @@ def dispatch_for_a_minute() -> int:
     started = time.monotonic()
     sent = 0
     services.message_plan_missing(now=timezone.now())
+    services.follow_ups_raise_for_message_problems(now=timezone.now())
     while True:
         # A burst can take longer than one loop: each sweep stops claiming when the loop's time
         # is up (django-q2 kills the task at its timeout, which must not land mid-hand-over).

@@ -84,6 +84,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "practice.context_processors.current_practice",
+                "practice.context_processors.needs_attention",
                 "messaging.context_processors.dispatcher_status",
                 "messaging.context_processors.web_push",
             ],

@@ -31,6 +31,7 @@ urlpatterns = [
     path("", home, name="home"),
     path("accounts/", include("practice.urls_accounts")),
     path("", include("practice.urls_staff")),
+    path("", include("practice.urls_board")),
     path("", include("scheduling.urls")),
     path("", include("telehealth.urls")),
     path("", include("messaging.urls")),

@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from practice import services
-from practice.access import ALL_ROLES, CLIENT_EDITORS, staff_view
+from practice.access import ALL_ROLES, CLIENT_EDITORS, SCHEDULERS, staff_view
 from practice.forms import ClientForm, add_service_errors
 from practice.models import Client, ClientStatus, Membership, Role
 from scheduling.models import Appointment
@@ -26,11 +26,16 @@ CLIENTS_PER_PAGE = 50
 
 @login_required
 def home(request):
-    """Members land on the schedule; operators without a practice on the operator console."""
+    """Members land where they work: managers and front desk on the today board, clinicians on
+    their day, billers on the schedule; operators without a practice on the operator console."""
     if request.membership is None:
         if request.user.is_staff:
             return redirect("admin:index")
         return render(request, "practice/no_practice.html", status=403)
+    if request.membership.role in SCHEDULERS:
+        return redirect("board")
+    if request.membership.role == Role.CLINICIAN:
+        return redirect("my_day")
     return redirect("appointment_list")
 
 

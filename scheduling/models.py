@@ -313,6 +313,12 @@ class FollowUp(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     resolution_note = models.CharField(max_length=300, blank=True)
+    source = models.CharField(
+        max_length=60,
+        blank=True,
+        help_text="What raised it, when one thing raises one item for good (e.g. outbox:<id>): "
+        "resolving it is final, the same source never raises it again.",
+    )
 
     objects = FollowUpQuerySet.as_manager()
 
@@ -321,9 +327,15 @@ class FollowUp(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["appointment", "participant", "kind"],
-                condition=models.Q(resolved_at__isnull=True),
+                # Items with a source are one per source (each failed message is its own item).
+                condition=models.Q(resolved_at__isnull=True, source=""),
                 name="follow_up_one_open_per_kind",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["practice", "source"],
+                condition=~models.Q(source=""),
+                name="follow_up_once_per_source",
+            ),
         ]
         # The open-queue pages list a practice's unresolved items newest first.
         indexes = [

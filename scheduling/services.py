@@ -492,13 +492,29 @@ def follow_up_raise(
     kind: str,
     participant: AppointmentParticipant | None = None,
     detail: str = "",
+    source: str = "",
 ) -> FollowUp:
-    """Put an item in the staff queue, once: an open item of the same kind is reused."""
+    """Put an item in the staff queue, once: an open item of the same kind is reused. With a
+    ``source`` (say ``outbox:<id>``) the item is raised at most once ever for that source."""
+    if source:
+        with transaction.atomic():
+            item, _ = FollowUp.objects.get_or_create(
+                practice_id=appointment.practice_id,
+                source=source,
+                defaults={
+                    "appointment": appointment,
+                    "participant": participant,
+                    "kind": kind,
+                    "detail": detail[:300],
+                },
+            )
+        return item
     with transaction.atomic():
         item, _ = FollowUp.objects.get_or_create(
             appointment=appointment,
             participant=participant,
             kind=kind,
+            source="",
             resolved_at__isnull=True,
             defaults={"practice_id": appointment.practice_id, "detail": detail[:300]},
         )

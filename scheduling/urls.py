@@ -16,6 +16,4 @@ urlpatterns = [
         "appointments/<int:pk>/attendance/", views.appointment_attendance_view, name="appointment_attendance"
     ),
     path("appointments/<int:pk>/confirm/", views.appointment_confirm_view, name="appointment_confirm"),
-    path("queue/", views.follow_up_list, name="follow_up_list"),
-    path("queue/<int:pk>/resolve/", views.follow_up_resolve_view, name="follow_up_resolve"),
 ]

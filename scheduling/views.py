@@ -20,14 +20,13 @@ from django.views.decorators.http import require_POST
 from practice.access import ALL_ROLES, BOOKERS, can_manage_appointment, require_manage_appointment, staff_view
 from practice.forms import add_service_errors
 from scheduling.forms import AttendanceForm, BookingForm, CancelForm, DayFilterForm, RescheduleForm
-from scheduling.models import Appointment, AppointmentParticipant, FollowUp
+from scheduling.models import Appointment, AppointmentParticipant
 from scheduling.services import (
     appointment_book,
     appointment_cancel,
     appointment_confirm,
     appointment_mark_attendance,
     appointment_reschedule,
-    follow_up_resolve,
     series_book,
 )
 
@@ -248,39 +247,4 @@ def _first_messages(form) -> str:
     return " ".join(message for errors in form.errors.values() for message in errors)
 
 
-# --- Follow-up queue -----------------------------------------------------------------------------
-
-QUEUE_ROLES = BOOKERS  # front desk, managers and clinicians act on the queue; billers do not
-
-
-def _open_follow_ups(request):
-    visible = Appointment.objects.visible_to(request.membership).values("pk")
-    return (
-        FollowUp.objects.for_practice(request.practice)
-        .open()
-        .filter(appointment__in=visible)
-        .select_related("appointment__clinician", "participant__client")
-    )
-
-
-@staff_view(QUEUE_ROLES)
-def follow_up_list(request):
-    """Things about today's and coming sessions a person should look at: a failed tech check
-    (the client may need help), a video link that could not be created, …"""
-    items = list(_open_follow_ups(request).order_by("appointment__starts_at", "created_at")[:200])
-    context = {"items": items, "tz": request.practice.zoneinfo, "nav": "queue"}
-    return render(request, "scheduling/follow_up_list.html", context)
-
-
-@require_POST
-@staff_view(QUEUE_ROLES)
-def follow_up_resolve_view(request, pk: int):
-    item = get_object_or_404(_open_follow_ups(request), pk=pk)
-    note = request.POST.get("note", "").strip()[:300]
-    try:
-        follow_up_resolve(item=item, by=request.user, note=note)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, "Marked as handled.")
-    return redirect("follow_up_list")
+# The needs-attention queue (FollowUp items) is on the staff board pages: practice/board_views.py.

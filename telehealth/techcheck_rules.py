@@ -281,3 +281,30 @@ def measurements_from_payload(payload) -> Measurements:
         microphone=DeviceStatus(payload["microphone"]),
         **numbers,
     )
+
+
+# --- Wording for staff ---------------------------------------------------------------------------
+
+# What each stored problem code means, said to the front desk or clinician about the client
+# (the titles above speak to the client). Codes not listed are shown as they are.
+STAFF_WORDING = {
+    "insecure_page": "Opened the link insecurely (not https), so the browser blocked the camera",
+    "unsupported_browser": "Browser can't do video calls",
+    "camera_blocked": "Camera blocked by the browser",
+    "camera_not_found": "No camera found",
+    "camera_in_use": "Camera in use by another app",
+    "camera_error": "Camera didn't start",
+    "microphone_blocked": "Microphone blocked by the browser",
+    "microphone_not_found": "No microphone found",
+    "microphone_in_use": "Microphone in use by another app",
+    "microphone_error": "Microphone didn't start",
+    "network_untested": "Connection couldn't be tested (offline?)",
+    "slow_response": "Connection slow to respond",
+    "slow_download": "Connection too slow to receive video",
+    "slow_upload": "Connection too slow to send video",
+}
+
+
+def staff_wording(codes) -> list[str]:
+    """Plain-language lines for stored problem codes, in the order stored."""
+    return [STAFF_WORDING.get(code, str(code).replace("_", " ").capitalize()) for code in codes or ()]

@@ -1,0 +1,326 @@
+"""The pages staff live in all day: the today board (managers, front desk), the clinician's
+"my day" and "my week", and the needs-attention queue with its one-tap actions.
+
+Reading goes through ``practice.board`` (a fixed number of queries per page); every action calls
+the one service for it (scheduling / messaging services) and comes back to the page it came from.
+Client names and phone numbers appear in page bodies only, never in titles or URLs.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.views.decorators.http import require_POST
+
+from messaging.services import message_plan_link_resend, note_reminders_for
+from practice.access import BOOKERS, SCHEDULERS, require_manage_appointment, staff_view
+from practice.board import ACTIVE_STATUSES, day_bounds, day_totals, session_rows, sessions_between, week_of
+from practice.models import ClinicianProfile, Role
+from scheduling.forms import AttendanceForm, DayFilterForm
+from scheduling.models import Appointment, AppointmentParticipant, FollowUp, FollowUpKind
+from scheduling.services import appointment_mark_attendance, follow_up_resolve
+from telehealth.techcheck_rules import staff_wording
+
+CLINICIAN_ONLY = frozenset({Role.CLINICIAN})
+QUEUE_ROLES = BOOKERS  # front desk, managers and clinicians act on the queue; billers do not
+
+
+def _refresh_seconds() -> int:
+    return getattr(settings, "BOARD_REFRESH_SECONDS", 20)
+
+
+# --- Today board ------------------------------------------------------------------------------------
+
+
+def _board_context(request) -> dict:
+    tz = request.practice.zoneinfo
+    now = timezone.now()
+    today = timezone.localdate(now, timezone=tz)
+    filters = DayFilterForm(request.GET or None, membership=request.membership)
+    day, clinician = today, None
+    if filters.is_valid():
+        day = filters.cleaned_data["date"] or today
+        clinician = filters.cleaned_data["clinician"]
+    appointments = sessions_between(Appointment.objects.visible_to(request.membership), *day_bounds(day, tz))
+    if clinician is not None:
+        appointments = appointments.filter(clinician=clinician)
+    rows = session_rows(appointments, now=now)
+    query = {
+        key: value
+        for key, value in (("clinician", clinician and clinician.pk), ("date", day != today and day))
+        if value
+    }
+    return {
+        "rows": rows,
+        "totals": day_totals(rows),
+        "day": day,
+        "today": today,
+        "now": now,
+        "tz": tz,
+        "filters": filters,
+        "clinician": clinician,
+        "refresh_url": reverse("board_live") + (f"?{urlencode(query)}" if query else ""),
+        "refresh_seconds": _refresh_seconds(),
+        "back": request.get_full_path(),
+        "nav": "board",
+    }
+
+
+@staff_view(SCHEDULERS)
+def board(request):
+    """Every session of the day (practice time zone) with each client's live status."""
+    return render(request, "practice/board.html", _board_context(request))
+
+
+@staff_view(SCHEDULERS)
+def board_live(request):
+    """The board's refreshing region alone, fetched by static/js/board-refresh.js."""
+    context = _board_context(request)
+    context["back"] = reverse("board") + request.get_full_path().removeprefix(reverse("board_live"))
+    return render(request, "practice/includes/board_live.html", context)
+
+
+# --- Clinician pages --------------------------------------------------------------------------------
+
+
+def _own_profile(request) -> ClinicianProfile | None:
+    return ClinicianProfile.objects.for_practice(request.practice).filter(user=request.user).first()
+
+
+def _clinician_context(request, start, end, *, now) -> dict:
+    rows = session_rows(
+        sessions_between(Appointment.objects.visible_to(request.membership), start, end), now=now
+    )
+    ended = [row.appointment.pk for row in rows if row.appointment.ends_at <= now]
+    notes = note_reminders_for(appointment_ids=ended)
+    for row in rows:
+        row.note_reminder = notes.get(row.appointment.pk)
+    return {
+        "rows": rows,
+        "notes_due": [row for row in rows if row.note_reminder is not None],
+        "now": now,
+        "tz": request.practice.zoneinfo,
+        "profile": _own_profile(request),
+        "back": request.get_full_path(),
+    }
+
+
+@staff_view(CLINICIAN_ONLY)
+def my_day(request):
+    tz = request.practice.zoneinfo
+    now = timezone.now()
+    today = timezone.localdate(now, timezone=tz)
+    context = _clinician_context(request, *day_bounds(today, tz), now=now)
+    context.update(
+        day=today,
+        totals=day_totals(context["rows"]),
+        refresh_url=reverse("my_day_live"),
+        refresh_seconds=_refresh_seconds(),
+        nav="my_day",
+    )
+    return render(request, "practice/my_day.html", context)
+
+
+@staff_view(CLINICIAN_ONLY)
+def my_day_live(request):
+    tz = request.practice.zoneinfo
+    now = timezone.now()
+    context = _clinician_context(request, *day_bounds(timezone.localdate(now, timezone=tz), tz), now=now)
+    context.update(totals=day_totals(context["rows"]), back=reverse("my_day"))
+    return render(request, "practice/includes/my_day_live.html", context)
+
+
+@staff_view(CLINICIAN_ONLY)
+def my_week(request):
+    tz = request.practice.zoneinfo
+    now = timezone.now()
+    filters = DayFilterForm(request.GET or None, membership=request.membership)
+    anchor = timezone.localdate(now, timezone=tz)
+    if filters.is_valid() and filters.cleaned_data["date"]:
+        anchor = filters.cleaned_data["date"]
+    monday, next_monday = week_of(anchor)
+    start, _ = day_bounds(monday, tz)
+    end, _ = day_bounds(next_monday, tz)
+    context = _clinician_context(request, start, end, now=now)
+    by_day = {monday + timedelta(days=offset): [] for offset in range(7)}
+    for row in context["rows"]:
+        by_day[row.appointment.starts_at.astimezone(tz).date()].append(row)
+    context.update(
+        days=list(by_day.items()),
+        monday=monday,
+        previous_week=monday - timedelta(days=7),
+        next_week=next_monday,
+        today=timezone.localdate(now, timezone=tz),
+        nav="my_week",
+    )
+    return render(request, "practice/my_week.html", context)
+
+
+# --- One-tap actions ------------------------------------------------------------------------------------
+
+
+def _back(request, fallback: str):
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect(fallback)
+
+
+def _visible_participant(request, pk: int) -> AppointmentParticipant:
+    visible = Appointment.objects.visible_to(request.membership).values("pk")
+    participant = get_object_or_404(
+        AppointmentParticipant.objects.select_related(
+            "client", "appointment__practice", "appointment__clinician"
+        ),
+        pk=pk,
+        appointment__in=visible,
+    )
+    require_manage_appointment(request.membership, participant.appointment)
+    return participant
+
+
+@require_POST
+@staff_view(BOOKERS)
+def participant_resend_link(request, pk: int):
+    """Send the client their join link again (outbox kind link_resend:<n>; a double tap sends one)."""
+    participant = _visible_participant(request, pk)
+    try:
+        message, created = message_plan_link_resend(participant=participant)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        how = "text" if message.channel == "sms" else "e-mail"
+        if created:
+            messages.success(request, f"Join link sent again to {participant.client.greeting_name} by {how}.")
+        else:
+            messages.info(
+                request,
+                f"The link was already re-sent to {participant.client.greeting_name} by {how} moments ago.",
+            )
+    return _back(request, reverse("appointment_detail", args=[participant.appointment_id]))
+
+
+@require_POST
+@staff_view(BOOKERS)
+def participant_mark_attendance(request, pk: int):
+    """Attended / late / no-show from the board, through the same service as the session page."""
+    participant = _visible_participant(request, pk)
+    appointment = participant.appointment
+    form = AttendanceForm({**request.POST.dict(), "client": participant.client_id}, appointment=appointment)
+    if not form.is_valid():
+        messages.error(request, " ".join(m for errors in form.errors.values() for m in errors))
+    else:
+        try:
+            appointment_mark_attendance(
+                appointment=appointment,
+                client=participant.client,
+                attendance=form.cleaned_data["attendance"],
+                note=form.cleaned_data["note"],
+                by=request.user,
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, f"{participant.client.greeting_name}: attendance recorded.")
+    return _back(request, reverse("appointment_detail", args=[appointment.pk]))
+
+
+# --- Needs-attention queue ------------------------------------------------------------------------------
+
+# Tabs in the order a front desk works them; each says in words what the items are.
+QUEUE_TABS = [
+    (
+        FollowUpKind.TECH_CHECK_FAILED,
+        "Tech check failed",
+        "The client's tech check found a problem: call or text to help.",
+    ),
+    (FollowUpKind.LATE_ARRIVAL, "Late", "The client has not joined a session that has started."),
+    (FollowUpKind.NO_SHOW, "No-shows", "Follow up, offer a new time, and apply the no-show policy."),
+    (
+        FollowUpKind.UNDELIVERABLE,
+        "Undeliverable",
+        "A text could not be delivered: check the number with the client.",
+    ),
+    (FollowUpKind.MESSAGE_PROBLEM, "Messages", "A reminder failed, or it is unknown whether it went out."),
+    (
+        FollowUpKind.MEETING_FAILED,
+        "Video links",
+        "The video link could not be made: add one by hand or retry.",
+    ),
+]
+
+
+def open_follow_ups(membership):
+    visible = Appointment.objects.visible_to(membership).values("pk")
+    return FollowUp.objects.for_practice(membership.practice).open().filter(appointment__in=visible)
+
+
+def describe(item: FollowUp) -> list[str]:
+    """Plain-language lines for an item: tech-check problem codes become words."""
+    detail = item.detail or ""
+    if item.kind == FollowUpKind.TECH_CHECK_FAILED and detail.startswith("Problems: "):
+        return staff_wording(code.strip() for code in detail.removeprefix("Problems: ").split(","))
+    return [detail] if detail else []
+
+
+@staff_view(QUEUE_ROLES)
+def follow_up_list(request):
+    """The needs-attention queue, a tab per kind with its count; every item resolvable with a note."""
+    items_qs = open_follow_ups(request.membership)
+    counts = dict(items_qs.values_list("kind").annotate(n=Count("pk")).order_by())
+    kind = request.GET.get("kind", "")
+    if kind not in FollowUpKind.values:
+        kind = ""
+    shown = items_qs.filter(kind=kind) if kind else items_qs
+    items = list(
+        shown.select_related("appointment__clinician", "participant__client").order_by(
+            "appointment__starts_at", "created_at"
+        )[:200]
+    )
+    now = timezone.now()
+    for item in items:
+        item.lines = describe(item)
+        item.can_resend = bool(
+            item.participant_id
+            and item.appointment.modality == "telehealth"
+            and item.appointment.status in ACTIVE_STATUSES
+            and item.appointment.ends_at > now
+        )
+    tabs = [
+        {"kind": k, "label": label, "help": help_text, "count": counts.get(k, 0), "current": k == kind}
+        for k, label, help_text in QUEUE_TABS
+    ]
+    context = {
+        "items": items,
+        "tabs": tabs,
+        "kind": kind,
+        "current_tab": next((tab for tab in tabs if tab["current"]), None),
+        "total": sum(counts.values()),
+        "tz": request.practice.zoneinfo,
+        "now": now,
+        "back": request.get_full_path(),
+        "nav": "queue",
+    }
+    return render(request, "practice/follow_up_list.html", context)
+
+
+@require_POST
+@staff_view(QUEUE_ROLES)
+def follow_up_resolve_view(request, pk: int):
+    item = get_object_or_404(open_follow_ups(request.membership), pk=pk)
+    note = request.POST.get("note", "").strip()[:300]
+    try:
+        follow_up_resolve(item=item, by=request.user, note=note)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "Marked as handled." + (" Note saved." if note else ""))
+    return _back(request, reverse("follow_up_list"))
