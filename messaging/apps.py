@@ -14,6 +14,10 @@ class MessagingConfig(AppConfig):
         # Registered here rather than in practice/audit.py: practice must not import messaging.
         from auditlog.registry import auditlog
 
+        from messaging.models import Sequence, Step
         from messaging.preference_models import ClientPreferences
 
         auditlog.register(ClientPreferences)
+        # Sequence settings are practice settings: every edit is logged (who, when, what).
+        auditlog.register(Sequence)
+        auditlog.register(Step)

@@ -8,6 +8,7 @@ only the clock that runs the dispatcher.
 
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator
 from django.db import models
 
 from practice.models import Practice, PracticeScopedQuerySet
@@ -40,6 +41,10 @@ class Condition(models.TextChoices):
     TECH_CHECK_NOT_PASSED = "tech_check_not_passed", "Only if the tech check has not passed"
     NOT_JOINED = "not_joined", "Only if the client has not joined"
     NOT_CONFIRMED = "not_confirmed", "Only if the session is not confirmed"
+
+
+# A holdout withholds a reminder from real clients: kept small so most of them still get it.
+MAX_HOLDOUT_PERCENT = 30
 
 
 class Sequence(models.Model):
@@ -80,6 +85,12 @@ class Step(models.Model):
         default=False, help_text="Attach the session as an .ics calendar file (e-mail steps)."
     )
     is_active = models.BooleanField(default=True)
+    holdout_percent = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(MAX_HOLDOUT_PERCENT)],
+        help_text="Measured lift (SPEC F18): this share of new client appointments skips the step at "
+        "random, so its effect on no-shows can be measured. 0 turns the holdout off.",
+    )
 
     class Meta:
         ordering = ["sequence", "position", "pk"]
@@ -178,6 +189,33 @@ class OutboxMessage(models.Model):
         return (
             f"{self.kind} {self.get_channel_display()} for appointment #{self.appointment_id} ({self.state})"
         )
+
+
+class HoldoutAssignment(models.Model):
+    """Whether one client of one appointment was held out of a step (SPEC F18), drawn once when the
+    step was planned for them. Both arms are recorded, so the no-show rates with and without the
+    step have honest denominators. Written by messaging.holdout, read by the metrics page."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="+")
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="holdout_assignments")
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="+")
+    participant = models.ForeignKey(AppointmentParticipant, on_delete=models.CASCADE, related_name="+")
+    held_out = models.BooleanField()
+    percent = models.PositiveSmallIntegerField(help_text="The step's holdout share when this was drawn.")
+    assigned_at = models.DateTimeField()
+
+    objects = PracticeScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["step", "participant"], name="holdout_once_per_step_and_participant"
+            )
+        ]
+
+    def __str__(self) -> str:
+        arm = "held out of" if self.held_out else "sent"
+        return f"Participant #{self.participant_id} {arm} step #{self.step_id}"
 
 
 class DeliveryReport(models.Model):

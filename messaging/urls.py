@@ -1,6 +1,13 @@
 from django.urls import path
 
-from messaging import preference_views, push_views, twilio_inbound, twilio_webhooks
+from messaging import (
+    metrics_views,
+    preference_views,
+    push_views,
+    settings_views,
+    twilio_inbound,
+    twilio_webhooks,
+)
 
 urlpatterns = [
     path("push/public-key", push_views.push_public_key, name="push_public_key"),
@@ -9,4 +16,10 @@ urlpatterns = [
     path("hooks/twilio/status/", twilio_webhooks.twilio_status, name="twilio_status"),
     path("hooks/twilio/inbound/", twilio_inbound.twilio_inbound, name="twilio_inbound"),
     path("p/<str:token>", preference_views.preference_center, name="preference_center"),
+    path("settings/sequence/", settings_views.sequence_settings, name="sequence_settings"),
+    path("settings/sequence/steps/<int:pk>/", settings_views.step_edit, name="step_edit"),
+    path("settings/sequence/preview", settings_views.step_preview_json, name="step_preview"),
+    path("metrics/", metrics_views.metrics, name="metrics"),
+    path("metrics/export.csv", metrics_views.metrics_csv, name="metrics_csv"),
+    path("metrics/baseline", metrics_views.metrics_baseline, name="metrics_baseline"),
 ]
