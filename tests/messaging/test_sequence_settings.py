@@ -111,7 +111,10 @@ def test_clinician_steps_cannot_be_held_out(manager, practice):
 def test_preview_renders_a_sample_session_through_the_compose_path(manager, clinician, practice):
     response = verified_session(manager).post(
         reverse("step_preview"),
-        {"channel": "sms", "body": "Hi {{ client_name }}, {{ clinician_name }} at {{ session_time }}: {{ join_link }}"},
+        {
+            "channel": "sms",
+            "body": "Hi {{ client_name }}, {{ clinician_name }} at {{ session_time }}: {{ join_link }}",
+        },
     )
     result = response.json()
     assert result["errors"] == []
