@@ -163,7 +163,7 @@ def march(practice, clinician, other_clinician, service_type, other_practice):
     session(practice, clinician, service_type, day + 5 * hour, status="cancelled")
     session(practice, clinician, service_type, day + 6 * hour, status="rescheduled")
     group = [new_client(practice) for _ in range(3)]
-    appointment, participants = session(
+    _, participants = session(
         practice, other_clinician, service_type, day, clients=group, minutes=90, fee="60.00"
     )
     participants[0].attendance = "no_show"
@@ -229,9 +229,7 @@ def test_tech_check_completion_pass_and_join_on_time(practice, clinician, servic
     _, (c,) = session(
         practice, clinician, service_type, start + 2 * hour, joined_at=start + 2 * hour + timedelta(minutes=6)
     )
-    _, (d,) = session(
-        practice, clinician, service_type, start + 3 * hour, status="no_show", attendance="no_show"
-    )
+    session(practice, clinician, service_type, start + 3 * hour, status="no_show", attendance="no_show")
     session(practice, clinician, service_type, start + 4 * hour, modality="in_person")  # not telehealth
     session(practice, clinician, service_type, start + 5 * hour, status="cancelled")  # not counted
     for participant, results in ((a, [False, True]), (b, [True]), (c, [False])):
@@ -311,7 +309,7 @@ def test_lift_says_plainly_when_the_sample_is_too_small():
 
 def test_lift_says_no_clear_effect_when_the_interval_spans_zero():
     lift = make_lift(40, 6, 400, 48)  # 15% vs 12%
-    difference, lower, upper = lift.difference
+    _, lower, upper = lift.difference
     assert lower < 0 < upper and not lift.conclusive
     assert lift.verdict.startswith("No clear effect yet")
 
