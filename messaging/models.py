@@ -88,7 +88,7 @@ class Step(models.Model):
     holdout_percent = models.PositiveSmallIntegerField(
         default=0,
         validators=[MaxValueValidator(MAX_HOLDOUT_PERCENT)],
-        help_text="Measured lift (SPEC F18): this share of new client appointments skips the step at "
+        help_text="Measured lift: this share of new client appointments skips the step at "
         "random, so its effect on no-shows can be measured. 0 turns the holdout off.",
     )
 

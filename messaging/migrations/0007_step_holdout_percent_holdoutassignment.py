@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='step',
             name='holdout_percent',
-            field=models.PositiveSmallIntegerField(default=0, help_text='Measured lift (SPEC F18): this share of new client appointments skips the step at random, so its effect on no-shows can be measured. 0 turns the holdout off.', validators=[django.core.validators.MaxValueValidator(30)]),
+            field=models.PositiveSmallIntegerField(default=0, help_text='Measured lift: this share of new client appointments skips the step at random, so its effect on no-shows can be measured. 0 turns the holdout off.', validators=[django.core.validators.MaxValueValidator(30)]),
         ),
         migrations.CreateModel(
             name='HoldoutAssignment',
