@@ -8,6 +8,7 @@ from messaging.content import ALLOWED_FIELDS, sms_template_errors, validate_temp
 from messaging.models import (
     DeliveryReport,
     DispatcherHeartbeat,
+    HoldoutAssignment,
     OutboxMessage,
     PushSubscription,
     Sequence,
@@ -117,3 +118,13 @@ class PushSubscriptionAdmin(ReadOnlyAdminMixin, PracticeScopedAdminMixin, admin.
     list_filter = [PracticeFilter]
     list_select_related = ["client"]
     fields = ["client", "user_agent", "created_at", "last_success_at", "revoked_at"]
+
+
+@admin.register(HoldoutAssignment)
+class HoldoutAssignmentAdmin(ReadOnlyAdminMixin, PracticeScopedAdminMixin, admin.ModelAdmin):
+    """Who was held out of which step for measurement (SPEC F18): drawn once at planning."""
+
+    list_display = ["id", "appointment_id", "participant_id", "step", "held_out", "percent", "assigned_at"]
+    list_filter = [PracticeFilter, "held_out", "step__key"]
+    list_select_related = ["step"]
+    search_fields = ["=appointment__id"]

@@ -457,3 +457,18 @@ def test_a_bad_date_range_is_a_field_error_not_a_500(manager, params, field):
     response = verified_session(manager).get(reverse("metrics"), params)
     assert response.status_code == 200
     assert field in response.context["form"].errors
+
+
+@pytest.mark.parametrize(
+    ("persona", "metrics_link", "reminders_link"),
+    [
+        ("manager", True, True),
+        ("biller", True, False),
+        ("front_desk", False, False),
+        ("clinician_user", False, False),
+    ],
+)
+def test_navigation_offers_the_pages_each_role_may_open(request, persona, metrics_link, reminders_link):
+    page = verified_session(request.getfixturevalue(persona)).get(reverse("client_list")).content.decode()
+    assert (f'href="{reverse("metrics")}"' in page) == metrics_link
+    assert (f'href="{reverse("sequence_settings")}"' in page) == reminders_link
