@@ -9,6 +9,7 @@ from messaging.languages import LANGUAGES
 from messaging.models import (
     DeliveryReport,
     DispatcherHeartbeat,
+    HoldoutAssignment,
     OutboxMessage,
     PushSubscription,
     Sequence,
@@ -218,3 +219,13 @@ class SurveyResponseAdmin(ReadOnlyAdminMixin, PracticeScopedAdminMixin, admin.Mo
     list_filter = [PracticeFilter, "session_rating"]
     list_select_related = ["clinician"]
     date_hierarchy = "session_starts_at"
+
+
+@admin.register(HoldoutAssignment)
+class HoldoutAssignmentAdmin(ReadOnlyAdminMixin, PracticeScopedAdminMixin, admin.ModelAdmin):
+    """Who was held out of which step for measurement (SPEC F18): drawn once at planning."""
+
+    list_display = ["id", "appointment_id", "participant_id", "step", "held_out", "percent", "assigned_at"]
+    list_filter = [PracticeFilter, "held_out", "step__key"]
+    list_select_related = ["step"]
+    search_fields = ["=appointment__id"]

@@ -1,6 +1,6 @@
 """The after-session page (SPEC F9 step 8): links, the satisfaction survey, the booking request.
 
-- ``after_session_link_for`` makes a fresh /a/<token> link to put into the close-out message
+- ``after_session_link_for`` makes a fresh /s/<token> link to put into the close-out message
   (only the token's SHA-256 is stored; valid until 14 days after the session ends).
 - ``survey_submit`` stores one response per participant; sending again updates it (a client who
   tapped the wrong star can correct it while the link works).

@@ -1,4 +1,4 @@
-"""The client's after-session page, /a/<token> (SPEC F9 step 8), and the staff survey report.
+"""The client's after-session page, /s/<token> (SPEC F9 step 8), and the staff survey report.
 
 Like the preference page, the opaque expiring token is the client's only credential: the page
 is never cached, sends no referrer and shows the first name, the clinician's display name and

@@ -14,9 +14,11 @@ class MessagingConfig(AppConfig):
         # Registered here rather than in practice/audit.py: practice must not import messaging.
         from auditlog.registry import auditlog
 
-        from messaging.models import ClientPreferences, Sequence, StepOverride
+        from messaging.models import ClientPreferences, Sequence, Step, StepOverride
 
         auditlog.register(ClientPreferences)
-        # Practice messaging settings (quiet hours, languages) and clinician overrides.
+        # Practice messaging settings (quiet hours, languages, the steps) and clinician overrides:
+        # every edit is logged (who, when, what).
         auditlog.register(Sequence)
+        auditlog.register(Step)
         auditlog.register(StepOverride)

@@ -94,7 +94,7 @@ SAMPLE_CONTEXT = {
     "join_link": "https://attend.example.org/j/" + "x" * 32,
     "tech_check_link": "https://attend.example.org/t/" + "x" * 32,
     "preferences_link": "https://attend.example.org/p/" + "x" * 32,
-    "after_session_link": "https://attend.example.org/a/" + "x" * 32,
+    "after_session_link": "https://attend.example.org/s/" + "x" * 32,
 }
 # Per language, the values that cost the most: "sábado" (á is not GSM-7) turns a Spanish text
 # with the date into UCS-2, so it is measured that way.

@@ -164,6 +164,8 @@ def _withdrawal_reason(message: OutboxMessage, now: datetime) -> tuple[str, str]
             return OutboxState.CANCELLED, "The session was moved; the new time has its own reminders."
     if now > send_deadline(due_at=message.due_at, appointment=appointment, step=message.step):
         return OutboxState.SKIPPED, "Too late to be useful by the time it could be sent."
+    if message.step is not None and not message.step.is_active:
+        return OutboxState.SKIPPED, "The practice switched this step off after it was planned."
     unmet = _unmet_condition(message)
     if unmet:
         return OutboxState.SKIPPED, unmet

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from messaging.defaults import DEFAULT_STEPS
+from messaging.holdout import apply_holdouts
 from messaging.models import (
     Audience,
     Channel,
@@ -79,6 +80,44 @@ def sequence_for(practice: Practice) -> Sequence:
     return sequence
 
 
+# Editable on the sequence settings page; ``key`` and ``audience`` are not: outbox rows, client
+# opt-outs and overrides refer to a step by its key.
+STEP_EDITABLE_FIELDS = (
+    "name",
+    "position",
+    "is_active",
+    "anchor",
+    "offset_minutes",
+    "channel",
+    "conditions",
+    "urgent",
+    "subject",
+    "body",
+    "attach_calendar",
+    "holdout_percent",
+)
+
+
+def sequence_step_update(*, step: Step, changes: dict) -> Step:
+    """Change a step of a practice's sequence (audit-logged through django-auditlog).
+
+    Nothing already sent or settled is touched and nothing is re-planned: rows already planned
+    keep their due time and channel; the wording is read when each message goes out, and a step
+    switched off is skipped by the dispatcher (messaging.dispatch). Sessions booked from now on
+    are planned with the new step."""
+    unknown = set(changes) - set(STEP_EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"Not editable here: {sorted(unknown)}")
+    with transaction.atomic():
+        step = Step.objects.select_for_update().get(pk=step.pk)
+        for name, value in changes.items():
+            setattr(step, name, value)
+        step.full_clean()
+        step.save()
+        Sequence.objects.filter(pk=step.sequence_id).update(updated_at=timezone.now())
+    return step
+
+
 # --- Planning ---------------------------------------------------------------------------------
 
 
@@ -135,6 +174,7 @@ def message_plan_for(*, appointment: Appointment, now: datetime | None = None) -
                     settled_at=now if passed else None,
                 )
             )
+    apply_holdouts(rows=rows, now=now)  # SPEC F18: a drawn share of clients skips a measured step
     existing = OutboxMessage.objects.filter(appointment=appointment).count()
     # The unique key (appointment, recipient, kind) makes a second run insert nothing.
     OutboxMessage.objects.bulk_create(rows, ignore_conflicts=True)

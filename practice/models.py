@@ -143,6 +143,17 @@ class Practice(models.Model):
         validators=[MinValueValidator(Decimal("0"))],
     )
 
+    baseline_no_show_rate = models.DecimalField(
+        "baseline no-show rate (%)",
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+        help_text="The practice's no-show rate before Attend, in percent; the metrics page estimates "
+        "the revenue recovered against it.",
+    )
+
     # Telehealth and messaging configuration
     telehealth_provider = models.CharField(
         max_length=20, choices=TelehealthProvider.choices, default=TelehealthProvider.FAKE

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -108,3 +109,17 @@ def backup_codes_regenerate(*, user: User, count: int = BACKUP_CODE_COUNT) -> li
 
 def backup_codes_remaining(*, user: User) -> int:
     return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+
+
+# --- Practice settings ---------------------------------------------------------------------------
+
+
+def practice_set_baseline_no_show_rate(*, practice: Practice, rate: Decimal | None) -> Practice:
+    """The no-show rate (percent) the practice had before Attend, for the revenue estimate of the
+    metrics page; None removes it. Audit-logged with the practice (django-auditlog)."""
+    with transaction.atomic():
+        practice = Practice.objects.select_for_update().get(pk=practice.pk)
+        practice.baseline_no_show_rate = rate
+        practice.full_clean(validate_unique=False, validate_constraints=False)
+        practice.save(update_fields=["baseline_no_show_rate"])
+    return practice

@@ -1,7 +1,7 @@
 """The messaging app's models, one module per concern; all are importable from here.
 
 - ``engine``: sequences and steps (with the practice's quiet hours and languages), the outbox of
-  planned messages, delivery reports and the dispatcher heartbeat.
+  planned messages, delivery reports, the dispatcher heartbeat and holdout assignments (F18).
 - ``preferences``: a client's own preferences and the links to their preference page (F13).
 - ``push``: web-push subscriptions.
 - ``overrides``: steps a clinician switched off for a client or a session (F14).
@@ -10,6 +10,7 @@
 
 from messaging.models.after_session import AfterSessionLink, SurveyResponse
 from messaging.models.engine import (
+    MAX_HOLDOUT_PERCENT,
     PENDING_STATES,
     Anchor,
     Audience,
@@ -17,6 +18,7 @@ from messaging.models.engine import (
     Condition,
     DeliveryReport,
     DispatcherHeartbeat,
+    HoldoutAssignment,
     OutboxMessage,
     OutboxQuerySet,
     OutboxState,
@@ -29,6 +31,7 @@ from messaging.models.preferences import ClientPreferences, PreferenceLink, cloc
 from messaging.models.push import PushSubscription
 
 __all__ = [
+    "MAX_HOLDOUT_PERCENT",
     "PENDING_STATES",
     "AfterSessionLink",
     "Anchor",
@@ -38,6 +41,7 @@ __all__ = [
     "Condition",
     "DeliveryReport",
     "DispatcherHeartbeat",
+    "HoldoutAssignment",
     "OutboxMessage",
     "OutboxQuerySet",
     "OutboxState",

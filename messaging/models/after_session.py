@@ -21,7 +21,7 @@ class AfterSessionLinkQuerySet(models.QuerySet):
 
 
 class AfterSessionLink(models.Model):
-    """/a/<token>: like the preference link, only the SHA-256 of the 192-bit token is stored.
+    """/s/<token>: like the preference link, only the SHA-256 of the 192-bit token is stored.
     Valid until 14 days after the session's end."""
 
     participant = models.ForeignKey(

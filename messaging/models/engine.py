@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import time
 
+from django.core.validators import MaxValueValidator
 from django.db import models
 
 from practice.models import Practice, PracticeScopedQuerySet
@@ -47,6 +48,10 @@ class Condition(models.TextChoices):
 
 def default_languages() -> list[str]:
     return ["en"]
+
+
+# A holdout withholds a reminder from real clients: kept small so most of them still get it.
+MAX_HOLDOUT_PERCENT = 30
 
 
 class Sequence(models.Model):
@@ -107,6 +112,12 @@ class Step(models.Model):
         default=False, help_text="Attach the session as an .ics calendar file (e-mail steps)."
     )
     is_active = models.BooleanField(default=True)
+    holdout_percent = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(MAX_HOLDOUT_PERCENT)],
+        help_text="Measured lift: this share of new client appointments skips the step at "
+        "random, so its effect on no-shows can be measured. 0 turns the holdout off.",
+    )
 
     class Meta:
         ordering = ["sequence", "position", "pk"]
@@ -205,6 +216,33 @@ class OutboxMessage(models.Model):
         return (
             f"{self.kind} {self.get_channel_display()} for appointment #{self.appointment_id} ({self.state})"
         )
+
+
+class HoldoutAssignment(models.Model):
+    """Whether one client of one appointment was held out of a step (SPEC F18), drawn once when the
+    step was planned for them. Both arms are recorded, so the no-show rates with and without the
+    step have honest denominators. Written by messaging.holdout, read by the metrics page."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="+")
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="holdout_assignments")
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="+")
+    participant = models.ForeignKey(AppointmentParticipant, on_delete=models.CASCADE, related_name="+")
+    held_out = models.BooleanField()
+    percent = models.PositiveSmallIntegerField(help_text="The step's holdout share when this was drawn.")
+    assigned_at = models.DateTimeField()
+
+    objects = PracticeScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["step", "participant"], name="holdout_once_per_step_and_participant"
+            )
+        ]
+
+    def __str__(self) -> str:
+        arm = "held out of" if self.held_out else "sent"
+        return f"Participant #{self.participant_id} {arm} step #{self.step_id}"
 
 
 class DeliveryReport(models.Model):

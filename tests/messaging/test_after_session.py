@@ -71,13 +71,13 @@ def csrf_of(response) -> str:
 
 def open_page(web, token, at=AFTER):
     with time_machine.travel(at, tick=False):
-        return web.get(f"/a/{token}")
+        return web.get(f"/s/{token}")
 
 
 def post(web, token, data, at=AFTER):
     page = open_page(web, token, at)
     with time_machine.travel(at, tick=False):
-        return web.post(f"/a/{token}", {"csrfmiddlewaretoken": csrf_of(page), **data})
+        return web.post(f"/s/{token}", {"csrfmiddlewaretoken": csrf_of(page), **data})
 
 
 @pytest.fixture
@@ -96,8 +96,8 @@ def test_the_close_out_email_goes_30_minutes_after_the_end_with_a_working_link(s
 
     (email,) = [sent for sent in mail.outbox if sent.to == ["ann@example.test"]]
     assert email.subject == "How was your session with Dr. Smith?"
-    link = next(word for word in email.body.split() if "/a/" in word)
-    page = open_page(web, link.replace("https://attend.example.org/a/", ""))
+    link = next(word for word in email.body.split() if "/s/" in word)
+    page = open_page(web, link.replace("https://attend.example.org/s/", ""))
     assert page.status_code == 200
     assert "Thank you, Ann" in page.content.decode()
 
@@ -135,8 +135,8 @@ def test_the_link_works_for_14_days_after_the_session(participant, token):
 def test_an_expired_link_gets_a_friendly_404_and_changes_nothing(web, token):
     late = END + LINK_VALID_AFTER_SESSION + timedelta(minutes=1)
     with time_machine.travel(late, tick=False):
-        page = HttpClient().get(f"/a/{token}")
-        HttpClient().post(f"/a/{token}", {"action": "book"})
+        page = HttpClient().get(f"/s/{token}")
+        HttpClient().post(f"/s/{token}", {"action": "book"})
     assert page.status_code == 404
     assert "This link has expired" in page.content.decode()
     assert not FollowUp.objects.exists()

@@ -77,7 +77,7 @@ def test_the_whole_sequence_goes_out_once_each_at_its_time(session):
         sweep_at(moment)
     assert len(locmem.outbox) == 4
     assert len(mail.outbox) == 3  # confirmation, note reminder, after-session page (END+30)
-    assert "/a/" in mail.outbox[-1].body
+    assert "/s/" in mail.outbox[-1].body
     assert not OutboxMessage.objects.filter(state__in=["planned", "claimed", "sending"]).exists()
 
 

@@ -1,0 +1,115 @@
+"""Forms of the sequence settings page. They turn raw input into clean values and apply the
+content rules of messaging.content (SPEC F15) field by field; messaging.services saves."""
+
+from __future__ import annotations
+
+from django import forms
+
+from messaging.content import ALLOWED_FIELDS, sms_template_errors, template_errors
+from messaging.metrics import MAX_DAYS as MAX_PERIOD_DAYS
+from messaging.models import MAX_HOLDOUT_PERCENT, Channel, Condition, Step
+
+FIELDS_HELP = "Allowed fields: " + ", ".join(f"{{{{ {name} }}}}" for name in ALLOWED_FIELDS) + "."
+# Below this a held-out arm takes years to reach a size worth measuring.
+MIN_HOLDOUT_PERCENT = 5
+
+
+class StepSettingsForm(forms.ModelForm):
+    conditions = forms.MultipleChoiceField(
+        choices=Condition.choices, required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = Step
+        fields = [
+            "name",
+            "is_active",
+            "position",
+            "anchor",
+            "offset_minutes",
+            "channel",
+            "conditions",
+            "urgent",
+            "subject",
+            "body",
+            "attach_calendar",
+            "holdout_percent",
+        ]
+        labels = {
+            "is_active": "Active",
+            "offset_minutes": "Offset (minutes)",
+            "holdout_percent": "Holdout (% of new sessions that skip this step)",
+        }
+        help_texts = {"body": FIELDS_HELP, "subject": FIELDS_HELP}
+        widgets = {"body": forms.Textarea(attrs={"rows": 6})}
+
+    def clean_body(self) -> str:
+        body = self.cleaned_data["body"]
+        for error in template_errors(body):
+            self.add_error("body", error)
+        return body
+
+    def clean_subject(self) -> str:
+        subject = self.cleaned_data["subject"]
+        for error in template_errors(subject):
+            self.add_error("subject", error)
+        return subject
+
+    def clean_holdout_percent(self) -> int:
+        percent = self.cleaned_data["holdout_percent"]
+        if percent and not MIN_HOLDOUT_PERCENT <= percent <= MAX_HOLDOUT_PERCENT:
+            raise forms.ValidationError(
+                f"Use 0 (no holdout) or between {MIN_HOLDOUT_PERCENT} and {MAX_HOLDOUT_PERCENT} percent."
+            )
+        return percent
+
+    def clean(self):
+        cleaned = super().clean()
+        channel, body = cleaned.get("channel"), cleaned.get("body")
+        if channel == Channel.SMS and body and "body" not in self.errors:
+            for error in sms_template_errors(body):
+                self.add_error("body", error)
+        if cleaned.get("holdout_percent") and self.instance.audience != "client":
+            self.add_error("holdout_percent", "Only steps that go to clients can have a holdout.")
+        return cleaned
+
+    def changes(self) -> dict:
+        """The cleaned values the service applies."""
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+
+class PreviewForm(forms.Form):
+    """What the settings page sends as the manager types, for the preview and segment count."""
+
+    channel = forms.ChoiceField(choices=Channel.choices)
+    subject = forms.CharField(required=False, max_length=200)
+    body = forms.CharField(required=False, max_length=5000)
+
+
+class MetricsPeriodForm(forms.Form):
+    """The metrics page's date range, in the practice's local calendar days."""
+
+    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end:
+            if end < start:
+                self.add_error("end", "The end date is before the start date.")
+            elif (end - start).days > MAX_PERIOD_DAYS:
+                self.add_error("end", "Choose a range of at most two years.")
+        return cleaned
+
+
+class BaselineForm(forms.Form):
+    baseline_no_show_rate = forms.DecimalField(
+        label="Baseline no-show rate (%)",
+        required=False,
+        min_value=0,
+        max_value=100,
+        max_digits=5,
+        decimal_places=2,
+        help_text="Your no-show rate before Attend. Leave empty to hide the revenue estimate.",
+    )
