@@ -22,6 +22,16 @@ class EndpointForm(forms.Form):
     )
 
 
+    def clean_url(self):
+        url = self.cleaned_data["url"].strip()
+        # The service checks again; here so the error shows with the form's other errors.
+        from integrations.services import webhook_url_errors
+
+        for error in webhook_url_errors(url):
+            self.add_error("url", error)
+        return url
+
+
 class EndpointEditForm(forms.Form):
     description = forms.CharField(max_length=200, required=False)
     event_types = forms.MultipleChoiceField(

@@ -35,7 +35,11 @@ def make_endpoint(practice, url, types=None):
 
 def book(practice, clinician, client, service_type, starts_at):
     return appointment_book(
-        practice=practice, clinician=clinician, clients=[client], starts_at=starts_at, service_type=service_type
+        practice=practice,
+        clinician=clinician,
+        clients=[client],
+        starts_at=starts_at,
+        service_type=service_type,
     )
 
 
@@ -74,7 +78,9 @@ def test_booking_records_the_event_and_a_delivery_in_its_own_transaction(
     assert (only.endpoint, only.state) == (endpoint, DeliveryState.PENDING)
 
 
-def test_a_booking_that_rolls_back_leaves_no_event(practice, clinician, client_ann, service_type, tomorrow_10am):
+def test_a_booking_that_rolls_back_leaves_no_event(
+    practice, clinician, client_ann, service_type, tomorrow_10am
+):
     make_endpoint(practice, "https://ehr.example.com/hooks")
 
     with pytest.raises(RuntimeError), transaction.atomic():
@@ -122,12 +128,18 @@ def test_status_kinds_from_any_publisher_become_one_event_per_change(
     )
     after_start = timezone.now()
 
-    appointment_mark_attendance(appointment=appointment, client=client_ann, attendance="no_show", now=after_start)
+    appointment_mark_attendance(
+        appointment=appointment, client=client_ann, attendance="no_show", now=after_start
+    )
     with transaction.atomic():  # as the no-show sequence will: its own kind for the same change
         publish_on_commit(AppointmentEvent("no_show", appointment.pk))
         publish_on_commit(AppointmentEvent("payment_due", appointment.pk))
     appointment_mark_attendance(
-        appointment=appointment, client=client_ann, attendance="attended", note="Joined by phone", now=after_start
+        appointment=appointment,
+        client=client_ann,
+        attendance="attended",
+        note="Joined by phone",
+        now=after_start,
     )
     with transaction.atomic():
         publish_on_commit(AppointmentEvent("completed", appointment.pk))  # still in progress: nothing new
@@ -172,7 +184,9 @@ def test_opt_out_tech_check_and_failed_message_facts_become_events(
     client_ann.save()
 
     client_sms_opt_out(client=client_ann, source=ConsentEventSource.SMS_KEYWORD, now=timezone.now())
-    client_sms_opt_out(client=client_ann, source=ConsentEventSource.SMS_KEYWORD, now=timezone.now())  # no change
+    client_sms_opt_out(
+        client=client_ann, source=ConsentEventSource.SMS_KEYWORD, now=timezone.now()
+    )  # no change
     tech_check_record(
         participant=participant,
         camera_ok=False,
@@ -182,7 +196,7 @@ def test_opt_out_tech_check_and_failed_message_facts_become_events(
         problems=["camera_blocked"],
         details={},
     )
-    message = OutboxMessage.objects.create(
+    OutboxMessage.objects.create(
         practice=practice,
         appointment=appointment,
         participant=participant,
@@ -227,7 +241,16 @@ def test_payloads_carry_no_client_names_or_contact_details(
 
     bodies = " ".join(WebhookEvent.objects.values_list("body", flat=True))
     assert WebhookEvent.objects.count() == 4
-    for secret in ("Ann", "Avery", "Annie", "2125550101", "ann@example.test", "flu", "Individual therapy", "90834"):
+    for secret in (
+        "Ann",
+        "Avery",
+        "Annie",
+        "2125550101",
+        "ann@example.test",
+        "flu",
+        "Individual therapy",
+        "90834",
+    ):
         assert secret not in bodies
 
 
@@ -359,7 +382,9 @@ def test_events_of_one_practice_never_reach_another_practices_endpoint(
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks")
-def test_two_deliverers_at_once_send_each_event_once(receiver, practice, clinician, service_type, tomorrow_10am):
+def test_two_deliverers_at_once_send_each_event_once(
+    receiver, practice, clinician, service_type, tomorrow_10am
+):
     from practice.models import Client
 
     make_endpoint(practice, receiver.url)
