@@ -438,3 +438,57 @@ def test_local_http_endpoints_only_where_allowed(settings):
     settings.WEBHOOK_ALLOW_LOCAL_HTTP = False
     assert services.webhook_url_errors("http://127.0.0.1:9000/x")
     assert services.webhook_url_errors("https://localhost/x")
+
+
+def test_the_deliverer_is_scheduled_in_django_q2_and_its_task_sweeps(
+    receiver, settings, practice, clinician, client_ann, service_type, tomorrow_10am
+):
+    from django_q.models import Schedule
+
+    from integrations.tasks import LOOP_SECONDS, deliver_webhooks_for_a_minute
+
+    schedule = Schedule.objects.get(name="integrations.webhooks")
+    assert schedule.func == "integrations.tasks.deliver_webhooks_for_a_minute" and schedule.repeats == -1
+    settings.WEBHOOK_INTERVAL_SECONDS = LOOP_SECONDS  # one sweep, then return
+    make_endpoint(practice, receiver.url)
+    book(practice, clinician, client_ann, service_type, tomorrow_10am)
+
+    assert deliver_webhooks_for_a_minute() == 1
+    assert len(receiver.received) == 1
+
+
+def test_old_settled_events_are_pruned_but_pending_ones_kept(practice, receiver):
+    from integrations.tasks import KEEP_EVENTS, prune_old_events
+
+    endpoint, _ = make_endpoint(practice, receiver.url)
+    settled = services.webhook_endpoint_send_test(endpoint=endpoint)
+    pending = services.webhook_endpoint_send_test(endpoint=endpoint)
+    WebhookDelivery.objects.filter(event=settled).update(state=DeliveryState.DELIVERED)
+    later = timezone.now() + KEEP_EVENTS + timedelta(days=1)
+
+    prune_old_events(now=later)
+
+    assert list(WebhookEvent.objects.values_list("pk", flat=True)) == [pending.pk]
+
+
+def test_the_verification_snippet_in_the_docs_accepts_our_requests(
+    receiver, practice, clinician, client_ann, service_type, tomorrow_10am
+):
+    from pathlib import Path
+
+    from django.conf import settings
+
+    text = (Path(settings.BASE_DIR) / "docs" / "webhooks.md").read_text()
+    snippet = text.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(snippet, namespace)  # the code integrators copy, run as written
+    verify_webhook = namespace["verify_webhook"]
+    _, secret = make_endpoint(practice, receiver.url)
+    book(practice, clinician, client_ann, service_type, tomorrow_10am)
+    delivery.deliver_due(now=due_now())
+    [request] = receiver.received
+
+    assert verify_webhook(secret, request.headers, request.body)
+    assert not verify_webhook(secret, request.headers, request.body + b" ")
+    stale = {**request.headers, "webhook-timestamp": str(int(request.headers["webhook-timestamp"]) - 600)}
+    assert not verify_webhook(secret, stale, request.body)
