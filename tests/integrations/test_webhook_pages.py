@@ -132,3 +132,20 @@ def test_the_operator_console_lists_deliveries_without_secrets(practice, receive
         and WebhookDelivery.objects.get().event.event_id in deliveries.content.decode()
     )
     assert endpoint_page.status_code == 200 and secret not in endpoint_page.content.decode()
+
+
+def test_endpoint_changes_are_audit_logged_without_the_secret(manager, practice):
+    from auditlog.models import LogEntry
+
+    http = verified_session(manager)
+    http.post(
+        "/settings/webhooks/", {"url": "https://ehr.example.com/hooks", "event_types": ["appointment.booked"]}
+    )
+    endpoint = WebhookEndpoint.objects.get()
+    http.post(f"/settings/webhooks/{endpoint.pk}/rotate/")
+    endpoint.refresh_from_db()
+
+    entries = LogEntry.objects.get_for_object(endpoint)
+    assert entries.count() >= 1 and entries.filter(actor=manager).exists()
+    logged = " ".join(str(entry.changes) for entry in entries)
+    assert endpoint.secret not in logged and endpoint.previous_secret not in logged

@@ -492,3 +492,36 @@ def test_the_verification_snippet_in_the_docs_accepts_our_requests(
     assert not verify_webhook(secret, request.headers, request.body + b" ")
     stale = {**request.headers, "webhook-timestamp": str(int(request.headers["webhook-timestamp"]) - 600)}
     assert not verify_webhook(secret, stale, request.body)
+
+
+def test_a_text_the_dispatcher_gives_up_on_becomes_message_failed_and_a_carrier_stop_an_opt_out(
+    practice, clinician, client_ann, service_type, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    import time_machine
+
+    from messaging import dispatch
+    from messaging.backends.base import ChannelError
+
+    class RefusingSMS:
+        def send(self, message):
+            raise ChannelError("Attempt to send to unsubscribed recipient", permanent=True, code="21610")
+
+    settings.SMS_BACKEND = "messaging.backends.locmem.LocMemSMSBackend"
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    monkeypatch.setattr(dispatch, "get_sms_backend", lambda: RefusingSMS())
+    client_ann.sms_consent_at = timezone.now()
+    client_ann.sms_consent_source = "intake_form"
+    client_ann.save()
+    make_endpoint(practice, "https://ehr.example.com/hooks", types=["message.failed", "client.opted_out"])
+    start = timezone.now().replace(microsecond=0) + timedelta(days=3)
+    with django_capture_on_commit_callbacks(execute=True):
+        book(practice, clinician, client_ann, service_type, start)
+
+    with time_machine.travel(start - timedelta(hours=24), tick=False):
+        dispatch.dispatch_due()
+
+    by_type = {event.type: json.loads(event.body)["data"] for event in WebhookEvent.objects.all()}
+    assert by_type["message.failed"]["message"]["channel"] == "sms"
+    assert by_type["message.failed"]["message"]["error_code"] == "21610"
+    assert by_type["message.failed"]["message"]["state"] == "failed"
+    assert by_type["client.opted_out"]["source"] == "carrier_21610"
