@@ -12,7 +12,10 @@ from scheduling.models import ServiceType
 
 class EndpointForm(forms.Form):
     url = forms.CharField(
-        label="URL", max_length=500, help_text="Where to POST events. https:// only.", widget=forms.URLInput
+        label="URL",
+        max_length=500,
+        help_text="Where to POST events. https:// only.",
+        widget=forms.TextInput(attrs={"inputmode": "url", "autocomplete": "off", "spellcheck": "false"}),
     )
     description = forms.CharField(
         max_length=200, required=False, help_text="What receives these, e.g. “EHR sync”."
@@ -20,7 +23,6 @@ class EndpointForm(forms.Form):
     event_types = forms.MultipleChoiceField(
         label="Events to send", choices=EventType.choices, widget=forms.CheckboxSelectMultiple
     )
-
 
     def clean_url(self):
         url = self.cleaned_data["url"].strip()

@@ -91,7 +91,7 @@ class WebhookEvent(models.Model):
 
 
 class DeliveryState(models.TextChoices):
-    PENDING = "pending", "Waiting to be sent"
+    PENDING = "pending", "Pending"
     SENDING = "sending", "Sending"
     DELIVERED = "delivered", "Delivered"
     FAILED = "failed", "Failed"
