@@ -48,7 +48,9 @@ from messaging.preferences import preferences_of, step_opted_out
 from messaging.push import PushFanOut, PushTarget, push_fan_out, push_fan_out_record, push_targets_for_message
 from messaging.quiet_hours import CLIENT, PRACTICE, quiet_spell, window
 from messaging.services import CANCELLATION_NOTICE, message_is_link_resend, message_plan_fallback
+from practice import facts
 from practice.consent import client_sms_opt_out_from_carrier
+from practice.facts import Fact
 from scheduling.models import AppointmentStatus, Attendance
 
 logger = logging.getLogger(__name__)
@@ -401,14 +403,17 @@ def _record(job: SendJob, outcome, message: OutboxMessage, now: datetime, report
     if job.channel == Channel.SMS and outcome.code == "21610":
         # The number replied STOP to our sender (or the carrier blocks it): no more texts to it.
         client_sms_opt_out_from_carrier(phone=job.payload.to, from_number=job.payload.from_number, now=now)
-    mine.update(
-        state=OutboxState.FAILED,
-        reason=reason[:300],
-        attempts=attempts,
-        settled_at=now,
-        lease_until=None,
-        updated_at=now,
-    )
+    with transaction.atomic():
+        failed = mine.update(
+            state=OutboxState.FAILED,
+            reason=reason[:300],
+            attempts=attempts,
+            settled_at=now,
+            lease_until=None,
+            updated_at=now,
+        )
+        if failed:
+            facts.record(Fact(facts.MESSAGE_FAILED, message.practice_id, message.pk, now))
     report.failed += 1
     if job.channel == Channel.SMS:
         message_plan_fallback(message=message, now=now, why=f"the text failed ({reason}).")

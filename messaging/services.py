@@ -29,6 +29,8 @@ from messaging.models import (
     Step,
 )
 from messaging.planning import applies_to_session, due_time
+from practice import facts
+from practice.facts import Fact
 from practice.models import Practice
 from scheduling.models import Appointment, AppointmentParticipant
 
@@ -466,6 +468,7 @@ def message_record_status(
             message.settled_at = now
         message.save(update_fields=["state", "reason", "settled_at", "updated_at"])
         if new_state == OutboxState.UNDELIVERED:
+            facts.record(Fact(facts.MESSAGE_FAILED, message.practice_id, message.pk, now))
             message_plan_fallback(
                 message=message, now=now, why=f"the text could not be delivered ({error_code or status})."
             )

@@ -26,6 +26,8 @@ import phonenumbers
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from practice import facts
+from practice.facts import Fact
 from practice.models import (
     Client,
     ConsentAction,
@@ -104,6 +106,8 @@ def _record(
             detail=detail[:200],
             external_id=external_id,
         )
+        if changed and action == ConsentAction.OPT_OUT:
+            facts.record(Fact(facts.CLIENT_OPTED_OUT, locked.practice_id, event.pk, now))
     # The caller's instance shows the new state too.
     client.sms_consent_at = locked.sms_consent_at
     client.sms_consent_source = locked.sms_consent_source

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "scheduling",
     "telehealth",
     "messaging",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -234,6 +235,17 @@ DISPATCH_SENDING_LEASE_SECONDS = env.int("DISPATCH_SENDING_LEASE_SECONDS", defau
 # because django-q2 schedules run at most once a minute.
 DISPATCH_INTERVAL_SECONDS = env.int("DISPATCH_INTERVAL_SECONDS", default=5)
 for _name in ("DISPATCH_BATCH_SIZE", "DISPATCH_CONCURRENCY", "DISPATCH_INTERVAL_SECONDS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1.")
+
+# --- Outbound webhooks (integrations) -------------------------------------------------
+# Seconds to wait for an endpoint's answer, requests in flight at once, and the sweep interval.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_CONCURRENCY = env.int("WEBHOOK_CONCURRENCY", default=8)
+WEBHOOK_INTERVAL_SECONDS = env.int("WEBHOOK_INTERVAL_SECONDS", default=5)
+# http:// endpoints on 127.0.0.1/localhost (a receiver on this machine); on with DEBUG.
+WEBHOOK_ALLOW_LOCAL_HTTP = env.bool("WEBHOOK_ALLOW_LOCAL_HTTP", default=DEBUG)
+for _name in ("WEBHOOK_CONCURRENCY", "WEBHOOK_INTERVAL_SECONDS"):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be at least 1.")
 

@@ -35,6 +35,7 @@ urlpatterns = [
     path("", include("scheduling.urls")),
     path("", include("telehealth.urls")),
     path("", include("messaging.urls")),
+    path("", include("integrations.urls")),
     path("api/", include("scheduling.api.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

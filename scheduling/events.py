@@ -42,7 +42,38 @@ def unsubscribe(subscriber: Subscriber) -> None:
 
 
 def publish_on_commit(event: AppointmentEvent) -> None:
+    _record_in_transaction(event)
     transaction.on_commit(lambda: _deliver(event))
+
+
+# Subscribers that keep an outbox (outbound webhooks) record the event in the publishing
+# service's transaction, so the change and its outbox row commit together. They may only insert
+# rows of their own; each runs in a savepoint, and a failure is logged, never undoing the change.
+_in_transaction_subscribers: list[Subscriber] = []
+
+
+def subscribe_in_transaction(subscriber: Subscriber) -> None:
+    if subscriber not in _in_transaction_subscribers:
+        _in_transaction_subscribers.append(subscriber)
+
+
+def unsubscribe_in_transaction(subscriber: Subscriber) -> None:
+    if subscriber in _in_transaction_subscribers:
+        _in_transaction_subscribers.remove(subscriber)
+
+
+def _record_in_transaction(event: AppointmentEvent) -> None:
+    for subscriber in list(_in_transaction_subscribers):
+        try:
+            with transaction.atomic():
+                subscriber(event)
+        except Exception:
+            logger.exception(
+                "in-transaction subscriber %s failed for %s #%s",
+                getattr(subscriber, "__qualname__", subscriber),
+                event.kind,
+                event.appointment_id,
+            )
 
 
 def _deliver(event: AppointmentEvent) -> None:

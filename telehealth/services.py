@@ -18,6 +18,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from practice import facts
+from practice.facts import Fact
 from practice.models import Modality, TelehealthProvider
 from scheduling.models import (
     SLOT_HOLDING_STATUSES,
@@ -521,6 +523,7 @@ def tech_check_record(
             user_agent=user_agent[:300],
         )
         if not passed:
+            facts.record(Fact(facts.TECH_CHECK_FAILED, appointment.practice_id, result.pk, result.created_at))
             follow_up_raise(
                 appointment=appointment,
                 participant=participant,
