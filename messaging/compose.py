@@ -20,6 +20,7 @@ from icalendar import Calendar, Event
 
 from messaging.backends.base import EmailAttachment, EmailMessageData, SMSMessage
 from messaging.content import render
+from messaging.defaults import NO_SHOW_NOTICE
 from messaging.models import Audience, OutboxMessage
 from practice.models import Client, ClinicianProfile
 
@@ -99,6 +100,22 @@ def _preferences_link(message: OutboxMessage, now: datetime) -> dict[str, str]:
     return {"preferences_link": absolute_url(reverse("preference_center", args=[token]))}
 
 
+def _manage_link(message: OutboxMessage, now: datetime) -> dict[str, str]:
+    """A fresh /a/<token> link to the client's page for this session (a stored row each: made
+    only when used). Valid until the session ends; a no-show notice's for some days after."""
+    if message.participant is None or message.recipient_key.startswith(Audience.CLINICIAN):
+        return {}
+    from scheduling.client_actions import AFTER_NO_SHOW_LIFETIME, manage_link_for
+
+    after_no_show = message.kind.startswith(NO_SHOW_NOTICE["kind"])
+    token = manage_link_for(
+        participant=message.participant,
+        now=now,
+        valid_until=now + AFTER_NO_SHOW_LIFETIME if after_no_show else None,
+    )
+    return {"manage_link": absolute_url(reverse("client_manage", args=[token]))}
+
+
 def render_context(message: OutboxMessage, recipient: Recipient, *, uses: str = "") -> dict[str, str]:
     """The whitelisted fields for ``message``; ``uses`` is the template text, so links that cost a
     stored row are only made when the template asks for them."""
@@ -115,6 +132,8 @@ def render_context(message: OutboxMessage, recipient: Recipient, *, uses: str = 
         "session_time": local_start.strftime("%-I:%M %p %Z"),
         **_links(message),
         **(_preferences_link(message, timezone.now()) if "preferences_link" in uses else {}),
+        **(_manage_link(message, timezone.now()) if "manage_link" in uses else {}),
+        **({"no_show_fee": f"${practice.no_show_fee}"} if "no_show_fee" in uses else {}),
     }
 
 

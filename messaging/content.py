@@ -23,6 +23,8 @@ ALLOWED_FIELDS: dict[str, str] = {
     "join_link": "The recipient's one-tap join link",
     "tech_check_link": "The link to the camera and connection check",
     "preferences_link": "The client's page for choosing how and when they are reminded",
+    "manage_link": "The client's page to confirm, ask to reschedule or cancel this session",
+    "no_show_fee": "The practice's no-show fee, e.g. $75.00 (only in the no-show notice)",
 }
 
 # Anything between double braces, so that "{{ client.diagnosis }}" and "{{x|upper}}" are caught
@@ -93,6 +95,8 @@ SAMPLE_CONTEXT = {
     "join_link": "https://attend.example.org/j/" + "x" * 32,
     "tech_check_link": "https://attend.example.org/t/" + "x" * 32,
     "preferences_link": "https://attend.example.org/p/" + "x" * 32,
+    "manage_link": "https://attend.example.org/a/" + "x" * 32,
+    "no_show_fee": "$150.00",
 }
 
 

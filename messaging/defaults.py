@@ -1,7 +1,11 @@
-"""The default reminder sequence of SPEC F9, given to every practice on first use.
+"""The default reminder sequence of SPEC F9, given to every practice on first use, and the
+one-off notices that are not steps (cancellation, the clinician's "Are you OK to continue?"
+check-in text, the no-show notice).
 
-Steps 7 (no-show handling) and the rest of 8 (payment hook, next-session link, survey) belong
-to the client-communications issue and are not in this list yet.
+Step 7 (no-show) is the one-off ``NO_SHOW_NOTICE`` planned when a participant becomes a no-show
+(messaging.services.message_plan_no_show_notice); its words are fixed here, like the cancellation
+notice's, not yet editable per practice. The rest of step 8 (next-session link, survey) is not in
+this list yet.
 """
 
 from messaging.models import Anchor, Audience, Channel, Condition
@@ -26,7 +30,8 @@ DEFAULT_STEPS: list[dict] = [
             "connection (about a minute): {{ tech_check_link }}\n\n"
             "What to expect: find a quiet, private place; have headphones if you can; join a couple of\n"
             "minutes early. The calendar file attached adds the session to your calendar.\n\n"
-            "Need to change the time? Call {{ practice_name }} at {{ practice_phone }}.\n\n"
+            "Please confirm, ask for another time or cancel here: {{ manage_link }}\n"
+            "Or call {{ practice_name }} at {{ practice_phone }}.\n\n"
             "Choose how and when we remind you: {{ preferences_link }}\n"
         ),
     },
@@ -39,7 +44,8 @@ DEFAULT_STEPS: list[dict] = [
         "conditions": [Condition.TELEHEALTH_ONLY],
         "body": (
             "Hi {{ client_name }}, a reminder of your video session with {{ clinician_name }} "
-            "tomorrow at {{ session_time }}. Join here: {{ join_link }}"
+            "tomorrow at {{ session_time }}. Join here: {{ join_link }} Reply C to confirm, R to "
+            "reschedule, or manage it here: {{ manage_link }}"
         ),
     },
     {
@@ -51,7 +57,8 @@ DEFAULT_STEPS: list[dict] = [
         "conditions": [Condition.IN_PERSON_ONLY],
         "body": (
             "Hi {{ client_name }}, a reminder of your session with {{ clinician_name }} at "
-            "{{ practice_name }} tomorrow at {{ session_time }}. Questions: {{ practice_phone }}"
+            "{{ practice_name }} tomorrow at {{ session_time }}. Reply C to confirm or R to reschedule, "
+            "or tap {{ manage_link }} Questions: {{ practice_phone }}"
         ),
     },
     {
@@ -127,3 +134,50 @@ CANCELLATION_NOTICE = {
         "{{ practice_phone }}.\n"
     ),
 }
+
+CHECK_IN_TEXT = {
+    "kind": "check_in_text",
+    # The clinician is waiting now: quiet hours must not hold it (consent still applies).
+    "urgent": True,
+    "not_joined": True,
+    "subject": "{{ clinician_name }} is ready for your session",
+    "sms_body": (
+        "Hi {{ client_name }}, {{ clinician_name }} is ready for your {{ session_time }} session. "
+        "Are you OK to continue? Tap to join: {{ join_link }} or reply to this text."
+    ),
+    "email_body": (
+        "Hi {{ client_name }},\n\n{{ clinician_name }} is ready for your {{ session_time }} session. "
+        "Are you OK to continue?\n\nTap to join: {{ join_link }}\n\nIf you can't make it today, "
+        "please call {{ practice_name }} at {{ practice_phone }}.\n"
+    ),
+}
+
+NO_SHOW_NOTICE = {
+    "kind": "no_show_notice",
+    "subject": "We missed you at your session on {{ session_date }}",
+    "sms_body": (
+        "Hi {{ client_name }}, we missed you at your {{ session_time }} session with "
+        "{{ clinician_name }} today. To ask for a new time, tap {{ manage_link }} or call "
+        "{{ practice_phone }}."
+    ),
+    # Only for a client who signed the no-show policy of a practice that charges a fee.
+    "sms_body_fee": (
+        "Hi {{ client_name }}, we missed you at your {{ session_time }} session with "
+        "{{ clinician_name }} today. As in the no-show policy you signed, a fee of {{ no_show_fee }} "
+        "applies. To ask for a new time, tap {{ manage_link }}"
+    ),
+    "email_body": (
+        "Hi {{ client_name }},\n\nWe missed you at your session with {{ clinician_name }} on "
+        "{{ session_date }} at {{ session_time }}.\n\nTo ask for a new time: {{ manage_link }}\n"
+        "Or call {{ practice_name }} at {{ practice_phone }}.\n"
+    ),
+    "email_body_fee": (
+        "Hi {{ client_name }},\n\nWe missed you at your session with {{ clinician_name }} on "
+        "{{ session_date }} at {{ session_time }}.\n\nAs set out in the no-show policy you signed, "
+        "a no-show fee of {{ no_show_fee }} applies.\n\nTo ask for a new time: {{ manage_link }}\n"
+        "Or call {{ practice_name }} at {{ practice_phone }}.\n"
+    ),
+}
+
+# The one-off notices by kind (messaging.dispatch reads their words from here).
+ONE_OFF_NOTICES = {notice["kind"]: notice for notice in (CANCELLATION_NOTICE, CHECK_IN_TEXT, NO_SHOW_NOTICE)}

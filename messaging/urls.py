@@ -1,6 +1,6 @@
 from django.urls import path
 
-from messaging import preference_views, push_views, twilio_inbound, twilio_webhooks
+from messaging import preference_views, push_views, staff_views, twilio_inbound, twilio_webhooks
 
 urlpatterns = [
     path("push/public-key", push_views.push_public_key, name="push_public_key"),
@@ -9,4 +9,9 @@ urlpatterns = [
     path("hooks/twilio/status/", twilio_webhooks.twilio_status, name="twilio_status"),
     path("hooks/twilio/inbound/", twilio_inbound.twilio_inbound, name="twilio_inbound"),
     path("p/<str:token>", preference_views.preference_center, name="preference_center"),
+    path(
+        "appointments/<int:pk>/check-in/<int:participant_pk>/",
+        staff_views.appointment_check_in,
+        name="appointment_check_in",
+    ),
 ]

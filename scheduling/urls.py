@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from scheduling import views
+from scheduling import client_views, views
 
 urlpatterns = [
     path("appointments/", views.appointment_list, name="appointment_list"),
@@ -18,4 +18,6 @@ urlpatterns = [
     path("appointments/<int:pk>/confirm/", views.appointment_confirm_view, name="appointment_confirm"),
     path("queue/", views.follow_up_list, name="follow_up_list"),
     path("queue/<int:pk>/resolve/", views.follow_up_resolve_view, name="follow_up_resolve"),
+    # The client's own page for a session, behind an opaque token (no account).
+    path("a/<str:token>", client_views.client_manage, name="client_manage"),
 ]
