@@ -123,6 +123,7 @@ DEFAULT_STEPS: list[dict] = [
 
 CANCELLATION_NOTICE = {
     "kind": "cancellation_notice",
+    "name": "Cancellation notice",
     "subject": "Your session on {{ session_date }} is cancelled",
     "sms_body": (
         "Hi {{ client_name }}, your session with {{ clinician_name }} on {{ session_date }} at "
@@ -137,6 +138,7 @@ CANCELLATION_NOTICE = {
 
 CHECK_IN_TEXT = {
     "kind": "check_in_text",
+    "name": "“Are you OK to continue?” check-in",
     # The clinician is waiting now: quiet hours must not hold it (consent still applies).
     "urgent": True,
     "not_joined": True,
@@ -154,6 +156,7 @@ CHECK_IN_TEXT = {
 
 NO_SHOW_NOTICE = {
     "kind": "no_show_notice",
+    "name": "No-show notice",
     "subject": "We missed you at your session on {{ session_date }}",
     "sms_body": (
         "Hi {{ client_name }}, we missed you at your {{ session_time }} session with "

@@ -179,6 +179,17 @@ class OutboxMessage(models.Model):
             f"{self.kind} {self.get_channel_display()} for appointment #{self.appointment_id} ({self.state})"
         )
 
+    @property
+    def display_name(self) -> str:
+        """What the timeline calls it: its step's name, or the one-off notice's (e-mail fallbacks
+        included)."""
+        if self.step_id is not None:
+            return self.step.name
+        from messaging.defaults import ONE_OFF_NOTICES
+
+        notice = ONE_OFF_NOTICES.get(self.kind.split(":")[0])
+        return notice["name"] if notice else self.kind.replace("_", " ").capitalize()
+
 
 class DeliveryReport(models.Model):
     """A provider status callback as received, once per (provider id, status): a re-delivered

@@ -294,7 +294,7 @@ def message_timeline(*, appointment: Appointment) -> list[dict]:
         {
             "id": row.pk,
             "kind": row.kind,
-            "step": row.step.name if row.step else row.kind.replace("_", " ").capitalize(),
+            "step": row.display_name,
             "recipient": "clinician"
             if row.recipient_key.startswith(Audience.CLINICIAN)
             else row.participant.client.greeting_name,

@@ -15,7 +15,9 @@ from ``manage.py sweep_lifecycle``, so none of it waits for someone to open a pa
 
 Each step is idempotent and safe with several workers at once: a row changes only through a
 conditional UPDATE on the state it was read in, so of two sweeps only one wins each change (and
-only the winner publishes events). Those UPDATEs bypass django-auditlog's signals, so the winner
+only the winner publishes events); marking a no-show also holds the session's row lock for its
+short transaction, so the session's own status is settled from every participant's latest state
+(no network call happens under it). Those UPDATEs bypass django-auditlog's signals, so the winner
 writes the audit entry itself (actor: none, i.e. the system).
 """
 
@@ -145,6 +147,10 @@ def participant_mark_no_show_by_system(*, participant: AppointmentParticipant, n
     join, staff, another sweep) got there first."""
     appointment = participant.appointment
     with transaction.atomic():
+        # The session's row lock orders this with a concurrent join and with another sweep marking
+        # another participant of the same group: without it, on PostgreSQL each of two sweeps
+        # could see only its own participant as a no-show and neither would settle the session.
+        Appointment.objects.select_for_update().filter(pk=appointment.pk).first()
         won = AppointmentParticipant.objects.filter(
             pk=participant.pk, attendance=Attendance.EXPECTED, joined_at__isnull=True
         ).update(

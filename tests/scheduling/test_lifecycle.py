@@ -4,6 +4,7 @@ and publishes the events; staff can reverse a system no-show with a reason."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
@@ -13,8 +14,9 @@ import pytest
 import time_machine
 from auditlog.models import LogEntry
 from django.core.management import call_command
+from django.db import connection
 
-from practice.models import Modality
+from practice.models import Client, Modality
 from scheduling import events
 from scheduling.lifecycle import SYSTEM_NO_SHOW_NOTE, appointments_sweep_lifecycle
 from scheduling.models import ActivityKind, AppointmentActivity, Attendance, FollowUp, FollowUpKind
@@ -379,3 +381,54 @@ def test_the_scheduled_task_sweeps(session):
 
     with at(START + timedelta(minutes=20)):
         assert tasks.sweep_lifecycle() == 1
+
+
+# --- Several workers at once -----------------------------------------------------------------------
+
+on_postgres = pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL")
+
+
+@on_postgres
+@pytest.mark.django_db(transaction=True)
+def test_sweeps_running_at_once_make_each_change_once(practice, clinician, group_service, received):
+    clients = [
+        Client.objects.create(
+            practice=practice, first_name=f"Client{i}", last_name="Race", email=f"c{i}@x.test"
+        )
+        for i in range(4)
+    ]
+    group = book(practice, clinician, clients, group_service)
+    workers_count = 4
+    start_together = threading.Barrier(workers_count)
+    errors: list[str] = []
+
+    def run():
+        try:
+            start_together.wait(timeout=10)
+            appointments_sweep_lifecycle(now=START + timedelta(minutes=20))
+        except Exception as error:  # every outcome but success fails the assertion below
+            errors.append(repr(error))
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=run) for _ in range(workers_count)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+
+    assert errors == []
+    group.refresh_from_db()
+    assert group.status == "no_show"
+    assert set(attendance(group).values()) == {Attendance.NO_SHOW}
+    assert FollowUp.objects.filter(kind=FollowUpKind.NO_SHOW).count() == 4
+    no_show_events = [e for e in received if e.kind == "no_show"]
+    assert sorted(e.participant_id for e in no_show_events) == sorted(
+        group.participants.values_list("pk", flat=True)
+    )
+    status_entries = [
+        e
+        for e in LogEntry.objects.get_for_object(group).filter(action=LogEntry.Action.UPDATE)
+        if "status" in (e.changes or {})
+    ]
+    assert len(status_entries) == 1
