@@ -2,7 +2,7 @@
 within the practice policy, or, after a no-show, ask for a new time.
 
 No account: the opaque, expiring token is the credential, so the page is never cached, sends no
-referrer and is not indexed. It shows the client's first name, the clinician's display name and
+referrer to other sites and is not indexed. It shows the client's first name, the clinician's display name and
 the local date and time, nothing else. Every button is a POST with CSRF protection that calls a
 service in scheduling.client_actions, then redirects back (post/redirect/get).
 """
@@ -24,14 +24,16 @@ ACTIONS = ("confirm", "reschedule", "cancel")
 DONE_MESSAGES = {
     "confirm": "Thanks, your session is confirmed.",
     "reschedule": "Thanks, we've let the front desk know. They will contact you to find a new time.",
-    "cancel": "Your session is cancelled.",
+    "cancel": "Done. You'll also get a confirmation of the cancellation by text or e-mail.",
 }
 
 
 def _page(request, template: str, context: dict, status: int = 200) -> HttpResponse:
     with timezone.override(context.get("timezone_name") or timezone.get_current_timezone()):
         response = render(request, template, context, status=status)
-    response["Referrer-Policy"] = "no-referrer"
+    # "same-origin", not "no-referrer": with "no-referrer" browsers send "Origin: null" with the
+    # form's POST and Django's CSRF check refuses it. The token still never leaves our site.
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
@@ -82,8 +84,9 @@ def client_manage(request, token: str) -> HttpResponse:
                 )
             elif action == "cancel":
                 if request.POST.get("sure") != "yes":
+                    # A form error the client corrects on the page, not a bad request.
                     context["error"] = "Please tick the box to confirm that you want to cancel."
-                    return _page(request, "scheduling/client_manage.html", context, status=400)
+                    return _page(request, "scheduling/client_manage.html", context)
                 client_actions.appointment_client_cancel(participant=participant, now=now)
         except ValidationError as error:
             context["error"] = " ".join(error.messages)
