@@ -353,3 +353,14 @@ def test_a_session_that_can_no_longer_be_confirmed_gets_a_plain_answer(web, sess
     assert reply_of(response) == [
         "This session can no longer be changed by text. Please call Riverside Counseling at (212) 555-0100."
     ]
+
+
+def test_the_reply_text_stays_out_of_the_audit_log(web, session):
+    from auditlog.models import LogEntry
+
+    text(web, "My therapy is hard this week")
+
+    entry = AppointmentActivity.objects.get()
+    [logged] = LogEntry.objects.get_for_object(entry)
+    assert "body" not in logged.changes
+    assert "therapy" not in str(logged.changes) + str(logged.serialized_data or "")
