@@ -20,6 +20,7 @@ from icalendar import Calendar, Event
 
 from messaging.backends.base import EmailAttachment, EmailMessageData, SMSMessage
 from messaging.content import render
+from messaging.defaults import NO_SHOW_NOTICE
 from messaging.languages import DEFAULT_LANGUAGE, local_date, local_time, phrase
 from messaging.models import Audience, OutboxMessage
 from practice.models import Client, ClinicianProfile
@@ -108,6 +109,22 @@ def _after_session_link(message: OutboxMessage, now: datetime) -> dict[str, str]
     return {"after_session_link": absolute_url(reverse("after_session", args=[token]))}
 
 
+def _manage_link(message: OutboxMessage, now: datetime) -> dict[str, str]:
+    """A fresh /a/<token> link to the client's page for this session (a stored row each: made
+    only when used). Valid until the session ends; a no-show notice's for some days after."""
+    if message.participant is None or message.recipient_key.startswith(Audience.CLINICIAN):
+        return {}
+    from scheduling.client_actions import AFTER_NO_SHOW_LIFETIME, manage_link_for
+
+    after_no_show = message.kind.startswith(NO_SHOW_NOTICE["kind"])
+    token = manage_link_for(
+        participant=message.participant,
+        now=now,
+        valid_until=now + AFTER_NO_SHOW_LIFETIME if after_no_show else None,
+    )
+    return {"manage_link": absolute_url(reverse("client_manage", args=[token]))}
+
+
 def render_context(
     message: OutboxMessage, recipient: Recipient, *, uses: str = "", language: str = DEFAULT_LANGUAGE
 ) -> dict[str, str]:
@@ -127,6 +144,8 @@ def render_context(
         **_links(message),
         **(_preferences_link(message, timezone.now()) if "preferences_link" in uses else {}),
         **(_after_session_link(message, timezone.now()) if "after_session_link" in uses else {}),
+        **(_manage_link(message, timezone.now()) if "manage_link" in uses else {}),
+        **({"no_show_fee": f"${practice.no_show_fee}"} if "no_show_fee" in uses else {}),
     }
 
 

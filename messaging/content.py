@@ -24,6 +24,8 @@ ALLOWED_FIELDS: dict[str, str] = {
     "tech_check_link": "The link to the camera and connection check",
     "preferences_link": "The client's page for choosing how and when they are reminded",
     "after_session_link": "The client's after-session page: a short survey and “book my next session”",
+    "manage_link": "The client's page to confirm, ask to reschedule or cancel this session",
+    "no_show_fee": "The practice's no-show fee, e.g. $75.00 (only in the no-show notice)",
 }
 
 # Anything between double braces, so that "{{ client.diagnosis }}" and "{{x|upper}}" are caught
@@ -95,6 +97,8 @@ SAMPLE_CONTEXT = {
     "tech_check_link": "https://attend.example.org/t/" + "x" * 32,
     "preferences_link": "https://attend.example.org/p/" + "x" * 32,
     "after_session_link": "https://attend.example.org/s/" + "x" * 32,
+    "manage_link": "https://attend.example.org/a/" + "x" * 32,
+    "no_show_fee": "$150.00",
 }
 # Per language, the values that cost the most: "sábado" (á is not GSM-7) turns a Spanish text
 # with the date into UCS-2, so it is measured that way.

@@ -1,9 +1,15 @@
-"""The default reminder sequence of SPEC F9, given to every practice on first use.
+"""The default reminder sequence of SPEC F9, given to every practice on first use, and the
+one-off notices that are not steps (cancellation, the clinician's "Are you OK to continue?"
+check-in text, the no-show notice).
 
 Client steps carry a Spanish translation (``translations``), used when the practice offers
 Spanish and the client chose it. The texts stay within GSM-7 (no á, í, ó, ú: "cita", "para
 entrar") so every text fits two SMS segments in both languages (tests/messaging/test_languages.py).
-Step 7 (no-show handling) and the payment hook of step 8 belong to other parts of issue #5.
+
+Step 7 (no-show) is the one-off ``NO_SHOW_NOTICE`` planned when a participant becomes a no-show
+(messaging.services.message_plan_no_show_notice); its words are fixed here, like the cancellation
+notice's, not yet editable per practice (nor translated). Step 8's survey and next-session request
+are the ``after_session`` step; its payment hook is the ``payment_due`` appointment event.
 """
 
 from messaging.models import Anchor, Audience, Channel, Condition
@@ -28,7 +34,8 @@ DEFAULT_STEPS: list[dict] = [
             "connection (about a minute): {{ tech_check_link }}\n\n"
             "What to expect: find a quiet, private place; have headphones if you can; join a couple of\n"
             "minutes early. The calendar file attached adds the session to your calendar.\n\n"
-            "Need to change the time? Call {{ practice_name }} at {{ practice_phone }}.\n\n"
+            "Please confirm, ask for another time or cancel here: {{ manage_link }}\n"
+            "Or call {{ practice_name }} at {{ practice_phone }}.\n\n"
             "Choose how and when we remind you: {{ preferences_link }}\n"
         ),
         "translations": {
@@ -59,7 +66,8 @@ DEFAULT_STEPS: list[dict] = [
         "conditions": [Condition.TELEHEALTH_ONLY],
         "body": (
             "Hi {{ client_name }}, a reminder of your video session with {{ clinician_name }} "
-            "tomorrow at {{ session_time }}. Join here: {{ join_link }}"
+            "tomorrow at {{ session_time }}. Join here: {{ join_link }} Reply C to confirm, R to "
+            "reschedule, or manage it here: {{ manage_link }}"
         ),
         "translations": {
             "es": {
@@ -79,7 +87,8 @@ DEFAULT_STEPS: list[dict] = [
         "conditions": [Condition.IN_PERSON_ONLY],
         "body": (
             "Hi {{ client_name }}, a reminder of your session with {{ clinician_name }} at "
-            "{{ practice_name }} tomorrow at {{ session_time }}. Questions: {{ practice_phone }}"
+            "{{ practice_name }} tomorrow at {{ session_time }}. Reply C to confirm or R to reschedule, "
+            "or tap {{ manage_link }} Questions: {{ practice_phone }}"
         ),
         "translations": {
             "es": {
@@ -210,6 +219,7 @@ CANCELLATION_NOTICE_ES = {
 
 CANCELLATION_NOTICE = {
     "kind": "cancellation_notice",
+    "name": "Cancellation notice",
     "subject": "Your session on {{ session_date }} is cancelled",
     "sms_body": (
         "Hi {{ client_name }}, your session with {{ clinician_name }} on {{ session_date }} at "
@@ -238,3 +248,52 @@ LINK_RESEND = {
         "Trouble joining? Call {{ practice_name }} at {{ practice_phone }}.\n"
     ),
 }
+
+CHECK_IN_TEXT = {
+    "kind": "check_in_text",
+    "name": "“Are you OK to continue?” check-in",
+    # The clinician is waiting now: quiet hours must not hold it (consent still applies).
+    "urgent": True,
+    "not_joined": True,
+    "subject": "{{ clinician_name }} is ready for your session",
+    "sms_body": (
+        "Hi {{ client_name }}, {{ clinician_name }} is ready for your {{ session_time }} session. "
+        "Are you OK to continue? Tap to join: {{ join_link }} or reply to this text."
+    ),
+    "email_body": (
+        "Hi {{ client_name }},\n\n{{ clinician_name }} is ready for your {{ session_time }} session. "
+        "Are you OK to continue?\n\nTap to join: {{ join_link }}\n\nIf you can't make it today, "
+        "please call {{ practice_name }} at {{ practice_phone }}.\n"
+    ),
+}
+
+NO_SHOW_NOTICE = {
+    "kind": "no_show_notice",
+    "name": "No-show notice",
+    "subject": "We missed you at your session on {{ session_date }}",
+    "sms_body": (
+        "Hi {{ client_name }}, we missed you at your {{ session_time }} session with "
+        "{{ clinician_name }} today. To ask for a new time, tap {{ manage_link }} or call "
+        "{{ practice_phone }}."
+    ),
+    # Only for a client who signed the no-show policy of a practice that charges a fee.
+    "sms_body_fee": (
+        "Hi {{ client_name }}, we missed you at your {{ session_time }} session with "
+        "{{ clinician_name }} today. As in the no-show policy you signed, a fee of {{ no_show_fee }} "
+        "applies. To ask for a new time, tap {{ manage_link }}"
+    ),
+    "email_body": (
+        "Hi {{ client_name }},\n\nWe missed you at your session with {{ clinician_name }} on "
+        "{{ session_date }} at {{ session_time }}.\n\nTo ask for a new time: {{ manage_link }}\n"
+        "Or call {{ practice_name }} at {{ practice_phone }}.\n"
+    ),
+    "email_body_fee": (
+        "Hi {{ client_name }},\n\nWe missed you at your session with {{ clinician_name }} on "
+        "{{ session_date }} at {{ session_time }}.\n\nAs set out in the no-show policy you signed, "
+        "a no-show fee of {{ no_show_fee }} applies.\n\nTo ask for a new time: {{ manage_link }}\n"
+        "Or call {{ practice_name }} at {{ practice_phone }}.\n"
+    ),
+}
+
+# The one-off notices by kind (messaging.dispatch reads their words from here).
+ONE_OFF_NOTICES = {notice["kind"]: notice for notice in (CANCELLATION_NOTICE, CHECK_IN_TEXT, NO_SHOW_NOTICE)}

@@ -30,7 +30,7 @@ from messaging import compose
 from messaging.backends import get_email_backend, get_push_backend, get_sms_backend
 from messaging.backends.base import ChannelError, EmailMessageData, SendResult, SMSMessage
 from messaging.backends.webpush import webpush_configured
-from messaging.defaults import CANCELLATION_NOTICE_TEXTS
+from messaging.defaults import CANCELLATION_NOTICE_TEXTS, NO_SHOW_NOTICE, ONE_OFF_NOTICES
 from messaging.defaults import LINK_RESEND as LINK_RESEND_TEMPLATES
 from messaging.languages import default_language, message_language, phrase, step_text
 from messaging.models import (
@@ -47,7 +47,12 @@ from messaging.planning import retry_delay, send_deadline
 from messaging.preferences import preferences_of, step_opted_out
 from messaging.push import PushFanOut, PushTarget, push_fan_out, push_fan_out_record, push_targets_for_message
 from messaging.quiet_hours import CLIENT, PRACTICE, quiet_spell, window
-from messaging.services import CANCELLATION_NOTICE, message_is_link_resend, message_plan_fallback
+from messaging.services import (
+    CANCELLATION_NOTICE,
+    FALLBACK_SUFFIX,
+    message_is_link_resend,
+    message_plan_fallback,
+)
 from practice import facts
 from practice.consent import client_sms_opt_out_from_carrier
 from practice.facts import Fact
@@ -174,9 +179,29 @@ def _withdrawal_reason(message: OutboxMessage, now: datetime) -> tuple[str, str]
     return None
 
 
+def _one_off(message: OutboxMessage) -> dict | None:
+    """The one-off notice (messaging.defaults.ONE_OFF_NOTICES) a row without a step sends, also
+    when it is the e-mail fallback of one."""
+    if message.step_id is not None:
+        return None
+    return ONE_OFF_NOTICES.get(message.kind.removesuffix(FALLBACK_SUFFIX))
+
+
+def _is_urgent(message: OutboxMessage) -> bool:
+    if message.step is not None:
+        return message.step.urgent
+    notice = _one_off(message)
+    return bool(notice and notice.get("urgent"))
+
+
 def _unmet_condition(message: OutboxMessage) -> str:
     conditions = set(message.step.conditions or ()) if message.step else set()
     participant = message.participant
+    notice = _one_off(message)
+    if notice and notice.get("not_joined"):
+        conditions.add(Condition.NOT_JOINED)
+    if notice is NO_SHOW_NOTICE and participant is not None and participant.attendance != Attendance.NO_SHOW:
+        return "The no-show was reversed."
     if Condition.NOT_JOINED in conditions and participant is not None and participant.joined_at:
         return "The client had already joined."
     if Condition.NOT_CONFIRMED in conditions and message.appointment.status == AppointmentStatus.CONFIRMED:
@@ -196,11 +221,17 @@ def _unmet_condition(message: OutboxMessage) -> str:
 
 
 def _templates(message: OutboxMessage, channel: str, language: str, default: str) -> tuple[str, str]:
-    """(subject, body) templates for the row in ``language``: its step's, or the cancellation
-    notice's; the practice's default text where there is no translation."""
-    if message.kind == CANCELLATION_NOTICE:
-        texts = CANCELLATION_NOTICE_TEXTS.get(language) or CANCELLATION_NOTICE_TEXTS["en"]
-        return texts["subject"], texts["sms_body" if channel == Channel.SMS else "email_body"]
+    """(subject, body) templates for the row in ``language``: its step's, or its one-off notice's
+    (the no-show notice mentions the fee only when one applies to this client); the practice's
+    default text where there is no translation."""
+    notice = _one_off(message)
+    if notice is not None:
+        body_key = "sms_body" if channel == Channel.SMS else "email_body"
+        if notice["kind"] == CANCELLATION_NOTICE:
+            notice = CANCELLATION_NOTICE_TEXTS.get(language) or notice
+        elif notice is NO_SHOW_NOTICE and message.participant.no_show_fee_applies():
+            body_key += "_fee"
+        return notice["subject"], notice[body_key]
     if message_is_link_resend(message.kind):
         body = LINK_RESEND_TEMPLATES["sms_body" if channel == Channel.SMS else "email_body"]
         return LINK_RESEND_TEMPLATES["subject"], body
@@ -256,11 +287,7 @@ def _prepare(
     language, default = _language_of(client, sequence)
     recipient = compose.recipient_for(message)
     channel, note = _resolve_channel(message.channel, recipient, message)
-    if (
-        channel in (Channel.SMS, Channel.PUSH)
-        and client is not None
-        and not (message.step and message.step.urgent)
-    ):
+    if channel in (Channel.SMS, Channel.PUSH) and client is not None and not _is_urgent(message):
         channel, note, defer = _respect_quiet_hours(message, client, sequence, recipient, channel, note, now)
         if defer is not None:
             return defer
@@ -457,6 +484,24 @@ def dispatch_due(
     DispatcherHeartbeat.objects.update_or_create(
         name=HEARTBEAT_NAME, defaults={"last_sweep_at": timezone.now(), "last_sweep_sent": report.sent}
     )
+    return report
+
+
+def dispatch_one(*, message_id: int, now: datetime | None = None) -> DispatchReport:
+    """Send one due message now (the clinician's one-tap check-in text) instead of waiting for the
+    next sweep. The same claim as a sweep's, so it goes out once whoever gets to it first; if this
+    process dies, the row's lease expires and the dispatcher sends it."""
+    now = now or timezone.now()
+    token = uuid.uuid4().hex
+    claimed = OutboxMessage.objects.filter(pk=message_id, state=OutboxState.PLANNED, due_at__lte=now).update(
+        state=OutboxState.CLAIMED,
+        claim_token=token,
+        lease_until=max(now, timezone.now()) + CLAIM_LEASE,
+        updated_at=now,
+    )
+    report = DispatchReport(claimed=claimed)
+    if claimed:
+        _dispatch_batch(_claimed_rows(token), now, report, get_sms_backend(), get_email_backend())
     return report
 
 

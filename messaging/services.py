@@ -5,6 +5,8 @@
 - ``message_plan_cancellation_notice`` plans the one notice a cancelled session sends.
 - ``messages_dispatch_due`` runs one dispatcher sweep (messaging.dispatch).
 - ``message_record_status`` applies a provider status callback.
+- ``message_send_check_in`` sends the clinician's one-tap "Are you OK to continue?" text.
+- ``message_plan_no_show_notice`` plans a no-show's notice (fee per signed policy, new-time link).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from messaging.defaults import DEFAULT_STEPS
+from messaging.defaults import CHECK_IN_TEXT, DEFAULT_STEPS, NO_SHOW_NOTICE
 from messaging.holdout import apply_holdouts
 from messaging.models import (
     Audience,
@@ -31,12 +33,15 @@ from messaging.models import (
 from messaging.planning import applies_to_session, due_time
 from practice import facts
 from practice.facts import Fact
-from practice.models import Practice
-from scheduling.models import Appointment, AppointmentParticipant
+from practice.models import Modality, Practice
+from scheduling.lifecycle import LIVE_STATUSES
+from scheduling.models import ActivityChannel, ActivityKind, Appointment, AppointmentParticipant
 
 logger = logging.getLogger(__name__)
 
 CANCELLATION_NOTICE = "cancellation_notice"
+# A no-show recorded later than this after the session gets no notice (staff catching up).
+NO_SHOW_NOTICE_WITHIN = timedelta(hours=12)
 FALLBACK_SUFFIX = ":email"
 # Staff tapped "Resend link" (the today board, the queue): kinds link_resend:1, link_resend:2, …
 LINK_RESEND = "link_resend"
@@ -210,6 +215,87 @@ def message_plan_cancellation_notice(*, appointment: Appointment, now: datetime 
     ]
     OutboxMessage.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
+
+
+def message_plan_no_show_notice(*, participant: AppointmentParticipant, now: datetime | None = None) -> bool:
+    """The no-show sequence of a participant (SPEC F9 step 7): one notice, due when the session
+    ends (a client who turns up late and is un-marked then gets nothing: the dispatcher checks the
+    attendance again), by their usual channel. It carries a link to ask for a new time, and the
+    fee only if they signed the policy of a practice that charges one. Planning it again adds
+    nothing."""
+    now = now or timezone.now()
+    appointment = participant.appointment
+    if now > appointment.ends_at + NO_SHOW_NOTICE_WITHIN:
+        return False  # recorded long after the day: a "we missed you today" would be wrong
+    _, created = OutboxMessage.objects.get_or_create(
+        appointment=appointment,
+        recipient_key=f"client:{participant.pk}",
+        kind=NO_SHOW_NOTICE["kind"],
+        defaults={
+            "practice_id": appointment.practice_id,
+            "participant": participant,
+            "channel": Channel.SMS if participant.client.has_sms_consent else Channel.EMAIL,
+            "due_at": max(now, appointment.ends_at),
+        },
+    )
+    return created
+
+
+class CheckInRefused(Exception):
+    """The check-in text cannot be sent for this participant now (the message says why)."""
+
+
+def message_send_check_in(
+    *, participant: AppointmentParticipant, by, now: datetime | None = None
+) -> tuple[OutboxMessage, bool]:
+    """The clinician's one-tap "Are you OK to continue?" text to a client who has not joined
+    (SPEC F9 step 6). One per participant and session, however often it is tapped: a second tap
+    returns the first message (created False). It goes through the outbox like every message, so
+    consent applies (no consent: e-mail), but quiet hours do not (the clinician is waiting), and it
+    is sent right after this commits rather than at the next sweep. The request is on the
+    session's timeline (AppointmentActivity, audit-logged) with who asked."""
+    from scheduling.client_actions import activity_record
+
+    now = now or timezone.now()
+    appointment = participant.appointment
+    if appointment.modality != Modality.TELEHEALTH:
+        raise CheckInRefused("The check-in text is for video sessions.")
+    if appointment.status not in LIVE_STATUSES or not appointment.starts_at <= now < appointment.ends_at:
+        raise CheckInRefused("The check-in text can be sent only while the session is running.")
+    if participant.joined_at is not None:
+        raise CheckInRefused(f"{participant.client.greeting_name} has already joined.")
+    with transaction.atomic():
+        message, created = OutboxMessage.objects.get_or_create(
+            appointment=appointment,
+            recipient_key=f"client:{participant.pk}",
+            kind=CHECK_IN_TEXT["kind"],
+            defaults={
+                "practice_id": appointment.practice_id,
+                "participant": participant,
+                "channel": Channel.SMS,
+                "due_at": now,
+            },
+        )
+        if created:
+            activity_record(
+                participant=participant,
+                kind=ActivityKind.CHECK_IN_SENT,
+                channel=ActivityChannel.STAFF,
+                now=now,
+                actor=by,
+            )
+            transaction.on_commit(lambda: _send_now(message.pk))
+    return message, created
+
+
+def _send_now(message_id: int) -> None:
+    from messaging import dispatch
+
+    try:
+        dispatch.dispatch_one(message_id=message_id)
+    except Exception:
+        # The row stays planned (or its claim lease expires) and the next sweep sends it.
+        logger.exception("immediate send of outbox message %s failed; the dispatcher will retry", message_id)
 
 
 def message_plan_fallback(*, message: OutboxMessage, now: datetime, why: str) -> OutboxMessage | None:
@@ -390,7 +476,7 @@ def message_timeline(*, appointment: Appointment) -> list[dict]:
         {
             "id": row.pk,
             "kind": row.kind,
-            "step": row.step.name if row.step else row.kind.replace("_", " ").capitalize(),
+            "step": row.display_name,
             "recipient": "clinician"
             if row.recipient_key.startswith(Audience.CLINICIAN)
             else row.participant.client.greeting_name,

@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from scheduling.events import AppointmentEvent
-from scheduling.models import Appointment
+from scheduling.models import Appointment, AppointmentParticipant
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,14 @@ def on_appointment_event(event: AppointmentEvent) -> None:
     elif event.kind == "cancelled":
         services.message_withdraw_for(appointment=appointment, reason="The session was cancelled.")
         services.message_plan_cancellation_notice(appointment=appointment)
+    elif event.kind == "no_show" and event.participant_id is not None:
+        participant = (
+            AppointmentParticipant.objects.filter(pk=event.participant_id, appointment=appointment)
+            .select_related("appointment", "client")
+            .first()
+        )
+        if participant is not None:
+            services.message_plan_no_show_notice(participant=participant)
 
 
 LOOP_SECONDS = 50  # below django-q2's task timeout (60 s)

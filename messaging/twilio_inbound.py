@@ -8,8 +8,13 @@ Keywords are whole messages, in any case, with spaces and punctuation ignored ("
 "STOP ALL"): opt-out and opt-in are applied through practice.consent (every client with the
 sender's number in the practices texting from the number written to, see there) and recorded as
 ConsentEvents keyed by MessageSid, so a re-delivered webhook changes nothing twice. HELP answers
-with the practice's name and phone only. Anything else gets an empty reply for now (C/R
-confirm/reschedule replies come later).
+with the practice's name and phone only.
+
+Any other text is a reply about a session (SPEC F4): "C"/"CONFIRM" confirms it, "R"/"RESCHEDULE"
+asks the front desk for another time, and anything else is kept on the session's timeline as
+"client replied" (the words in our database only, never in logs). YES stays an opt-in keyword;
+it is also kept on the timeline, since it is the natural answer to the clinician's "Are you OK to
+continue?". Which session a reply is about: see ``reply_target``.
 
 Twilio's own opt-out handling (on by default for long codes) also answers STOP/START/HELP and
 blocks texts to a number that sent STOP; our reply to STOP is then not delivered, which is fine:
@@ -19,16 +24,29 @@ the state change here is what matters to us.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.twiml.messaging_response import MessagingResponse
 
+from messaging.models import Audience, Channel, OutboxMessage
 from messaging.twilio_webhooks import MESSAGE_SID, _signature_is_valid
-from practice.consent import client_sms_keyword_apply, normalise_phone, practices_sending_from
+from practice.consent import (
+    client_sms_keyword_apply,
+    clients_for_number,
+    normalise_phone,
+    practices_sending_from,
+)
 from practice.models import ConsentAction, Practice
+from scheduling import client_actions
+from scheduling.lifecycle import LIVE_STATUSES
+from scheduling.models import ActivityChannel, AppointmentParticipant, Attendance
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +98,130 @@ def opt_in_text(practice: Practice | None) -> str:
     return f"You will get appointment texts from {who} again. Reply HELP for help, STOP to opt out."
 
 
+CONFIRM, RESCHEDULE = "confirm", "reschedule"
+REPLY_WORDS = {
+    "C": CONFIRM,
+    "CONFIRM": CONFIRM,
+    "CONFIRMED": CONFIRM,
+    "R": RESCHEDULE,
+    "RESCHEDULE": RESCHEDULE,
+}
+# A no-show's reply ("can I come next week?") still reaches that session for this long.
+NO_SHOW_REPLIES_FOR = timedelta(days=7)
+
+
+def reply_action_of(body: str) -> str | None:
+    """CONFIRM or RESCHEDULE if the whole message is one of those words (matched like the
+    consent keywords: any case, spaces and punctuation ignored), else None."""
+    if len(body) > MAX_KEYWORD_BODY:
+        return None
+    return REPLY_WORDS.get("".join(ch for ch in body.upper() if ch.isalnum()))
+
+
+@dataclass(frozen=True)
+class ReplyTarget:
+    participant: AppointmentParticipant | None
+    ambiguous: bool = False
+
+
+def reply_target(*, phone: str, sender: str, now: datetime) -> ReplyTarget:
+    """The session a text from ``phone`` to our number ``sender`` is about.
+
+    Candidates are the sessions, at practices texting from ``sender``, of clients with that
+    number that are upcoming or under way (or were a no-show in the last week). One session: that
+    one. Several: the one we last texted this number about (a reply answers the last text), else
+    the soonest if they are all one client's; several clients sharing a number (a family phone)
+    with no text to go by is ambiguous, and nothing is done rather than guessing."""
+    clients = clients_for_number(phone=phone, sender=sender, fall_back_to_all=False)
+    if not clients:
+        return ReplyTarget(None)
+    live = Q(appointment__status__in=LIVE_STATUSES, appointment__ends_at__gt=now) & ~Q(
+        attendance=Attendance.CANCELLED
+    )
+    recent_no_show = Q(attendance=Attendance.NO_SHOW, appointment__starts_at__gt=now - NO_SHOW_REPLIES_FOR)
+    candidates = list(
+        AppointmentParticipant.objects.filter(live | recent_no_show, client__in=clients)
+        .select_related("appointment__practice", "appointment__clinician", "client")
+        .order_by("appointment__starts_at", "client_id")
+    )
+    if not candidates:
+        return ReplyTarget(None)
+    if len({p.appointment_id for p in candidates}) == 1:
+        return ReplyTarget(candidates[0])
+    last_text = (
+        OutboxMessage.objects.filter(participant__in=candidates, channel=Channel.SMS, sent_at__isnull=False)
+        .exclude(recipient_key__startswith=Audience.CLINICIAN)
+        .order_by("-sent_at", "-pk")
+        .values_list("participant_id", flat=True)
+        .first()
+    )
+    if last_text is not None:
+        return ReplyTarget(next(p for p in candidates if p.pk == last_text))
+    if len({p.client_id for p in candidates}) == 1:
+        upcoming = [p for p in candidates if p.attendance != Attendance.NO_SHOW]
+        return ReplyTarget((upcoming or candidates)[0])
+    return ReplyTarget(None, ambiguous=True)
+
+
+def _when(participant: AppointmentParticipant) -> str:
+    local = participant.appointment.starts_at.astimezone(
+        participant.client.zoneinfo(participant.appointment.practice)
+    )
+    return local.strftime("%a %b %-d at %-I:%M %p")
+
+
+def _call_us(practice: Practice | None) -> str:
+    if practice is None or not practice.phone:
+        return "Please call your practice."
+    return f"Please call {practice.name} at {practice.phone.as_national}."
+
+
+def _handle_session_reply(
+    *, sid: str, phone: str, sender: str, body: str, action: str | None
+) -> HttpResponse:
+    now = timezone.now()
+    target = reply_target(phone=phone, sender=sender, now=now)
+    participant = target.participant
+    if participant is None:
+        logger.info(
+            "Inbound SMS %s: reply matched %s session", sid, "more than one" if target.ambiguous else "no"
+        )
+        if action is None:
+            return twiml()
+        if target.ambiguous:
+            return twiml(f"We couldn't tell which session you mean. {_call_us(_practice_for(sender))}")
+        return twiml(
+            f"We couldn't find an upcoming session for this number. {_call_us(_practice_for(sender))}"
+        )
+    practice = participant.appointment.practice
+    name, clinician = participant.client.greeting_name, participant.appointment.clinician.display_name
+    try:
+        if action == CONFIRM:
+            client_actions.appointment_client_confirm(
+                participant=participant, channel=ActivityChannel.SMS, now=now, external_id=sid
+            )
+            answer = f"Thanks, {name}: your session with {clinician} on {_when(participant)} is confirmed."
+        elif action == RESCHEDULE:
+            client_actions.appointment_client_request_reschedule(
+                participant=participant, channel=ActivityChannel.SMS, now=now, external_id=sid
+            )
+            answer = (
+                f"Thanks, {name}. {practice.name} will contact you to find a new time for your session "
+                f"with {clinician} on {_when(participant)}."
+            )
+        else:
+            client_actions.appointment_client_reply(
+                participant=participant, body=body, now=now, external_id=sid
+            )
+            answer = ""
+    except ValidationError:
+        answer = f"This session can no longer be changed by text. {_call_us(practice)}"
+    logger.info(
+        "Inbound SMS %s: %s recorded for appointment %s", sid, action or "reply", participant.appointment_id
+    )
+    return twiml(answer)
+
+
 def twiml(text: str = "") -> HttpResponse:
     response = MessagingResponse()
     if text:
@@ -102,10 +244,16 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
         logger.warning("Malformed Twilio inbound SMS refused")
         return HttpResponseBadRequest("Expected MessageSid, From and To.")
 
-    matched = keyword_of(request.POST.get("Body", ""))
+    body = request.POST.get("Body", "")
+    matched = keyword_of(body)
     if matched is None:
-        return twiml()
+        return _handle_session_reply(
+            sid=sid, phone=phone, sender=sender, body=body, action=reply_action_of(body)
+        )
     action, word = matched
+    if word == "YES":
+        # Also an answer to "Are you OK to continue?": staff see it on the session's timeline.
+        _handle_session_reply(sid=sid, phone=phone, sender=sender, body=body, action=None)
     practice = _practice_for(sender)
     if action == HELP:
         logger.info("Inbound SMS %s: HELP answered", sid)

@@ -7,6 +7,7 @@ from messaging import (
     preference_views,
     push_views,
     settings_views,
+    staff_views,
     twilio_inbound,
     twilio_webhooks,
 )
@@ -30,4 +31,9 @@ urlpatterns = [
     path("metrics/", metrics_views.metrics, name="metrics"),
     path("metrics/export.csv", metrics_views.metrics_csv, name="metrics_csv"),
     path("metrics/baseline", metrics_views.metrics_baseline, name="metrics_baseline"),
+    path(
+        "appointments/<int:pk>/check-in/<int:participant_pk>/",
+        staff_views.appointment_check_in,
+        name="appointment_check_in",
+    ),
 ]

@@ -12,7 +12,13 @@ from auditlog.registry import auditlog
 
 def register_models() -> None:
     from practice.models import Client, ClinicianProfile, ConsentEvent, Membership, Practice
-    from scheduling.models import Appointment, AppointmentParticipant, Series, ServiceType
+    from scheduling.models import (
+        Appointment,
+        AppointmentActivity,
+        AppointmentParticipant,
+        Series,
+        ServiceType,
+    )
 
     auditlog.register(Practice)
     auditlog.register(Membership)
@@ -24,6 +30,8 @@ def register_models() -> None:
     auditlog.register(Series)
     auditlog.register(Appointment)
     auditlog.register(AppointmentParticipant)
+    # A client's free-text reply stays in its own table, never in the audit log.
+    auditlog.register(AppointmentActivity, exclude_fields=["body"])
 
 
 @contextmanager

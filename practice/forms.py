@@ -93,7 +93,9 @@ class ClientForm(forms.ModelForm):
             "timezone",
             "preferred_channel",
             "status",
+            "no_show_policy_accepted_on",
         ]
+        widgets = {"no_show_policy_accepted_on": forms.DateInput(attrs={"type": "date"})}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -311,6 +311,13 @@ class Client(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     status = models.CharField(max_length=12, choices=ClientStatus.choices, default=ClientStatus.ACTIVE)
+    no_show_policy_accepted_on = models.DateField(
+        null=True,
+        blank=True,
+        verbose_name="No-show policy signed on",
+        help_text="When the client signed the practice's no-show policy. A no-show fee notice is only "
+        "sent to clients who signed it.",
+    )
     source = models.CharField(max_length=20, default="staff")
     external_id = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -23,8 +23,10 @@ from practice.admin import (
 from scheduling import services
 from scheduling.models import (
     Appointment,
+    AppointmentActivity,
     AppointmentParticipant,
     FollowUp,
+    ManageLink,
     Series,
     ServiceType,
 )
@@ -280,3 +282,30 @@ class FollowUpAdmin(ActionsOnlyAdminMixin, PracticeScopedAdminMixin, admin.Model
             done="Resolved {count} item(s).",
             failed="Not resolved: item",
         )
+
+
+# --- What clients did, and their session links -----------------------------------------------------
+
+
+@admin.register(AppointmentActivity)
+class AppointmentActivityAdmin(ReadOnlyAdminMixin, PracticeScopedAdminMixin, admin.ModelAdmin):
+    """The client timeline of sessions (scheduling.client_actions): written by the system only.
+    The reply text is shown on the change page, not in lists or searches."""
+
+    list_display = ["id", "kind", "channel", "appointment", "at", "actor"]
+    list_filter = [PracticeFilter, "kind", "channel"]
+    list_select_related = ["appointment__clinician", "actor"]
+    search_fields = ["appointment__id__exact", "external_id"]
+    date_hierarchy = "at"
+
+
+@admin.register(ManageLink)
+class ManageLinkAdmin(ReadOnlyAdminMixin, PracticeScopedAdminMixin, admin.ModelAdmin):
+    """Session links (/a/<token>) handed out in messages; only hashes are stored."""
+
+    practice_lookup = "participant__appointment__practice"
+    list_display = ["id", "participant", "created_at", "expires_at"]
+    list_filter = [PracticeFilter]
+    list_select_related = ["participant"]
+    search_fields = ["participant__appointment__id__exact"]
+    exclude = ["token_hash"]

@@ -21,10 +21,16 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class AppointmentEvent:
-    kind: str  # "booked", "rescheduled", "cancelled", "confirmed", "attendance"
+    # "booked", "rescheduled", "cancelled", "confirmed", "attendance", "joined", and the session
+    # lifecycle (scheduling.lifecycle): "in_progress", "completed", "no_show" (one per participant
+    # who became a no-show), "payment_due" (a completed session with a fee, or a no-show whose
+    # client signed the no-show policy of a practice that charges a fee).
+    kind: str
     appointment_id: int
     # For "rescheduled": the appointment that was replaced by ``appointment_id``.
     previous_id: int | None = None
+    # For "no_show" and a no-show's "payment_due": the participant concerned.
+    participant_id: int | None = None
 
 
 Subscriber = Callable[[AppointmentEvent], None]

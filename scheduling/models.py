@@ -266,6 +266,9 @@ class AppointmentParticipant(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     attendance_note = models.CharField(max_length=300, blank=True)
+    # Set once by the lifecycle sweep when the client had not joined 5 minutes in (SPEC F9 step 6),
+    # so a late-arrival item resolved by staff is not raised again a minute later.
+    late_flagged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["appointment", "client__last_name", "client__first_name"]
@@ -276,6 +279,13 @@ class AppointmentParticipant(models.Model):
     def __str__(self) -> str:
         return f"Participant #{self.pk} in appointment #{self.appointment_id}"
 
+    def no_show_fee_applies(self) -> bool:
+        """A no-show fee is charged (and announced) only when the practice has one and this client
+        signed the no-show policy."""
+        return (
+            self.appointment.practice.no_show_fee > 0 and self.client.no_show_policy_accepted_on is not None
+        )
+
 
 class FollowUpKind(models.TextChoices):
     TECH_CHECK_FAILED = "tech_check_failed", "Tech check failed: client may need help"
@@ -285,6 +295,7 @@ class FollowUpKind(models.TextChoices):
     UNDELIVERABLE = "undeliverable", "Contact undeliverable"
     MESSAGE_PROBLEM = "message_problem", "Message failed or unknown"
     BOOKING_REQUESTED = "booking_requested", "Client asked to book their next session"
+    RESCHEDULE_REQUESTED = "reschedule_requested", "Client asked to reschedule"
 
 
 class FollowUpQuerySet(PracticeScopedQuerySet):
@@ -376,3 +387,95 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"Idempotency key for {self.resource_type} #{self.resource_id}"
+
+
+# --- What clients did, and what was done for them (scheduling.client_actions) ---------------------
+
+
+class ActivityKind(models.TextChoices):
+    CONFIRMED = "confirmed", "Client confirmed"
+    RESCHEDULE_REQUESTED = "reschedule_requested", "Client asked to reschedule"
+    CANCELLED = "cancelled", "Client cancelled"
+    REPLIED = "replied", "Client replied"
+    CHECK_IN_SENT = "check_in_sent", "“Are you OK to continue?” text sent"
+    NO_SHOW_MARKED = "no_show_marked", "Marked no-show"
+    NO_SHOW_REVERSED = "no_show_reversed", "No-show reversed"
+
+
+class ActivityChannel(models.TextChoices):
+    SMS = "sms", "Text reply"
+    LINK = "link", "Session link"
+    STAFF = "staff", "Staff"
+    SYSTEM = "system", "System"
+
+
+class AppointmentActivity(models.Model):
+    """One entry of a session's client timeline: a confirmation, a reschedule request, a
+    cancellation or a free-text reply from the client, with the channel it came by, and the
+    related staff and system actions (check-in text, no-show marked or reversed).
+
+    ``body`` holds a client's free-text reply. It may contain anything the client wrote, so it is
+    kept in this table only: never logged, never copied into the audit log (excluded there),
+    never sent anywhere."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="+")
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="activities")
+    participant = models.ForeignKey(
+        AppointmentParticipant, on_delete=models.CASCADE, null=True, blank=True, related_name="activities"
+    )
+    kind = models.CharField(max_length=30, choices=ActivityKind.choices)
+    channel = models.CharField(max_length=10, choices=ActivityChannel.choices)
+    body = models.TextField(blank=True)
+    detail = models.CharField(max_length=300, blank=True, help_text="Administrative detail only.")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The provider's id of the inbound text (Twilio MessageSid): a re-delivered webhook is
+    # recognised and records nothing twice.
+    external_id = models.CharField(max_length=64, blank=True)
+    at = models.DateTimeField()
+
+    objects = PracticeScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["at", "pk"]
+        verbose_name_plural = "appointment activities"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id", "participant"],
+                condition=~models.Q(external_id=""),
+                name="activity_once_per_inbound_message",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} (appointment #{self.appointment_id})"
+
+
+class ManageLinkQuerySet(models.QuerySet):
+    def valid(self, now: datetime):
+        return self.filter(expires_at__gt=now)
+
+
+class ManageLink(models.Model):
+    """An opaque link to a client's page for one session, /a/<token>: confirm, ask to reschedule,
+    cancel (or, after a no-show, ask for a new time). 192 random bits handed out once in a
+    message; only the SHA-256 is stored, so a copy of the database opens nothing."""
+
+    participant = models.ForeignKey(
+        AppointmentParticipant, on_delete=models.CASCADE, related_name="manage_links"
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    objects = ManageLinkQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # For pruning expired links.
+            models.Index(fields=["expires_at"], name="manage_link_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Session link of participant #{self.participant_id} until {self.expires_at:%Y-%m-%d %H:%M}"

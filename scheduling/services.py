@@ -20,7 +20,10 @@ from django.utils import timezone
 from practice.models import Client, ClientStatus, ClinicianProfile, Modality, Practice
 from scheduling.events import AppointmentEvent, publish_on_commit
 from scheduling.models import (
+    ActivityChannel,
+    ActivityKind,
     Appointment,
+    AppointmentActivity,
     AppointmentParticipant,
     AppointmentSource,
     AppointmentStatus,
@@ -468,19 +471,67 @@ def appointment_mark_attendance(
             and not note.strip()
         ):
             raise ValidationError({"note": ["Say why the no-show is being reversed."]})
+        was = participant.attendance
         participant.attendance = attendance
         participant.attendance_marked_at = now
         participant.attendance_marked_by = by
         participant.attendance_note = note[:300]
         participant.save()
+        _record_no_show_change(participant, was=was, by=by, note=note, now=now)
 
         attendances = list(appointment.participants.values_list("attendance", flat=True))
         new_status = _status_from_attendance(appointment, attendances, now)
         if new_status != appointment.status:
             appointment.status = new_status
             appointment.save(update_fields=["status", "updated_at"])
+            _publish_status(appointment)
         publish_on_commit(AppointmentEvent("attendance", appointment.pk))
     return participant
+
+
+def _record_no_show_change(
+    participant: AppointmentParticipant, *, was: str, by, note: str, now: datetime
+) -> None:
+    """Staff marking or reversing a no-show: on the session's timeline, and the no-show events
+    (which start the no-show sequence) when it is newly marked."""
+    if (was == Attendance.NO_SHOW) == (participant.attendance == Attendance.NO_SHOW):
+        return
+    reversed_ = was == Attendance.NO_SHOW
+    AppointmentActivity.objects.create(
+        practice_id=participant.appointment.practice_id,
+        appointment_id=participant.appointment_id,
+        participant=participant,
+        kind=ActivityKind.NO_SHOW_REVERSED if reversed_ else ActivityKind.NO_SHOW_MARKED,
+        channel=ActivityChannel.STAFF,
+        detail=note[:300],
+        actor=by,
+        at=now,
+    )
+    if not reversed_:
+        publish_no_show(participant)
+
+
+def _publish_status(appointment: Appointment) -> None:
+    if appointment.status == AppointmentStatus.IN_PROGRESS:
+        publish_on_commit(AppointmentEvent("in_progress", appointment.pk))
+    elif appointment.status == AppointmentStatus.COMPLETED:
+        publish_completed(appointment)
+
+
+def publish_no_show(participant: AppointmentParticipant) -> None:
+    """Events of a participant who just became a no-show, by the system or by staff: "no_show",
+    and "payment_due" when a no-show fee applies (scheduling.lifecycle)."""
+    appointment_id = participant.appointment_id
+    publish_on_commit(AppointmentEvent("no_show", appointment_id, participant_id=participant.pk))
+    if participant.no_show_fee_applies():
+        publish_on_commit(AppointmentEvent("payment_due", appointment_id, participant_id=participant.pk))
+
+
+def publish_completed(appointment: Appointment) -> None:
+    """A session became completed: "completed", and "payment_due" when it has a fee."""
+    publish_on_commit(AppointmentEvent("completed", appointment.pk))
+    if appointment.fee > 0:
+        publish_on_commit(AppointmentEvent("payment_due", appointment.pk))
 
 
 # --- Staff queues ------------------------------------------------------------------------------
@@ -544,12 +595,34 @@ def participant_record_join(
         if participant.joined_at is not None:
             return participant
         participant.joined_at = at
-        if participant.attendance == Attendance.EXPECTED:
+        system_no_show = (
+            participant.attendance == Attendance.NO_SHOW
+            and participant.attendance_marked_by_id is None
+            and at < appointment.ends_at
+        )
+        if participant.attendance == Attendance.EXPECTED or system_no_show:
             is_late = at > appointment.starts_at + LATE_JOIN_AFTER
             participant.attendance = Attendance.LATE if is_late else Attendance.ATTENDED
-        participant.save(update_fields=["joined_at", "attendance"])
-        if appointment.status in (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED):
+        if system_no_show:
+            # The sweep marked them a no-show at the end of the grace period, and they came after
+            # all: the join is the better evidence (a no-show staff recorded stays theirs to undo).
+            participant.attendance_note = "Joined after the grace period"
+            participant.attendance_marked_at = at
+            AppointmentActivity.objects.create(
+                practice_id=appointment.practice_id,
+                appointment=appointment,
+                participant=participant,
+                kind=ActivityKind.NO_SHOW_REVERSED,
+                channel=ActivityChannel.SYSTEM,
+                detail="The client joined after the grace period.",
+                at=at,
+            )
+        participant.save(update_fields=["joined_at", "attendance", "attendance_note", "attendance_marked_at"])
+        if appointment.status in (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED) or (
+            appointment.status == AppointmentStatus.NO_SHOW and system_no_show
+        ):
             appointment.status = AppointmentStatus.IN_PROGRESS
             appointment.save(update_fields=["status", "updated_at"])
+            _publish_status(appointment)
         publish_on_commit(AppointmentEvent("joined", appointment.pk))
     return participant

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from scheduling import views
+from scheduling import client_views, views
 
 urlpatterns = [
     path("appointments/", views.appointment_list, name="appointment_list"),
@@ -16,4 +16,6 @@ urlpatterns = [
         "appointments/<int:pk>/attendance/", views.appointment_attendance_view, name="appointment_attendance"
     ),
     path("appointments/<int:pk>/confirm/", views.appointment_confirm_view, name="appointment_confirm"),
+    # The client's own page for a session, behind an opaque token (no account).
+    path("a/<str:token>", client_views.client_manage, name="client_manage"),
 ]

@@ -19,9 +19,13 @@ from django.views.decorators.http import require_POST
 
 from practice.access import ALL_ROLES, BOOKERS, can_manage_appointment, require_manage_appointment, staff_view
 from practice.forms import add_service_errors
+from practice.models import Modality
+from scheduling.client_actions import appointment_activity
 from scheduling.forms import AttendanceForm, BookingForm, CancelForm, DayFilterForm, RescheduleForm
-from scheduling.models import Appointment, AppointmentParticipant
+from scheduling.lifecycle import LIVE_STATUSES
+from scheduling.models import ActivityKind, Appointment, AppointmentParticipant, Attendance
 from scheduling.services import (
+    LATE_JOIN_AFTER,
     appointment_book,
     appointment_cancel,
     appointment_confirm,
@@ -123,6 +127,19 @@ def _book_from_form(request, form: BookingForm):
     return redirect("appointment_detail", pk=appointment.pk)
 
 
+def late_participants(appointment: Appointment, participants, now) -> list[AppointmentParticipant]:
+    """Who has not joined a running video session 5 minutes in (SPEC F9 step 6): the banner's
+    list, read from the same facts as the lifecycle sweep's late-arrival items."""
+    running = appointment.status in LIVE_STATUSES and now < appointment.ends_at
+    if (
+        appointment.modality != Modality.TELEHEALTH
+        or not running
+        or now < appointment.starts_at + LATE_JOIN_AFTER
+    ):
+        return []
+    return [p for p in participants if p.joined_at is None and p.attendance == Attendance.EXPECTED]
+
+
 def _visible_appointment(request, pk: int) -> Appointment:
     return get_object_or_404(_with_participants(_appointments_for(request)), pk=pk)
 
@@ -132,9 +149,14 @@ def appointment_detail(request, pk: int):
     appointment = _visible_appointment(request, pk)
     can_manage = can_manage_appointment(request.membership, appointment)
     participants = list(appointment.participants.all())
+    activity = appointment_activity(appointment=appointment)
+    now = timezone.now()
     context = {
         "appointment": appointment,
         "participants": participants,
+        "activity": activity,
+        "late": late_participants(appointment, participants, now),
+        "checked_in": {a.participant_id for a in activity if a.kind == ActivityKind.CHECK_IN_SENT},
         "meeting": getattr(appointment, "meeting", None),
         "can_manage": can_manage,
         "can_mark_attendance": can_manage and timezone.now() >= appointment.starts_at,

@@ -217,6 +217,17 @@ class OutboxMessage(models.Model):
             f"{self.kind} {self.get_channel_display()} for appointment #{self.appointment_id} ({self.state})"
         )
 
+    @property
+    def display_name(self) -> str:
+        """What the timeline calls it: its step's name, or the one-off notice's (e-mail fallbacks
+        included)."""
+        if self.step_id is not None:
+            return self.step.name
+        from messaging.defaults import ONE_OFF_NOTICES
+
+        notice = ONE_OFF_NOTICES.get(self.kind.split(":")[0])
+        return notice["name"] if notice else self.kind.replace("_", " ").capitalize()
+
 
 class HoldoutAssignment(models.Model):
     """Whether one client of one appointment was held out of a step (SPEC F18), drawn once when the
