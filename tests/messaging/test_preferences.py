@@ -113,11 +113,11 @@ def test_the_page_shows_the_clients_choices_and_the_practice_phone(web, ann_link
     assert "Avery" not in html and "ann@example.test" not in html and "555-0101" not in html
 
 
-def test_the_page_is_never_cached_and_sends_no_referrer(web, ann_link):
+def test_the_page_is_never_cached_and_sends_its_address_to_no_other_site(web, ann_link):
     response = page(web, ann_link)
 
     assert "no-store" in response["Cache-Control"]
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert response["X-Robots-Tag"] == "noindex, nofollow"
 
 
