@@ -136,3 +136,57 @@ def test_a_clinician_switches_the_15_minute_text_off_for_one_session(
     page.get_by_text("Switched off by Dr. Smith for this session. It will not be sent.").wait_for()
     screenshot(page, "timeline")
     context.close()
+
+
+def test_a_client_answers_the_survey_and_asks_for_the_next_session(
+    page, live_server, practice, clinician, ann, service_type, screenshot
+):
+    from datetime import timedelta
+
+    import time_machine
+
+    from messaging.after_session import after_session_link_for
+    from messaging.models import SurveyResponse
+    from scheduling.models import FollowUp
+
+    starts_at = timezone.now().replace(microsecond=0) - timedelta(hours=2)
+    with time_machine.travel(starts_at - timedelta(days=1)):  # booked the day before
+        appointment = appointment_book(
+            practice=practice,
+            clinician=clinician,
+            clients=[ann],
+            starts_at=starts_at,
+            service_type=service_type,
+        )
+    token = after_session_link_for(appointment.participants.get(), timezone.now())
+    page.goto(f"{live_server.url}/a/{token}")
+    screenshot(page, "page")
+
+    # Tab reaches a radio group once; the arrow keys then move the choice along it.
+    overall = page.get_by_role("group", name="How was your session overall?")
+    tab_to(page, overall.get_by_label("1"))
+    page.keyboard.press("Space")
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    assert overall.get_by_label("4").is_checked()
+    joining = page.get_by_role("group", name="How easy was it to join?")
+    tab_to(page, joining.get_by_label("1"))
+    page.keyboard.press("Space")
+    for _ in range(4):
+        page.keyboard.press("ArrowRight")
+    assert joining.get_by_label("5").is_checked()
+    tab_to(page, page.get_by_label("Anything you'd like us to know? (optional)"))
+    page.keyboard.type("The sound was clear.")
+    tab_to(page, page.get_by_role("button", name="Send my answers"))
+    page.keyboard.press("Enter")
+    page.get_by_text("Thank you for your answers.").wait_for()
+
+    tab_to(page, page.get_by_role("button", name="Book my next session"))
+    page.keyboard.press("Enter")
+    page.get_by_text("will contact you to book your next session").wait_for()
+    screenshot(page, "done")
+
+    answer = SurveyResponse.objects.get()
+    assert (answer.session_rating, answer.joining_rating, answer.comment) == (4, 5, "The sound was clear.")
+    assert FollowUp.objects.get().kind == "booking_requested"
+    assert page.problems == []
