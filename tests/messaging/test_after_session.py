@@ -102,6 +102,20 @@ def test_the_close_out_email_goes_30_minutes_after_the_end_with_a_working_link(s
     assert "Thank you, Ann" in page.content.decode()
 
 
+def test_a_client_who_switched_the_close_out_email_off_does_not_get_it(session, consenting_ann):
+    from messaging.models import ClientPreferences
+
+    ClientPreferences.objects.create(
+        practice=consenting_ann.practice, client=consenting_ann, opted_out_steps=["after_session"]
+    )
+
+    sweep_at(AFTER)
+
+    row = OutboxMessage.objects.get(appointment=session, kind="after_session")
+    assert row.state == OutboxState.SKIPPED
+    assert "preference page" in row.reason
+
+
 def test_no_close_out_message_after_a_no_show(session, participant):
     participant.attendance = Attendance.NO_SHOW
     participant.save()

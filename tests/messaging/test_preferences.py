@@ -236,7 +236,7 @@ def test_quiet_hours_and_step_choices_are_saved(web, consenting_ann, ann_link):
 
     saved = preferences(consenting_ann)
     assert (saved.quiet_start, saved.quiet_end) == (time(21, 30), time(7, 15))
-    assert saved.opted_out_steps == ["t24_sms_in_person", "t2h_tech_check"]
+    assert saved.opted_out_steps == ["after_session", "t24_sms_in_person", "t2h_tech_check"]
     html = page(web, ann_link).content.decode()
     assert 'value="21:30"' in html and 'value="07:15"' in html
     assert re.search(r'value="t24_sms"[^>]*checked', html)
@@ -253,7 +253,7 @@ def test_clearing_quiet_hours_removes_them(web, consenting_ann, ann_link):
 def test_only_optional_client_steps_are_offered(practice):
     keys = [step.key for step in optional_steps_for(practice)]
 
-    assert keys == ["t24_sms", "t24_sms_in_person", "t2h_tech_check", "t0_push"]
+    assert keys == ["t24_sms", "t24_sms_in_person", "t2h_tech_check", "t0_push", "after_session"]
 
 
 def test_a_step_the_practice_switched_off_is_not_offered(practice):
