@@ -53,7 +53,9 @@ class SurveyForm(forms.Form):
 
 def _page(request, template: str, context: dict, status: int = 200) -> HttpResponse:
     response = render(request, template, context, status=status)
-    response["Referrer-Policy"] = "no-referrer"
+    # A page with a form says "same-origin", not "no-referrer", so the browser sends its Origin
+    # with the form for the CSRF check (templates/client_base.html).
+    response["Referrer-Policy"] = "same-origin" if status == 200 else "no-referrer"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 

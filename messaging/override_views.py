@@ -15,8 +15,9 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
-from messaging.models import StepOverride
+from messaging.models import Anchor, StepOverride
 from messaging.overrides import OFF, ON, overridable_steps, step_override_set
+from messaging.planning import applies_to_session
 from messaging.services import sequence_for
 from practice.access import BOOKERS, SCHEDULERS, require_manage_appointment, staff_view
 from practice.models import ClinicianProfile, Role
@@ -74,7 +75,13 @@ def appointment_reminders(request, pk: int):
     participants = list(
         AppointmentParticipant.objects.filter(appointment=appointment).select_related("client")
     )
-    steps = overridable_steps(sequence_for(appointment.practice))
+    # Only what this session plans and has not sent at booking: the in-person reminder means
+    # nothing for a video session, and the confirmation has gone out already.
+    steps = [
+        step
+        for step in overridable_steps(sequence_for(appointment.practice))
+        if step.anchor != Anchor.BOOKING and applies_to_session(step, appointment)
+    ]
     overrides = StepOverride.objects.filter(
         client__in=[p.client_id for p in participants], step__in=steps, clinician=appointment.clinician
     ).filter(appointment__isnull=True) | StepOverride.objects.filter(appointment=appointment)

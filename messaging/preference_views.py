@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from messaging import preferences as prefs
 from messaging.languages import language_choices, message_language
+from messaging.quiet_hours import PRACTICE, window
 from messaging.services import sequence_for
 from practice.consent import ConsentError
 
@@ -83,9 +84,20 @@ class PreferencesForm(forms.Form):
         return cleaned
 
 
+def practice_quiet_hours_label(sequence) -> str:
+    """ "from 9:00 PM to 8:00 AM" when the practice has quiet hours, else "" (shown beside the
+    client's own)."""
+    practice_window = window(sequence.quiet_start, sequence.quiet_end, PRACTICE)
+    if practice_window is None:
+        return ""
+    return f"from {practice_window.start:%-I:%M %p} to {practice_window.end:%-I:%M %p}"
+
+
 def _page(request, template: str, context: dict, status: int = 200) -> HttpResponse:
     response = render(request, template, context, status=status)
-    response["Referrer-Policy"] = "no-referrer"
+    # A page with a form says "same-origin", not "no-referrer", so the browser sends its Origin
+    # with the form for the CSRF check (templates/client_base.html).
+    response["Referrer-Policy"] = "same-origin" if status == 200 else "no-referrer"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
@@ -139,6 +151,7 @@ def preference_center(request, token: str) -> HttpResponse:
         "has_phone": bool(client.phone),
         "has_email": bool(client.email),
         "timezone_name": str(client.zoneinfo()),
+        "practice_quiet": practice_quiet_hours_label(sequence),
         "saved": request.method == "GET" and request.GET.get("saved") == "1",
     }
     return _page(request, "messaging/preferences.html", context)

@@ -37,6 +37,7 @@ OPTIONAL_STEP_KEYS: dict[str, str] = {
     "t2h_tech_check": "A prompt 2 hours before a video session to test your camera and connection "
     "(only if you haven't yet)",
     "t0_push": "A browser notification when your video session starts",
+    "after_session": "An e-mail after each session with two quick questions and a link to book your next one",
 }
 
 

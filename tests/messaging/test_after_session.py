@@ -102,6 +102,20 @@ def test_the_close_out_email_goes_30_minutes_after_the_end_with_a_working_link(s
     assert "Thank you, Ann" in page.content.decode()
 
 
+def test_a_client_who_switched_the_close_out_email_off_does_not_get_it(session, consenting_ann):
+    from messaging.models import ClientPreferences
+
+    ClientPreferences.objects.create(
+        practice=consenting_ann.practice, client=consenting_ann, opted_out_steps=["after_session"]
+    )
+
+    sweep_at(AFTER)
+
+    row = OutboxMessage.objects.get(appointment=session, kind="after_session")
+    assert row.state == OutboxState.SKIPPED
+    assert "preference page" in row.reason
+
+
 def test_no_close_out_message_after_a_no_show(session, participant):
     participant.attendance = Attendance.NO_SHOW
     participant.save()
@@ -145,7 +159,7 @@ def test_an_expired_link_gets_a_friendly_404_and_changes_nothing(web, token):
 def test_the_page_is_never_cached_sends_no_referrer_and_names_no_one_but_the_client(web, token):
     page = open_page(web, token)
     assert "no-store" in page["Cache-Control"]
-    assert page["Referrer-Policy"] == "no-referrer"
+    assert page["Referrer-Policy"] == "same-origin"  # the token never leaves for another site
     body = page.content.decode()
     assert "Avery" not in body  # the first name only
     assert "Individual therapy" not in body  # no service details

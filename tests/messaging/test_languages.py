@@ -209,6 +209,14 @@ def test_the_preference_page_offers_languages_only_when_the_practice_has_several
     assert '<option value="es">Español</option>' in page
 
 
+def test_the_page_tells_the_client_about_the_practices_quiet_hours(practice, consenting_ann):
+    token = preference_link_for(consenting_ann, timezone.now())
+    page = HttpClient().get(f"/p/{token}").content.decode()
+    assert "never sends texts from 9:00 PM to 8:00 AM your time" in page
+    Sequence.objects.filter(practice=practice).update(quiet_start=None, quiet_end=None)
+    assert "never sends texts" not in HttpClient().get(f"/p/{token}").content.decode()
+
+
 def test_a_client_saves_their_language_and_back_to_the_default(bilingual, consenting_ann):
     web = HttpClient(enforce_csrf_checks=True)
     token = preference_link_for(consenting_ann, timezone.now())

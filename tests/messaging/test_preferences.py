@@ -113,11 +113,11 @@ def test_the_page_shows_the_clients_choices_and_the_practice_phone(web, ann_link
     assert "Avery" not in html and "ann@example.test" not in html and "555-0101" not in html
 
 
-def test_the_page_is_never_cached_and_sends_no_referrer(web, ann_link):
+def test_the_page_is_never_cached_and_sends_its_address_to_no_other_site(web, ann_link):
     response = page(web, ann_link)
 
     assert "no-store" in response["Cache-Control"]
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert response["X-Robots-Tag"] == "noindex, nofollow"
 
 
@@ -236,7 +236,7 @@ def test_quiet_hours_and_step_choices_are_saved(web, consenting_ann, ann_link):
 
     saved = preferences(consenting_ann)
     assert (saved.quiet_start, saved.quiet_end) == (time(21, 30), time(7, 15))
-    assert saved.opted_out_steps == ["t24_sms_in_person", "t2h_tech_check"]
+    assert saved.opted_out_steps == ["after_session", "t24_sms_in_person", "t2h_tech_check"]
     html = page(web, ann_link).content.decode()
     assert 'value="21:30"' in html and 'value="07:15"' in html
     assert re.search(r'value="t24_sms"[^>]*checked', html)
@@ -253,7 +253,7 @@ def test_clearing_quiet_hours_removes_them(web, consenting_ann, ann_link):
 def test_only_optional_client_steps_are_offered(practice):
     keys = [step.key for step in optional_steps_for(practice)]
 
-    assert keys == ["t24_sms", "t24_sms_in_person", "t2h_tech_check", "t0_push"]
+    assert keys == ["t24_sms", "t24_sms_in_person", "t2h_tech_check", "t0_push", "after_session"]
 
 
 def test_a_step_the_practice_switched_off_is_not_offered(practice):
