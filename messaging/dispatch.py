@@ -46,7 +46,7 @@ from messaging.push import PushFanOut, PushTarget, push_fan_out, push_fan_out_re
 from messaging.services import CANCELLATION_NOTICE, message_plan_fallback
 from practice.consent import client_sms_opt_out_from_carrier
 from practice.models import ClinicianProfile, Practice
-from scheduling.models import AppointmentStatus
+from scheduling.models import Appointment, AppointmentStatus
 
 logger = logging.getLogger(__name__)
 
@@ -527,14 +527,20 @@ def _record_accepted_postgresql(accepted, token: str, now: datetime) -> None:
 def _hand_over(chunk: list[tuple[SendJob, OutboxMessage]], token: str) -> list[tuple[SendJob, OutboxMessage]]:
     """Mark the chunk "sending" and keep only the rows this dispatcher still holds: if its claim
     lease ran out meanwhile, another dispatcher may have taken a row, and it must not go twice.
-    One statement: the conditional UPDATE returns the rows it moved (PostgreSQL, SQLite ≥ 3.35)."""
+    The same statement checks the session once more: one cancelled or moved since the batch was
+    prepared (a whole batch can take seconds in a burst) is not handed over, so no reminder goes
+    out for a time that was already changed. One statement: the conditional UPDATE returns the
+    rows it moved (PostgreSQL, SQLite ≥ 3.35)."""
     now = timezone.now()
     ids = [job.message_id for job, _ in chunk]
     table = OutboxMessage._meta.db_table
+    appointments = Appointment._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f'UPDATE "{table}" SET state = %s, lease_until = %s, updated_at = %s '
-            f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND claim_token = %s AND state = %s RETURNING id",
+            f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND claim_token = %s AND state = %s "
+            f'AND (kind = %s OR NOT EXISTS (SELECT 1 FROM "{appointments}" a '
+            f'WHERE a.id = "{table}".appointment_id AND a.status IN (%s, %s))) RETURNING id',
             [
                 OutboxState.SENDING,
                 now + timedelta(seconds=settings.DISPATCH_SENDING_LEASE_SECONDS),
@@ -542,7 +548,24 @@ def _hand_over(chunk: list[tuple[SendJob, OutboxMessage]], token: str) -> list[t
                 *ids,
                 token,
                 OutboxState.CLAIMED,
+                CANCELLATION_NOTICE,
+                AppointmentStatus.CANCELLED,
+                AppointmentStatus.RESCHEDULED,
             ],
         )
         held = {pk for (pk,) in cursor.fetchall()}
+    if len(held) < len(ids):
+        _withdraw_overtaken([pk for pk in ids if pk not in held], token, now)
     return [(job, message) for job, message in chunk if job.message_id in held]
+
+
+def _withdraw_overtaken(ids: list[int], token: str, now: datetime) -> None:
+    """Rows still claimed by this dispatcher that the hand-over refused: their session was
+    cancelled or moved after they were prepared. (Rows another dispatcher took are not ours.)"""
+    OutboxMessage.objects.filter(pk__in=ids, claim_token=token, state=OutboxState.CLAIMED).update(
+        state=OutboxState.CANCELLED,
+        reason="The session was cancelled or moved while this was being sent.",
+        settled_at=now,
+        lease_until=None,
+        updated_at=now,
+    )

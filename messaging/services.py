@@ -189,7 +189,10 @@ def _bulk_rows(ids: list[int], now: datetime, steps_of: dict[int, list[Step]]) -
     ):
         participants.setdefault(p[0], []).append((p[1], p[2]))
     missing = {a["practice_id"] for a in appointments} - set(steps_of)
-    for practice in Practice.objects.filter(pk__in=missing):
+    active = Step.objects.filter(sequence__practice_id__in=missing, is_active=True).select_related("sequence")
+    for step in active:
+        steps_of.setdefault(step.sequence.practice_id, []).append(step)
+    for practice in Practice.objects.filter(pk__in=missing - set(steps_of)):
         steps_of[practice.pk] = list(sequence_for(practice).steps.filter(is_active=True))
     zones: dict[str, ZoneInfo] = {}
 
