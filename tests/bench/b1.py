@@ -47,6 +47,7 @@ DISPATCHER_BOX = 300  # s: a dispatcher still running after this is stopped and 
 CRASH_ROWS = 2_000
 Q2_TASKS = 4_000
 PROFILE_ROWS = 3_000
+ARM_MARGIN = 20.0  # s before the due instant: arming 30,000 rows takes seconds on a busy machine
 
 
 def say(text: str = "") -> None:
@@ -161,7 +162,7 @@ def dispatcher_run(
     for runner in runners:
         if runner.stdout.readline().strip() != "ready":
             raise RuntimeError("A dispatcher runner did not start.")
-    due = time.time() + 20  # arming 30,000 rows takes a few seconds, more on a busy machine
+    due = time.time() + ARM_MARGIN
     data.arm_burst(burst, datetime.fromtimestamp(due, UTC), rows=rows)
     if time.time() > due - 0.2:
         raise RuntimeError("Planning the burst took longer than the margin before its due time.")

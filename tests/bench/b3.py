@@ -34,7 +34,7 @@ from django.db import close_old_connections, connection
 from messaging.models import OutboxMessage, OutboxState
 from scheduling.models import Appointment, AppointmentParticipant, AppointmentStatus, Attendance
 from scheduling.services import appointment_cancel, appointment_reschedule
-from tests.bench import data
+from tests.bench import b1, data
 from tests.bench.b1 import ROOT, child_env, machine, percentile, say
 from tests.bench.backends import read_send_log
 
@@ -126,7 +126,7 @@ def run(args) -> dict:
     )
     if runner.stdout.readline().strip() != "ready":
         raise RuntimeError("The dispatcher runner did not start.")
-    due = time.time() + 20
+    due = time.time() + b1.ARM_MARGIN
     data.arm_burst(burst, datetime.fromtimestamp(due, UTC))
     runner.stdin.write(f"{due}\n")
     runner.stdin.flush()

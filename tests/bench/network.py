@@ -112,7 +112,8 @@ def build(appointments: int, *, log=print) -> Network:
 
     started = time.monotonic()
     now = timezone.now()
-    clinicians_n = PRACTICES * CLINICIANS_PER_PRACTICE
+    practices_n = max(1, min(PRACTICES, appointments // 1000))  # 1,000 for a month of 1,000,000
+    clinicians_n = practices_n * CLINICIANS_PER_PRACTICE
     per_clinician = -(-appointments // clinicians_n)
     first_day = (now + timedelta(days=1)).astimezone(UTC).replace(hour=14, minute=0, second=0, microsecond=0)
     with disable_auditlog(), transaction.atomic():
@@ -125,7 +126,7 @@ def build(appointments: int, *, log=print) -> Network:
                 sms_from_number="+13155550199",
                 telehealth_provider=TelehealthProvider.FAKE,
             )
-            for p in range(PRACTICES)
+            for p in range(practices_n)
         )
         for practice in practices:
             sequence_for(practice)
