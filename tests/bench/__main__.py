@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--network", type=int, default=1_000_000, help="B2: sessions in the month (1,000,000)."
     )
-    parser.add_argument("--plan-slice", type=int, default=20_000, help="B2: sessions per set-based slice (20,000).")
+    parser.add_argument(
+        "--plan-slice", type=int, default=20_000, help="B2: sessions a set-based slice (20,000)."
+    )
     parser.add_argument("--plan-sample", type=int, default=500, help="B2: sessions planned one at a time.")
     parser.add_argument("--storm", type=int, default=10_000, help="B3: reschedules and cancels (10,000).")
     parser.add_argument("--storm-seconds", type=float, default=120, help="B3: time box of the storm (120).")
