@@ -31,10 +31,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
 
-from tests.local_server import LocalHTTPServer
+from tests.local_server import LocalHTTPServer, QuietHandler
 
 MESSAGES_PATH = "/2010-04-01/Accounts/{sid}/Messages.json"
 
@@ -175,25 +174,12 @@ def _error_body(status: int, code: int) -> dict:
 
 
 def _make_handler(server: FakeTwilioServer):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, like the real API
+    class Handler(QuietHandler):
         server_version = "fake-twilio"
 
-        def log_message(self, format, *args):  # quiet
-            pass
-
         def _answer(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
-            body = json.dumps(payload).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (timeout): nothing to tell it
+            content = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+            self.send_answer(status, json.dumps(payload).encode(), content)
 
         def do_POST(self):
             length = int(self.headers.get("Content-Length") or 0)
