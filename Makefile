@@ -52,9 +52,11 @@ BENCH_URL ?= postgres://postgres@127.0.0.1:5432/attend_bench
 BENCH ?= all
 
 ## bench: the reminder-engine benchmarks (#8) on a PostgreSQL database of their own (docs/benchmarks.md)
+BENCH_DB = $(lastword $(subst /, ,$(BENCH_URL)))
+
 bench: venv
-	psql -h 127.0.0.1 -U postgres -tc "select 1 from pg_database where datname='attend_bench'" | grep -q 1 \
-	  || psql -h 127.0.0.1 -U postgres -c "create database attend_bench"
+	psql -h 127.0.0.1 -U postgres -tc "select 1 from pg_database where datname='$(BENCH_DB)'" | grep -q 1 \
+	  || psql -h 127.0.0.1 -U postgres -c "create database $(BENCH_DB)"
 	DATABASE_URL=$(BENCH_URL) $(PY) manage.py migrate --noinput
 	DATABASE_URL=$(BENCH_URL) $(PY) -m tests.bench $(BENCH)
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import formataddr, parseaddr
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.html import escape, linebreaks, urlize
 from icalendar import Calendar, Event
+from phonenumber_field.phonenumber import PhoneNumber
 
 from messaging.backends.base import EmailAttachment, EmailMessageData, SMSMessage
 from messaging.content import render
@@ -38,12 +40,22 @@ class Recipient:
     tz: ZoneInfo
 
 
+def e164(phone) -> str:
+    """The number in E.164, or "" when there is none: what ``phone.as_e164 if phone else ""``
+    gives, without ``bool(phone)``, which validates and formats the number only to test it
+    (four times a message, ~0.1 ms of the dispatcher's time a row)."""
+    if not isinstance(phone, PhoneNumber) or not (phone.raw_input or phone.national_number):
+        return ""
+    return phone.as_e164
+
+
 def client_recipient(client: Client) -> Recipient:
+    phone = e164(client.phone)
     return Recipient(
         name=client.greeting_name,
-        phone=client.phone.as_e164 if client.phone else "",
+        phone=phone,
         email=client.email,
-        sms_allowed=client.has_sms_consent,
+        sms_allowed=bool(phone) and client.sms_consent_at is not None,  # Client.has_sms_consent
         prefers_email=client.preferred_channel == "email",
         tz=client.zoneinfo(),
     )
@@ -51,11 +63,12 @@ def client_recipient(client: Client) -> Recipient:
 
 def clinician_recipient(clinician: ClinicianProfile) -> Recipient:
     email = clinician.email or (clinician.user.email if clinician.user else "")
+    phone = e164(clinician.phone)
     return Recipient(
         name=clinician.display_name,
-        phone=clinician.phone.as_e164 if clinician.phone else "",
+        phone=phone,
         email=email,
-        sms_allowed=bool(clinician.phone),
+        sms_allowed=bool(phone),
         prefers_email=False,
         tz=clinician.zoneinfo,
     )
@@ -71,6 +84,33 @@ def absolute_url(path: str) -> str:
     return settings.SITE_URL.rstrip("/") + path
 
 
+_TOKEN = "attendtokenplaceholder"
+
+
+@lru_cache(maxsize=64)
+def _route_around_token(name: str, urlconf: str, prefix: str) -> tuple[str, str]:
+    path = reverse(name, urlconf=urlconf, args=[_TOKEN])
+    before, _, after = path.partition(_TOKEN)
+    return before, after
+
+
+def token_path(name: str, token: str) -> str:
+    """``reverse(name, args=[token])`` for URL-safe tokens, without resolving the route for
+    every message (it cost the dispatcher ~0.2 ms a row)."""
+    before, after = _route_around_token(name, *_routing())
+    return before + token + after
+
+
+def _routing() -> tuple[str, str]:
+    """What a reversed URL depends on besides its name: the URLconf and the script prefix."""
+    return get_urlconf() or settings.ROOT_URLCONF, get_script_prefix()
+
+
+@lru_cache(maxsize=16)
+def _route(name: str, urlconf: str, prefix: str) -> str:
+    return reverse(name, urlconf=urlconf)
+
+
 def _links(message: OutboxMessage) -> dict[str, str]:
     """One-tap links of the client the message is about (none for a whole-session message)."""
     if message.participant is None or message.recipient_key.startswith(Audience.CLINICIAN):
@@ -84,8 +124,8 @@ def _links(message: OutboxMessage) -> dict[str, str]:
         link = join_link_for(message.participant)
     token = link.token
     return {
-        "join_link": absolute_url(reverse("join", args=[token])),
-        "tech_check_link": absolute_url(reverse("tech_check", args=[token])),
+        "join_link": absolute_url(token_path("join", token)),
+        "tech_check_link": absolute_url(token_path("tech_check", token)),
     }
 
 
@@ -138,7 +178,7 @@ def render_context(
         "client_name": about_client,
         "clinician_name": appointment.clinician.display_name,
         "practice_name": practice.email_sender_name or practice.name,
-        "practice_phone": practice.phone.as_national if practice.phone else "",
+        "practice_phone": practice.phone.as_national if e164(practice.phone) else "",
         "session_date": local_date(local_start, language),
         "session_time": local_time(local_start, language),
         **_links(message),
@@ -161,8 +201,8 @@ def sms_for(
     return SMSMessage(
         to=recipient.phone,
         body=render(body_template, context),
-        from_number=practice.sms_from_number.as_e164 if practice.sms_from_number else "",
-        status_callback_url=absolute_url(reverse("twilio_status")),
+        from_number=e164(practice.sms_from_number),
+        status_callback_url=absolute_url(_route("twilio_status", *_routing())),
         valid_until=valid_until,
     )
 

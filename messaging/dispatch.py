@@ -41,6 +41,7 @@ from messaging.models import (
     OutboxMessage,
     OutboxState,
     Sequence,
+    Step,
 )
 from messaging.overrides import OverrideLookup, override_reason
 from messaging.planning import retry_delay, send_deadline
@@ -56,7 +57,8 @@ from messaging.services import (
 from practice import facts
 from practice.consent import client_sms_opt_out_from_carrier
 from practice.facts import Fact
-from scheduling.models import AppointmentStatus, Attendance
+from practice.models import ClinicianProfile, Practice
+from scheduling.models import Appointment, AppointmentStatus, Attendance
 
 logger = logging.getLogger(__name__)
 
@@ -447,18 +449,44 @@ def _record(job: SendJob, outcome, message: OutboxMessage, now: datetime, report
 
 
 def _claimed_rows(token: str) -> list[OutboxMessage]:
-    return list(
+    rows = list(
         OutboxMessage.objects.filter(claim_token=token, state=OutboxState.CLAIMED)
         .select_related(
-            "appointment__practice__sequence",
-            "appointment__clinician__user",
-            "participant__client__practice",
+            "appointment",
             "participant__client__message_preferences",
             "participant__join_link",
-            "step",
         )
         .order_by("due_at")
     )
+    _attach_shared(rows)
+    return rows
+
+
+def _attach_shared(rows: list[OutboxMessage]) -> None:
+    """Give the batch's rows their practices, steps and clinicians, each loaded once per batch
+    rather than once per row through a wider join: a burst has far fewer of them than rows,
+    and every practice row loaded costs two phone numbers parsed."""
+    if not rows:
+        return
+
+    appointments = [row.appointment for row in rows]
+    clients = [row.participant.client for row in rows if row.participant is not None]
+    # With each practice's sequence: its quiet hours and languages decide every row.
+    practices = Practice.objects.select_related("sequence").in_bulk(
+        {a.practice_id for a in appointments} | {c.practice_id for c in clients}
+    )
+    clinicians = ClinicianProfile.objects.select_related("user").in_bulk(
+        {a.clinician_id for a in appointments}
+    )
+    steps = Step.objects.in_bulk({row.step_id for row in rows if row.step_id is not None})
+    for appointment in appointments:
+        appointment.practice = practices[appointment.practice_id]
+        appointment.clinician = clinicians[appointment.clinician_id]
+    for client in clients:
+        client.practice = practices[client.practice_id]
+    for row in rows:
+        if row.step_id is not None:
+            row.step = steps[row.step_id]
 
 
 def dispatch_due(
@@ -521,11 +549,11 @@ def _dispatch_batch(rows, now, report, sms_backend, email_backend) -> None:
     if not jobs:
         return
     token = rows[0].claim_token
-    width = settings.DISPATCH_CONCURRENCY
+    width = settings.DISPATCH_HANDOVER_CHUNK
     # Made only when needed: a development setup without VAPID keys never gets here.
     push_backend = get_push_backend() if any(job.channel == Channel.PUSH for job, _ in jobs) else None
-    with ThreadPoolExecutor(max_workers=width) as pool:
-        # One pool-width at a time: a dispatcher killed mid-batch leaves at most one chunk
+    with ThreadPoolExecutor(max_workers=min(settings.DISPATCH_CONCURRENCY, width)) as pool:
+        # One hand-over chunk at a time: a dispatcher killed mid-batch leaves at most one chunk
         # "unknown", and the rest of its claim simply expires and is sent by another.
         for first in range(0, len(jobs), width):
             chunk = _hand_over(jobs[first : first + width], token)
@@ -549,41 +577,107 @@ def _record_accepted(accepted, token: str, now: datetime, report: DispatchReport
     cost when done row by row), with the same conditions as one by one: still ours, still sending."""
     if not accepted:
         return
-    per_row = {
-        "channel": [(job.message_id, job.channel) for job, _, _ in accepted],
-        "provider_message_id": [(job.message_id, result.provider_message_id) for job, _, result in accepted],
-        "reason": [(job.message_id, job.note) for job, _, _ in accepted],
-    }
-    OutboxMessage.objects.filter(
-        pk__in=[job.message_id for job, _, _ in accepted], claim_token=token, state=OutboxState.SENDING
-    ).update(
-        **{
-            field: Case(*(When(pk=pk, then=Value(value)) for pk, value in pairs))
-            for field, pairs in per_row.items()
-        },
-        state=OutboxState.ACCEPTED,
-        sent_at=now,
-        attempts=F("attempts") + 1,
-        lease_until=None,
-        updated_at=now,
-    )
+    if connection.vendor == "postgresql":
+        _record_accepted_postgresql(accepted, token, now)
+    else:
+        per_row = {
+            "channel": [(job.message_id, job.channel) for job, _, _ in accepted],
+            "provider_message_id": [
+                (job.message_id, result.provider_message_id) for job, _, result in accepted
+            ],
+            "reason": [(job.message_id, job.note) for job, _, _ in accepted],
+        }
+        OutboxMessage.objects.filter(
+            pk__in=[job.message_id for job, _, _ in accepted], claim_token=token, state=OutboxState.SENDING
+        ).update(
+            **{
+                field: Case(*(When(pk=pk, then=Value(value)) for pk, value in pairs))
+                for field, pairs in per_row.items()
+            },
+            state=OutboxState.ACCEPTED,
+            sent_at=now,
+            attempts=F("attempts") + 1,
+            lease_until=None,
+            updated_at=now,
+        )
     report.sent += len(accepted)
     report.lateness_seconds.extend((now - message.due_at).total_seconds() for _, message, _ in accepted)
 
 
+def _record_accepted_postgresql(accepted, token: str, now: datetime) -> None:
+    """The same UPDATE with the per-row values as arrays: one fixed statement whatever the chunk
+    (the ORM's CASE … WHEN took longer to build than PostgreSQL took to run it).
+
+    Committed without waiting for the WAL flush (``synchronous_commit`` off for this transaction
+    only): if PostgreSQL itself crashed and lost this commit, the rows would still say "sending",
+    become "unknown" when their lease ends and never be resent; exactly once is kept. The
+    hand-over, which decides whether a row may be resent, is always committed durably."""
+    table = OutboxMessage._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        cursor.execute(
+            f'UPDATE "{table}" AS o SET state = %s, channel = v.channel, '
+            "provider_message_id = v.provider_id, reason = v.reason, sent_at = %s, "
+            "attempts = o.attempts + 1, lease_until = NULL, updated_at = %s "
+            "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) "
+            "AS v(id, channel, provider_id, reason) "
+            "WHERE o.id = v.id AND o.claim_token = %s AND o.state = %s",
+            [
+                OutboxState.ACCEPTED,
+                now,
+                now,
+                [job.message_id for job, _, _ in accepted],
+                [job.channel for job, _, _ in accepted],
+                [result.provider_message_id for _, _, result in accepted],
+                [job.note for job, _, _ in accepted],
+                token,
+                OutboxState.SENDING,
+            ],
+        )
+
+
 def _hand_over(chunk: list[tuple[SendJob, OutboxMessage]], token: str) -> list[tuple[SendJob, OutboxMessage]]:
     """Mark the chunk "sending" and keep only the rows this dispatcher still holds: if its claim
-    lease ran out meanwhile, another dispatcher may have taken a row, and it must not go twice."""
+    lease ran out meanwhile, another dispatcher may have taken a row, and it must not go twice.
+    The same statement checks the session once more: one cancelled or moved since the batch was
+    prepared (a whole batch can take seconds in a burst) is not handed over, so no reminder goes
+    out for a time that was already changed. One statement: the conditional UPDATE returns the
+    rows it moved (PostgreSQL, SQLite ≥ 3.35)."""
     now = timezone.now()
     ids = [job.message_id for job, _ in chunk]
+    table = OutboxMessage._meta.db_table
+    appointments = Appointment._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE "{table}" SET state = %s, lease_until = %s, updated_at = %s '
+            f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND claim_token = %s AND state = %s "
+            f'AND (kind = %s OR NOT EXISTS (SELECT 1 FROM "{appointments}" a '
+            f'WHERE a.id = "{table}".appointment_id AND a.status IN (%s, %s))) RETURNING id',
+            [
+                OutboxState.SENDING,
+                now + timedelta(seconds=settings.DISPATCH_SENDING_LEASE_SECONDS),
+                now,
+                *ids,
+                token,
+                OutboxState.CLAIMED,
+                CANCELLATION_NOTICE,
+                AppointmentStatus.CANCELLED,
+                AppointmentStatus.RESCHEDULED,
+            ],
+        )
+        held = {pk for (pk,) in cursor.fetchall()}
+    if len(held) < len(ids):
+        _withdraw_overtaken([pk for pk in ids if pk not in held], token, now)
+    return [(job, message) for job, message in chunk if job.message_id in held]
+
+
+def _withdraw_overtaken(ids: list[int], token: str, now: datetime) -> None:
+    """Rows still claimed by this dispatcher that the hand-over refused: their session was
+    cancelled or moved after they were prepared. (Rows another dispatcher took are not ours.)"""
     OutboxMessage.objects.filter(pk__in=ids, claim_token=token, state=OutboxState.CLAIMED).update(
-        state=OutboxState.SENDING,
-        lease_until=now + timedelta(seconds=settings.DISPATCH_SENDING_LEASE_SECONDS),
+        state=OutboxState.CANCELLED,
+        reason="The session was cancelled or moved while this was being sent.",
+        settled_at=now,
+        lease_until=None,
         updated_at=now,
     )
-    held = set(
-        OutboxMessage.objects.filter(pk__in=ids, claim_token=token, state=OutboxState.SENDING).values_list(
-            "pk", flat=True
-        )
-    )
-    return [(job, message) for job, message in chunk if job.message_id in held]

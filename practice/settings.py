@@ -231,10 +231,19 @@ CALENDAR_UID_DOMAIN = env.str("CALENDAR_UID_DOMAIN", default="attend.invalid")
 DISPATCH_BATCH_SIZE = env.int("DISPATCH_BATCH_SIZE", default=500)
 DISPATCH_CONCURRENCY = env.int("DISPATCH_CONCURRENCY", default=16)
 DISPATCH_SENDING_LEASE_SECONDS = env.int("DISPATCH_SENDING_LEASE_SECONDS", default=600)
+# Rows marked "sending" by one durable commit before their provider calls (DISPATCH_CONCURRENCY at
+# a time): a dispatcher killed mid-burst leaves at most this many "unknown"; fewer means more
+# commits (each waits for the WAL flush), which bounds a top-of-the-hour burst (docs/benchmarks.md).
+DISPATCH_HANDOVER_CHUNK = env.int("DISPATCH_HANDOVER_CHUNK", default=64)
 # The scheduled dispatcher task sweeps every DISPATCH_INTERVAL_SECONDS for just under a minute,
 # because django-q2 schedules run at most once a minute.
 DISPATCH_INTERVAL_SECONDS = env.int("DISPATCH_INTERVAL_SECONDS", default=5)
-for _name in ("DISPATCH_BATCH_SIZE", "DISPATCH_CONCURRENCY", "DISPATCH_INTERVAL_SECONDS"):
+for _name in (
+    "DISPATCH_BATCH_SIZE",
+    "DISPATCH_CONCURRENCY",
+    "DISPATCH_INTERVAL_SECONDS",
+    "DISPATCH_HANDOVER_CHUNK",
+):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be at least 1.")
 

@@ -1,6 +1,6 @@
 """The HTTP server class behind the local stand-ins for vendor APIs (Zoom, Twilio, push)."""
 
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class LocalHTTPServer(ThreadingHTTPServer):
@@ -8,3 +8,24 @@ class LocalHTTPServer(ThreadingHTTPServer):
     # dozen at once, as the dispatcher's thread pool does; a real provider would not.
     request_queue_size = 128
     daemon_threads = True
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """What every vendor stand-in's handler shares: keep-alive like the real APIs, no request log
+    on the test output, and an answer that tolerates a client that already gave up."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):
+        pass
+
+    def send_answer(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        try:
+            self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a timeout test): nothing to tell it

@@ -1,6 +1,8 @@
 """``python -m tests.bench <name>``: run a benchmark of the reminder engine (issue #8).
 
-Names: ``b1`` (a burst of 30,000 reminders due at the same instant), ``all`` (every one).
+Names: ``b1`` (a burst of 30,000 reminders due at the same instant), ``b2`` (planning a network's
+month), ``b3`` (a reschedule and cancel storm during a burst), ``b4`` (provider hand-off: Twilio
+and SMTP servers on loopback), ``all`` (every one).
 Needs PostgreSQL in DATABASE_URL — use a database of its own, the benchmark builds and resets
 its own practices there (e.g. postgres://postgres@127.0.0.1:5432/attend_bench, migrated).
 Runs with production-shaped settings (DJANGO_DEBUG=false, so no SQL is kept in memory) and
@@ -14,7 +16,7 @@ import os
 import secrets
 import sys
 
-BENCHMARKS = ("b1",)
+BENCHMARKS = ("b1", "b2", "b3", "b4")
 POSTGRES_SCHEMES = ("postgres://", "postgresql://", "pgsql://", "psql://", "postgis://")
 
 
@@ -29,6 +31,16 @@ def main(argv: list[str] | None = None) -> int:
         "--production", action="store_true", help="Also run the burst through qcluster and the real schedule."
     )
     parser.add_argument("--profile", action="store_true", help="Also profile one dispatcher (pyinstrument).")
+    parser.add_argument(
+        "--network", type=int, default=1_000_000, help="B2: sessions in the month (1,000,000)."
+    )
+    parser.add_argument(
+        "--plan-slice", type=int, default=20_000, help="B2: sessions a set-based slice (20,000)."
+    )
+    parser.add_argument("--plan-sample", type=int, default=500, help="B2: sessions planned one at a time.")
+    parser.add_argument("--storm", type=int, default=10_000, help="B3: reschedules and cancels (10,000).")
+    parser.add_argument("--storm-seconds", type=float, default=120, help="B3: time box of the storm (120).")
+    parser.add_argument("--messages", type=int, default=2_000, help="B4: messages through each provider.")
     parser.add_argument("--json", default="", help="Also write the figures to this JSON file.")
     args = parser.parse_args(argv)
 
@@ -64,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
 
-    from tests.bench import b1
+    from tests.bench import b1, b2, b3, b4
 
-    runs = {"b1": b1.run}
+    runs = {"b1": b1.run, "b2": b2.run, "b3": b3.run, "b4": b4.run}
     results = {}
     for name in BENCHMARKS if args.name == "all" else (args.name,):
         results[name] = runs[name](args)

@@ -49,21 +49,30 @@ class TimestampingSMSBackend(LocMemSMSBackend):
             with _lock:
                 sends.append((message.to, handed_at))
         else:
-            os.write(fd, f"{message.to}\t{handed_at:.6f}\n".encode())
+            os.write(fd, f"{message.to}\t{handed_at:.6f}\t{_kind(message.body)}\n".encode())
         return SendResult(provider_message_id=f"bench-{uuid.uuid4().hex[:16]}")
 
 
-def read_send_log(path: str) -> list[tuple[str, float]]:
-    """The (number, time) pairs a send log holds; a line torn by SIGKILL is ignored."""
-    pairs = []
+def _kind(body: str) -> str:
+    """Which text this is, without logging its words: B3 tells a cancellation notice from a reminder."""
+    return "notice" if " is cancelled." in body else "reminder"
+
+
+def read_send_log(path: str, *, with_kind: bool = False) -> list[tuple]:
+    """The (number, time) pairs a send log holds (with ``with_kind``: (number, time, kind)); a
+    line torn by SIGKILL is ignored."""
+    entries = []
     try:
         with open(path) as log:
             for line in log:
-                number, _, stamp = line.rstrip("\n").partition("\t")
+                if not line.endswith("\n"):
+                    continue
+                number, stamp, kind = [*line.rstrip("\n").split("\t"), ""][:3]
                 try:
-                    pairs.append((number, float(stamp)))
+                    entry = (number, float(stamp))
                 except ValueError:
                     continue
+                entries.append((*entry, kind) if with_kind else entry)
     except FileNotFoundError:
         pass
-    return pairs
+    return entries

@@ -119,7 +119,11 @@ def build(n: int, *, log=print) -> Burst:
             for p in range(min(PRACTICES, n))
         )
         for practice in practices:
-            sequence_for(practice)  # the default steps, as every practice gets them
+            sequence = sequence_for(practice)  # the default steps, as every practice gets them
+            # The burst may fall at night on the practice's clock: the T-15 text is urgent and
+            # goes anyway, but B3's cancellation notices are not, and must not wait until 8 AM.
+            sequence.quiet_start = sequence.quiet_end = None
+            sequence.save(update_fields=["quiet_start", "quiet_end"])
         services = ServiceType.objects.bulk_create(
             ServiceType(practice=p, name="Individual psychotherapy", code="90834", default_minutes=50)
             for p in practices

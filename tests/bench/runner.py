@@ -45,6 +45,25 @@ class QueryStats:
             self.seconds[key] += time.perf_counter() - started
 
 
+def _peak_rss_kb() -> int:
+    """This process's peak resident memory since it started (VmHWM). Not ``ru_maxrss``: Linux keeps
+    that across exec, so a runner started from a big benchmark process would report the parent's."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process (all threads): less noisy than wall time on a busy machine."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
@@ -69,7 +88,7 @@ def main() -> None:
     for name, route_args in (("join", ["x" * 32]), ("tech_check", ["x" * 32]), ("twilio_status", [])):
         reverse(name, args=route_args)
     dispatch_due(now=datetime(2000, 1, 1, tzinfo=UTC))  # nothing is due in 2000, nothing expires
-    rss_before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_before_kb = _peak_rss_kb()
 
     stats = QueryStats()
     profiler = None
@@ -85,6 +104,7 @@ def main() -> None:
 
     total = DispatchReport()
     sweeps = 0
+    cpu_before = _cpu_seconds()
     started = time.time()
     if profiler:
         profiler.start()
@@ -98,6 +118,7 @@ def main() -> None:
             if report.claimed == 0 or time.time() - started > args.max_seconds:
                 break
     finished = time.time()
+    cpu_seconds = _cpu_seconds() - cpu_before
     if profiler:
         profiler.stop()
         with open(args.profile, "w") as out:
@@ -110,7 +131,8 @@ def main() -> None:
                 "finished": finished,
                 "sweeps": sweeps,
                 **{name: value for name, value in vars(total).items() if isinstance(value, int)},
-                "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                "cpu_seconds": cpu_seconds,
+                "maxrss_kb": _peak_rss_kb(),
                 "maxrss_before_kb": rss_before_kb,
                 "query_count": dict(stats.count),
                 "query_seconds": {key: round(value, 4) for key, value in stats.seconds.items()},

@@ -19,9 +19,8 @@ import secrets
 import threading
 from collections import deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 
-from tests.local_server import LocalHTTPServer
+from tests.local_server import LocalHTTPServer, QuietHandler
 
 
 @dataclass(frozen=True)
@@ -95,23 +94,11 @@ class FakePushService:
 
 
 def _make_handler(service: FakePushService):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    class Handler(QuietHandler):
         server_version = "fake-push"
 
-        def log_message(self, format, *args):  # quiet
-            pass
-
         def _answer(self, status: int, headers: dict[str, str] | None = None, body: bytes = b"") -> None:
-            try:
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the sender gave up (timeout)
+            self.send_answer(status, body, headers)
 
         def do_POST(self):
             length = int(self.headers.get("Content-Length") or 0)

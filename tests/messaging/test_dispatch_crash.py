@@ -65,6 +65,7 @@ def run_dispatcher(record_file: Path) -> subprocess.Popen:
         "RECORDING_SMS_FILE": str(record_file),
         "RECORDING_SMS_DELAY": "0.2",
         "DISPATCH_CONCURRENCY": "2",
+        "DISPATCH_HANDOVER_CHUNK": "2",
         "EMAIL_URL": "consolemail://",
     }
     return subprocess.Popen(
@@ -112,5 +113,5 @@ def test_a_dispatcher_killed_mid_burst_and_restarted_sends_each_text_at_most_onc
     # Each text either went out once and is accepted, or was caught mid-hand-over and is marked
     # unknown for a person (or the provider's status callback) to settle: none is lost silently.
     assert accepted + unknown == rows.exclude(state=OutboxState.SKIPPED).count()
-    assert unknown <= 2  # at most the one chunk (DISPATCH_CONCURRENCY) that was in flight
+    assert unknown <= 2  # at most the one chunk (DISPATCH_HANDOVER_CHUNK) that was in flight
     assert sent_after, "the restarted dispatcher sent the rest"

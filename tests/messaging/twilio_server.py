@@ -12,22 +12,28 @@ Usage::
     with FakeTwilioServer(account_sid=..., auth_token=...) as server:
         settings.TWILIO_API_BASE = server.base_url
         server.fail_next(429, retry_after=3)
+
+Load mode (benchmark B4, ``python -m tests.messaging.twilio_server --latency 0.15 …``): every
+request answered after ``latency`` seconds, a seeded share of them with 429 (Retry-After) or 503;
+the command prints the port, serves until stdin closes, then prints how many requests it got and
+how many messages it accepted per number, as JSON.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import random
 import secrets
+import sys
 import threading
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
 
-from tests.local_server import LocalHTTPServer
+from tests.local_server import LocalHTTPServer, QuietHandler
 
 MESSAGES_PATH = "/2010-04-01/Accounts/{sid}/Messages.json"
 
@@ -65,7 +71,10 @@ class FakeTwilioServer:
         self.auth_token = auth_token
         self.requests: list[RecordedRequest] = []
         self.issued_sids: list[str] = []  # SIDs of the messages it answered 201 for
+        self.accepted_to: list[str] = []  # the To number of each of them
         self._script: deque[_Scripted] = deque()
+        self._load: tuple[float, float, float] | None = None  # (latency, share of 429, share of 5xx)
+        self._random = random.Random(0)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd = LocalHTTPServer(("127.0.0.1", 0), _make_handler(self))
@@ -112,6 +121,15 @@ class FakeTwilioServer:
         with self._lock:
             self._script.append(_Scripted(delay=seconds))
 
+    def under_load(
+        self, *, latency: float, rate_429: float = 0.0, rate_5xx: float = 0.0, seed: int = 0
+    ) -> None:
+        """Answer every request not scripted otherwise after ``latency`` seconds, and that share of
+        them with 429 (Retry-After: 1) or 503, chosen by a seeded generator."""
+        with self._lock:
+            self._load = (latency, rate_429, rate_5xx)
+            self._random = random.Random(seed)
+
     def messages_path(self) -> str:
         return MESSAGES_PATH.format(sid=self.account_sid)
 
@@ -119,7 +137,17 @@ class FakeTwilioServer:
     def _record(self, request: RecordedRequest) -> _Scripted:
         with self._lock:
             self.requests.append(request)
-            return self._script.popleft() if self._script else _Scripted()
+            if self._script:
+                return self._script.popleft()
+            if self._load is None:
+                return _Scripted()
+            latency, rate_429, rate_5xx = self._load
+            draw = self._random.random()
+            if draw < rate_429:
+                return _Scripted(status=429, code=20429, retry_after=1, delay=latency)
+            if draw < rate_429 + rate_5xx:
+                return _Scripted(status=503, code=20500, delay=latency)
+            return _Scripted(delay=latency)
 
     def _expected_auth(self) -> tuple[str, str]:
         return (self.account_sid, self.auth_token)
@@ -146,25 +174,12 @@ def _error_body(status: int, code: int) -> dict:
 
 
 def _make_handler(server: FakeTwilioServer):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, like the real API
+    class Handler(QuietHandler):
         server_version = "fake-twilio"
 
-        def log_message(self, format, *args):  # quiet
-            pass
-
         def _answer(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
-            body = json.dumps(payload).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (timeout): nothing to tell it
+            content = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+            self.send_answer(status, json.dumps(payload).encode(), content)
 
         def do_POST(self):
             length = int(self.headers.get("Content-Length") or 0)
@@ -204,6 +219,7 @@ def _make_handler(server: FakeTwilioServer):
             sid = "SM" + secrets.token_hex(16)
             with server._lock:
                 server.issued_sids.append(sid)
+                server.accepted_to.append(form["To"])
             now = format_datetime(datetime.now(tz=UTC), usegmt=True)
             uri = f"/2010-04-01/Accounts/{server.account_sid}/Messages/{sid}.json"
             return {
@@ -230,3 +246,27 @@ def _make_handler(server: FakeTwilioServer):
             }
 
     return Handler
+
+
+def main() -> None:
+    import argparse
+    from collections import Counter
+
+    parser = argparse.ArgumentParser(description="A Twilio Messages API stand-in under load (benchmark B4).")
+    parser.add_argument("--account-sid", required=True)
+    parser.add_argument("--auth-token", required=True)
+    parser.add_argument("--latency", type=float, default=0.15)
+    parser.add_argument("--rate-429", type=float, default=0.0)
+    parser.add_argument("--rate-5xx", type=float, default=0.0)
+    args = parser.parse_args()
+    with FakeTwilioServer(account_sid=args.account_sid, auth_token=args.auth_token) as server:
+        server.under_load(latency=args.latency, rate_429=args.rate_429, rate_5xx=args.rate_5xx)
+        print(server.port, flush=True)
+        sys.stdin.read()  # until the benchmark closes our stdin
+        with server._lock:
+            report = {"requests": len(server.requests), "accepted_per_number": Counter(server.accepted_to)}
+    print(json.dumps(report), flush=True)
+
+
+if __name__ == "__main__":
+    main()
