@@ -108,3 +108,68 @@ def backup_codes_regenerate(*, user: User, count: int = BACKUP_CODE_COUNT) -> li
 
 def backup_codes_remaining(*, user: User) -> int:
     return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+
+
+# --- Sync from an EHR (SPEC F19/F20) ------------------------------------------------------------
+
+EXTERNAL_CLIENT_SOURCE = "ehr_import"
+
+
+def _differs(client: Client, name: str, value) -> bool:
+    current = getattr(client, name)
+    if name == "phone":  # a PhoneNumber in the model, E.164 text from the callers
+        current = current.as_e164 if current else ""
+    return current != value
+
+
+def client_upsert(
+    *,
+    practice: Practice,
+    source: str,
+    external_id: str,
+    fields: dict,
+    sms_consent: bool | None = None,
+    by: User | None = None,
+    now: datetime | None = None,
+) -> tuple[Client, str]:
+    """Create or update the client an external system (``source``, e.g. an EHR's name) knows as
+    ``external_id``. Pushing the same data again changes nothing (no save, no audit entry).
+    ``sms_consent`` None leaves consent as it is. Returns the client and "created", "updated"
+    or "unchanged". The API, the EHR webhook and CSV imports all call this."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        client = (
+            Client.objects.select_for_update()
+            .filter(
+                practice=practice,
+                source=EXTERNAL_CLIENT_SOURCE,
+                external_source=source,
+                external_id=external_id,
+            )
+            .first()
+        )
+        if client is None:
+            fields = {
+                **fields,
+                "source": EXTERNAL_CLIENT_SOURCE,
+                "external_source": source,
+                "external_id": external_id,
+            }
+            client = client_create(
+                practice=practice,
+                fields=fields,
+                sms_consent=bool(sms_consent),
+                consent_source=ConsentSource.EHR,
+                by=by,
+                now=now,
+            )
+            return client, "created"
+        changed = {name: value for name, value in fields.items() if _differs(client, name, value)}
+        consent_now = client.sms_consent_at is not None
+        wanted_consent = consent_now if sms_consent is None else sms_consent
+        if not changed and wanted_consent == consent_now:
+            return client, "unchanged"
+        client = client_update(
+            client=client, fields=changed, sms_consent=wanted_consent, consent_source=ConsentSource.EHR, by=by, now=now
+        )
+        return client, "updated"
