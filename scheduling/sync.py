@@ -95,13 +95,14 @@ def appointment_upsert(
         "modality": modality,
         "fee": fee,
         "status": status,
-        "cancel_reason": cancel_reason,
     }
+    if status == AppointmentStatus.CANCELLED:
+        return synced_appointment_cancel(
+            practice=practice, source=source, external_id=external_id, reason=cancel_reason, now=now
+        )
     with transaction.atomic():
         current = live_synced_appointment(practice=practice, source=source, external_id=external_id)
         if current is None:
-            if status == AppointmentStatus.CANCELLED:
-                return None, "ignored"
             try:
                 return _create(practice=practice, source=source, external_id=external_id, now=now, **wanted)
             except (ValidationError, IntegrityError):
@@ -113,7 +114,23 @@ def appointment_upsert(
         return _apply(current, now=now, **wanted)
 
 
-def _create(*, practice, source, external_id, now, status, cancel_reason, **fields):
+def synced_appointment_cancel(
+    *, practice: Practice, source: str, external_id: str, reason: str = "", now: datetime | None = None
+) -> tuple[Appointment | None, str]:
+    """The external system cancelled the appointment it knows as ``external_id``: "cancelled",
+    "unchanged" if it already was, "ignored" if it was never synced (nothing to undo)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        current = live_synced_appointment(practice=practice, source=source, external_id=external_id)
+        if current is None:
+            return None, "ignored"
+        if current.status == AppointmentStatus.CANCELLED:
+            return current, "unchanged"
+        cancelled = appointment_cancel(appointment=current, reason=reason or DEFAULT_CANCEL_REASON, now=now)
+        return cancelled, "cancelled"
+
+
+def _create(*, practice, source, external_id, now, status, **fields):
     with transaction.atomic():
         appointment = appointment_book(
             practice=practice,
@@ -139,15 +156,8 @@ def _apply(
     modality,
     fee,
     status,
-    cancel_reason,
     now,
 ) -> tuple[Appointment, str]:
-    if status == AppointmentStatus.CANCELLED:
-        if current.status == AppointmentStatus.CANCELLED:
-            return current, "unchanged"
-        return appointment_cancel(
-            appointment=current, reason=cancel_reason or DEFAULT_CANCEL_REASON, now=now
-        ), "cancelled"
     if current.status == AppointmentStatus.CANCELLED:
         raise ValidationError(
             {"status": ["This appointment was cancelled and cannot be restored; send it with a new external id."]}
