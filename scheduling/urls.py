@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from scheduling import views
+from scheduling import ehr, imports, views
 
 urlpatterns = [
     path("appointments/", views.appointment_list, name="appointment_list"),
@@ -18,4 +18,6 @@ urlpatterns = [
     path("appointments/<int:pk>/confirm/", views.appointment_confirm_view, name="appointment_confirm"),
     path("queue/", views.follow_up_list, name="follow_up_list"),
     path("queue/<int:pk>/resolve/", views.follow_up_resolve_view, name="follow_up_resolve"),
+    path("imports/", imports.import_csv_view, name="import_csv"),
+    path("hooks/ehr/<slug:practice_slug>/", ehr.ehr_webhook, name="ehr_webhook"),
 ]
