@@ -14,7 +14,15 @@ from rest_framework.response import Response
 from messaging.models import Channel, OutboxMessage, OutboxState
 from messaging.services import message_timeline, timeline_entry
 from scheduling.api.serializers import AwareDateTimeField, IdField, page_serializer
-from scheduling.api.views import ERRORS, NOT_FOUND, ApiView, PageSerializer, appointments_of, document, filtered
+from scheduling.api.views import (
+    ERRORS,
+    NOT_FOUND,
+    ApiView,
+    PageSerializer,
+    appointments_of,
+    document,
+    filtered,
+)
 
 
 class MessageSerializer(serializers.Serializer):
@@ -99,4 +107,3 @@ class MessageListApi(ApiView):
             .order_by("due_at", "pk")
         )
         return self.page(filtered(rows, query, MessageListApi.LOOKUPS), query, MessageSerializer)
-

@@ -9,5 +9,7 @@ app_name = "messaging_api"
 
 urlpatterns = [
     path("messages/", api.MessageListApi.as_view(), name="messages"),
-    path("appointments/<int:pk>/timeline/", api.AppointmentTimelineApi.as_view(), name="appointment-timeline"),
+    path(
+        "appointments/<int:pk>/timeline/", api.AppointmentTimelineApi.as_view(), name="appointment-timeline"
+    ),
 ]

@@ -170,6 +170,11 @@ def client_upsert(
         if not changed and wanted_consent == consent_now:
             return client, "unchanged"
         client = client_update(
-            client=client, fields=changed, sms_consent=wanted_consent, consent_source=ConsentSource.EHR, by=by, now=now
+            client=client,
+            fields=changed,
+            sms_consent=wanted_consent,
+            consent_source=ConsentSource.EHR,
+            by=by,
+            now=now,
         )
         return client, "updated"

@@ -2,7 +2,7 @@
 
 Weekly hours are local wall-clock times, turned into instants date by date in the clinician's
 zone, so a 09:00 start stays 09:00 local on both sides of a daylight-saving change, and the
-night of the change has the hours it really has (00:00–06:00 is five hours in March and seven
+night of the change has the hours it really has (00:00-06:00 is five hours in March and seven
 in November in New York). The database finds what is busy in the range (two indexed queries);
 the subtraction is plain interval arithmetic on at most a month of windows.
 """
@@ -111,9 +111,9 @@ def open_slots(
         return []
     span_start, span_end = windows[0][0], windows[-1][1]
     busy = list(
-        TimeOff.objects.filter(clinician=clinician, starts_at__lt=span_end, ends_at__gt=span_start).values_list(
-            "starts_at", "ends_at"
-        )
+        TimeOff.objects.filter(
+            clinician=clinician, starts_at__lt=span_end, ends_at__gt=span_start
+        ).values_list("starts_at", "ends_at")
     )
     busy += list(
         Appointment.objects.overlapping(

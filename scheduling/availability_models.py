@@ -1,7 +1,7 @@
 """Clinician availability (SPEC F4): weekly working hours and time off.
 
 Weekly hours are wall-clock times in the clinician's zone (the practice's unless the clinician
-has one of their own), so "Mondays 09:00–17:00" stays 09:00–17:00 local across daylight-saving
+has one of their own), so "Mondays 09:00-17:00" stays 09:00-17:00 local across daylight-saving
 changes; turning them into UTC instants happens per date, in ``scheduling.availability``.
 Time off is a pair of instants (UTC in the database) because it is an absence at a real time.
 Imported by scheduling.models so Django finds the models.
@@ -43,7 +43,7 @@ class WeeklyHours(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_weekday_display()} {self.starts_at:%H:%M}–{self.ends_at:%H:%M}"
+        return f"{self.get_weekday_display()} {self.starts_at:%H:%M}-{self.ends_at:%H:%M}"
 
 
 class TimeOff(models.Model):

@@ -146,7 +146,9 @@ def _data_errors(error: ValidationError | ApiValidationError) -> dict[str, list[
         detail = error.detail
     else:
         detail = error.message_dict if hasattr(error, "error_dict") else {NON_FIELD: error.messages}
-    return {name if name == NON_FIELD else f"data.{name}": messages for name, messages in _flatten(detail).items()}
+    return {
+        name if name == NON_FIELD else f"data.{name}": messages for name, messages in _flatten(detail).items()
+    }
 
 
 @csrf_exempt

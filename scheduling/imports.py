@@ -38,8 +38,28 @@ from scheduling.sync import SOURCE_PATTERN
 
 MAX_ROWS = 5000
 MAX_BYTES = 2 * 1024 * 1024
-CLIENT_COLUMNS = ["external_id", "first_name", "last_name", "preferred_name", "phone", "email", "timezone", "status", "sms_consent"]
-APPOINTMENT_COLUMNS = ["external_id", "client_external_ids", "clinician", "service", "starts_at", "minutes", "modality", "status", "fee"]
+CLIENT_COLUMNS = [
+    "external_id",
+    "first_name",
+    "last_name",
+    "preferred_name",
+    "phone",
+    "email",
+    "timezone",
+    "status",
+    "sms_consent",
+]
+APPOINTMENT_COLUMNS = [
+    "external_id",
+    "client_external_ids",
+    "clinician",
+    "service",
+    "starts_at",
+    "minutes",
+    "modality",
+    "status",
+    "fee",
+]
 REQUIRED = {
     "clients": {"external_id", "first_name", "last_name"},
     "appointments": {"external_id"},
@@ -85,7 +105,9 @@ def read_rows(text: str, kind: str) -> tuple[list[dict[str, str]], list[str]]:
     if missing := REQUIRED[kind] - columns:
         problems.append(f"The header row lacks the column(s): {', '.join(sorted(missing))}.")
     if unknown := columns - known:
-        problems.append(f"Unknown column(s): {', '.join(sorted(unknown))}. Expected: {', '.join(sorted(known))}.")
+        problems.append(
+            f"Unknown column(s): {', '.join(sorted(unknown))}. Expected: {', '.join(sorted(known))}."
+        )
     if problems:
         return [], problems
     rows = []
@@ -118,14 +140,20 @@ def _local_time(text: str, practice: Practice) -> str:
     """ISO 8601 with an offset as is; a local time ("2026-05-12 10:00") in the practice's zone."""
     parsed = parse_datetime(text)
     if parsed is None:
-        raise ValidationError({"starts_at": ["Use 2026-05-12 10:00 (practice time) or ISO 8601 with an offset."]})
+        raise ValidationError(
+            {"starts_at": ["Use 2026-05-12 10:00 (practice time) or ISO 8601 with an offset."]}
+        )
     if parsed.tzinfo is not None:
         return text
     tz = practice.zoneinfo
     first, second = parsed.replace(tzinfo=tz, fold=0), parsed.replace(tzinfo=tz, fold=1)
     if first.utcoffset() != second.utcoffset():
         raise ValidationError(
-            {"starts_at": ["This local time is skipped or repeated by a daylight-saving change; give the UTC offset."]}
+            {
+                "starts_at": [
+                    "This local time is skipped or repeated by a daylight-saving change; give the UTC offset."
+                ]
+            }
         )
     return first.isoformat()
 
@@ -148,7 +176,9 @@ def _appointment_input(row: dict, practice: Practice) -> dict:
         data["clients"] = [part.strip() for part in row["client_external_ids"].split(";") if part.strip()]
     if row.get("clinician"):
         clinicians = ClinicianProfile.objects.for_practice(practice)
-        data["clinician"] = _lookup(clinicians, row["clinician"], "clinician", Q(display_name__iexact=row["clinician"]))
+        data["clinician"] = _lookup(
+            clinicians, row["clinician"], "clinician", Q(display_name__iexact=row["clinician"])
+        )
     if row.get("service"):
         services = ServiceType.objects.for_practice(practice)
         by_name = Q(code__iexact=row["service"]) | Q(name__iexact=row["service"])
@@ -195,7 +225,9 @@ def _row_errors(error: ValidationError | ApiValidationError) -> list[tuple[str, 
     return out
 
 
-def import_csv(*, practice: Practice, kind: str, source: str, text: str, dry_run: bool, actor: str) -> ImportReport:
+def import_csv(
+    *, practice: Practice, kind: str, source: str, text: str, dry_run: bool, actor: str
+) -> ImportReport:
     """Import (or with ``dry_run``, try and roll back) a clients or appointments CSV."""
     if kind not in REQUIRED:
         raise ValueError(f"Unknown kind {kind!r}.")
@@ -238,7 +270,9 @@ class ImportForm(forms.Form):
     def clean_source(self):
         source = self.cleaned_data["source"].strip().lower()
         if not SOURCE_PATTERN.match(source):
-            raise forms.ValidationError("Use lower-case letters, digits, - and _ (e.g. csv or simplepractice).")
+            raise forms.ValidationError(
+                "Use lower-case letters, digits, - and _ (e.g. csv or simplepractice)."
+            )
         return source
 
     def clean(self):
@@ -250,7 +284,9 @@ class ImportForm(forms.Form):
             try:
                 data["text"] = upload.read().decode("utf-8-sig")
             except UnicodeDecodeError:
-                raise forms.ValidationError({"file": "Save the file as UTF-8 CSV and upload it again."}) from None
+                raise forms.ValidationError(
+                    {"file": "Save the file as UTF-8 CSV and upload it again."}
+                ) from None
         if not data.get("text"):
             raise forms.ValidationError({"file": "Choose a CSV file."})
         return data
@@ -274,7 +310,9 @@ def import_csv_view(request):
             actor=f"CSV import by {user.email}",
         )
         if confirmed and not report.file_errors:
-            messages.success(request, "Import finished: " + ", ".join(f"{n} {r}" for r, n in report.counts.items()))
+            messages.success(
+                request, "Import finished: " + ", ".join(f"{n} {r}" for r, n in report.counts.items())
+            )
         form = ImportForm(initial={**form.cleaned_data, "file": None})
     context = {
         "form": form,
@@ -288,5 +326,3 @@ def import_csv_view(request):
         "nav": "import",
     }
     return render(request, "scheduling/import_csv.html", context)
-
-

@@ -20,6 +20,7 @@ from django.utils import timezone
 from practice.models import Client, ClientStatus, ClinicianProfile, Modality, Practice
 from scheduling.events import AppointmentEvent, publish_on_commit
 from scheduling.models import (
+    UPCOMING_STATUSES,
     Appointment,
     AppointmentParticipant,
     AppointmentSource,
@@ -29,7 +30,6 @@ from scheduling.models import (
     Frequency,
     Series,
     ServiceType,
-    UPCOMING_STATUSES,
 )
 
 MAX_SESSION_LENGTH = timedelta(hours=8)

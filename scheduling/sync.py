@@ -160,7 +160,11 @@ def _apply(
 ) -> tuple[Appointment, str]:
     if current.status == AppointmentStatus.CANCELLED:
         raise ValidationError(
-            {"status": ["This appointment was cancelled and cannot be restored; send it with a new external id."]}
+            {
+                "status": [
+                    "This appointment was cancelled and cannot be restored; send it with a new external id."
+                ]
+            }
         )
     _refuse_unsupported_changes(current, clients=clients, service_type=service_type, modality=modality)
 
@@ -195,5 +199,3 @@ def _refuse_unsupported_changes(current: Appointment, *, clients, service_type, 
         errors["modality"] = [f"The modality {hint}"]
     if errors:
         raise ValidationError(errors)
-
-

@@ -25,9 +25,7 @@ def token_label(token: ApiToken) -> str:
 @contextmanager
 def audit_as(*, label: Callable[[], str | None], data: Callable[[], dict | None], remote_addr: str | None):
     """Audit entries written inside are attributed to ``label()`` with ``data()``."""
-    with set_extra_data(
-        {"actor_email": label, "additional_data": data, "remote_addr": remote_addr}
-    ):
+    with set_extra_data({"actor_email": label, "additional_data": data, "remote_addr": remote_addr}):
         yield
 
 

@@ -24,7 +24,9 @@ class ClinicianOpenSlotsApi(ApiView):
     class FilterSerializer(serializers.Serializer):
         # "from" is a Python keyword, so it is declared through the class namespace.
         locals()["from"] = AwareDateTimeField(help_text="Slots starting at or after this.")
-        to = AwareDateTimeField(help_text=f"Slots starting before this; at most {MAX_RANGE.days} days after from.")
+        to = AwareDateTimeField(
+            help_text=f"Slots starting before this; at most {MAX_RANGE.days} days after from."
+        )
         minutes = serializers.IntegerField(
             required=False,
             min_value=MIN_MINUTES,
@@ -36,7 +38,9 @@ class ClinicianOpenSlotsApi(ApiView):
             if data["to"] <= data["from"]:
                 raise serializers.ValidationError({"to": ["Must be after from."]})
             if data["to"] - data["from"] > MAX_RANGE:
-                raise serializers.ValidationError({"to": [f"Search at most {MAX_RANGE.days} days at a time."]})
+                raise serializers.ValidationError(
+                    {"to": [f"Search at most {MAX_RANGE.days} days at a time."]}
+                )
             return data
 
         class Meta:
@@ -62,13 +66,24 @@ class ClinicianOpenSlotsApi(ApiView):
         responses={200: OutputSerializer, **ERRORS, **NOT_FOUND},
     )
     def get(self, request, pk: int):
-        clinician = self.get_scoped(ClinicianProfile.objects.for_practice(self.practice).select_related("practice"), pk)
+        clinician = self.get_scoped(
+            ClinicianProfile.objects.for_practice(self.practice).select_related("practice"), pk
+        )
         query = self.query(ClinicianOpenSlotsApi.FilterSerializer)
         minutes = query.get("minutes") or clinician.default_session_minutes
         slots = []
         if clinician.is_active:
             slots = open_slots(
-                clinician=clinician, starts=query["from"], ends=query["to"], minutes=minutes, now=timezone.now()
+                clinician=clinician,
+                starts=query["from"],
+                ends=query["to"],
+                minutes=minutes,
+                now=timezone.now(),
             )
-        body = {"clinician": clinician.pk, "timezone": str(clinician.zoneinfo), "minutes": minutes, "results": slots}
+        body = {
+            "clinician": clinician.pk,
+            "timezone": str(clinician.zoneinfo),
+            "minutes": minutes,
+            "results": slots,
+        }
         return Response(ClinicianOpenSlotsApi.OutputSerializer(body).data)

@@ -61,7 +61,9 @@ class ClientUpsertInput(serializers.Serializer):
     phone = E164PhoneField(required=False, allow_blank=True, default="")
     email = serializers.EmailField(required=False, allow_blank=True, max_length=254, default="")
     timezone = TextField(max_length=64, required=False, allow_blank=True, default="")
-    status = serializers.ChoiceField(required=False, choices=ClientStatus.choices, default=ClientStatus.ACTIVE)
+    status = serializers.ChoiceField(
+        required=False, choices=ClientStatus.choices, default=ClientStatus.ACTIVE
+    )
     sms_consent = serializers.BooleanField(
         required=False,
         allow_null=True,
@@ -81,7 +83,9 @@ class AppointmentUpsertInput(serializers.Serializer):
         default=AppointmentStatus.SCHEDULED,
         help_text="cancelled cancels it (the other fields may then be left out).",
     )
-    clinician = ScopedIdField(model=ClinicianProfile, name="clinician", required=False, help_text="Attend's id.")
+    clinician = ScopedIdField(
+        model=ClinicianProfile, name="clinician", required=False, help_text="Attend's id."
+    )
     clients = serializers.ListField(
         child=TextField(max_length=100),
         required=False,
@@ -89,9 +93,13 @@ class AppointmentUpsertInput(serializers.Serializer):
         max_length=50,
         help_text="The clients' external ids from the same source (send the clients first).",
     )
-    service_type = ScopedIdField(model=ServiceType, name="service type", required=False, help_text="Attend's id.")
+    service_type = ScopedIdField(
+        model=ServiceType, name="service type", required=False, help_text="Attend's id."
+    )
     starts_at = AwareDateTimeField(required=False)
-    ends_at = AwareDateTimeField(required=False, help_text="Default: the service type's length (new) or unchanged.")
+    ends_at = AwareDateTimeField(
+        required=False, help_text="Default: the service type's length (new) or unchanged."
+    )
     modality = serializers.ChoiceField(required=False, choices=Modality.choices, default=Modality.TELEHEALTH)
     fee = serializers.DecimalField(required=False, max_digits=8, decimal_places=2, min_value=0)
     cancel_reason = TextField(required=False, allow_blank=True, max_length=300, default="")
@@ -101,7 +109,9 @@ class AppointmentUpsertInput(serializers.Serializer):
 
     def validate(self, data):
         if data["status"] != AppointmentStatus.CANCELLED:
-            missing = [name for name in ("clinician", "clients", "service_type", "starts_at") if name not in data]
+            missing = [
+                name for name in ("clinician", "clients", "service_type", "starts_at") if name not in data
+            ]
             if missing:
                 raise serializers.ValidationError({name: ["This field is required."] for name in missing})
         return data
@@ -204,5 +214,3 @@ class EhrAppointmentUpsertApi(ApiView):
             appointment = appointments_of(self.practice).get(pk=appointment.pk)
         body = {"result": result, "appointment": appointment}
         return Response(EhrAppointmentUpsertApi.OutputSerializer(body).data, status=_result_code(result))
-
-

@@ -11,6 +11,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from practice.models import Client, ClinicianProfile, Modality, Practice
+from scheduling.api.idempotency import idempotent_create
 from scheduling.api.serializers import AwareDateTimeField, IdField, TextField, page_serializer
 from scheduling.api.views import (
     CONFLICT,
@@ -23,7 +24,6 @@ from scheduling.api.views import (
     document,
     filtered,
 )
-from scheduling.api.idempotency import idempotent_create
 from scheduling.models import Appointment, AppointmentSource, Frequency, Series, ServiceType
 from scheduling.services import series_book, series_cancel_rest
 
@@ -82,7 +82,9 @@ class SeriesListApi(ApiView):
     )
     def get(self, request):
         query = self.query(SeriesListApi.FilterSerializer)
-        return self.page(filtered(series_of(self.practice), query, SeriesListApi.LOOKUPS), query, SeriesSerializer)
+        return self.page(
+            filtered(series_of(self.practice), query, SeriesListApi.LOOKUPS), query, SeriesSerializer
+        )
 
 
 class SeriesCreateApi(ApiView):
@@ -94,11 +96,16 @@ class SeriesCreateApi(ApiView):
         service_type = ScopedIdField(model=ServiceType, name="service type")
         first_starts_at = AwareDateTimeField()
         minutes = serializers.IntegerField(
-            required=False, min_value=5, max_value=480, help_text="Session length. Default: the service type's."
+            required=False,
+            min_value=5,
+            max_value=480,
+            help_text="Session length. Default: the service type's.",
         )
         frequency = serializers.ChoiceField(choices=Frequency.choices)
         occurrences = serializers.IntegerField(min_value=2, max_value=52)
-        modality = serializers.ChoiceField(required=False, choices=Modality.choices, default=Modality.TELEHEALTH)
+        modality = serializers.ChoiceField(
+            required=False, choices=Modality.choices, default=Modality.TELEHEALTH
+        )
         fee = serializers.DecimalField(required=False, max_digits=8, decimal_places=2, min_value=0)
 
         class Meta:
@@ -168,7 +175,9 @@ class SeriesCancelRestApi(ApiView):
 
     class OutputSerializer(serializers.Serializer):
         series = SeriesSerializer()
-        cancelled = serializers.ListField(child=serializers.IntegerField(), help_text="Appointments cancelled now.")
+        cancelled = serializers.ListField(
+            child=serializers.IntegerField(), help_text="Appointments cancelled now."
+        )
 
         class Meta:
             ref_name = "SeriesCancelRest"

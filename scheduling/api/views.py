@@ -26,7 +26,6 @@ from scheduling.api.authentication import ApiTokenAuthentication, HasApiToken
 from scheduling.api.errors import ErrorSerializer, api_exception_handler
 from scheduling.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from scheduling.api.idempotency import idempotent_create
-from scheduling.api.throttling import ApiTokenRateThrottle
 from scheduling.api.serializers import (
     MAX_ID,
     AppointmentPageSerializer,
@@ -40,7 +39,14 @@ from scheduling.api.serializers import (
     IdField,
     TextField,
 )
-from scheduling.models import Appointment, AppointmentParticipant, AppointmentSource, AppointmentStatus, ServiceType
+from scheduling.api.throttling import ApiTokenRateThrottle
+from scheduling.models import (
+    Appointment,
+    AppointmentParticipant,
+    AppointmentSource,
+    AppointmentStatus,
+    ServiceType,
+)
 from scheduling.services import (
     MARKABLE_ATTENDANCE,
     appointment_book,
@@ -213,7 +219,8 @@ ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Invalid input (field errors)."),
     401: OpenApiResponse(ErrorSerializer, description="No token, or an unknown or revoked one."),
     429: OpenApiResponse(
-        ErrorSerializer, description="Too many requests for this token; the Retry-After header says when to retry."
+        ErrorSerializer,
+        description="Too many requests for this token; the Retry-After header says when to retry.",
     ),
 }
 NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such object in this practice.")}
@@ -468,7 +475,11 @@ class AppointmentListApi(ApiView):
         qs = filtered(appointments_of(self.practice), query, AppointmentListApi.LOOKUPS)
         if "client" in query:
             # A subquery rather than a join: a group session stays one row.
-            qs = qs.filter(pk__in=AppointmentParticipant.objects.filter(client_id=query["client"]).values("appointment_id"))
+            qs = qs.filter(
+                pk__in=AppointmentParticipant.objects.filter(client_id=query["client"]).values(
+                    "appointment_id"
+                )
+            )
         return self.page(qs, query, AppointmentSerializer)
 
 

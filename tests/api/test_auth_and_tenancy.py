@@ -125,7 +125,11 @@ def test_lists_never_show_another_practices_rows(api, harbor, appointment, clien
         ("post", "/appointments/{appointment}/cancel/", {"reason": "x"}),
         ("post", "/appointments/{appointment}/reschedule/", {"starts_at": "2030-01-07T15:00:00Z"}),
         ("post", "/appointments/{appointment}/attendance/", {"client": 0, "attendance": "no_show"}),
-        ("get", "/clinicians/{clinician}/open-slots/?from=2030-01-07T00:00:00Z&to=2030-01-08T00:00:00Z", None),
+        (
+            "get",
+            "/clinicians/{clinician}/open-slots/?from=2030-01-07T00:00:00Z&to=2030-01-08T00:00:00Z",
+            None,
+        ),
         ("get", "/series/{series}/", None),
         ("post", "/series/{series}/cancel-rest/", {}),
     ],
@@ -185,7 +189,9 @@ def test_attendance_for_another_practices_client_is_a_field_error(api, appointme
 
 def test_the_other_practices_token_sees_its_own_data_only(other_api, appointment, harbor):
     listed = other_api.get(f"{API}/appointments/", {}).json()
-    harbor_ids = set(Appointment.objects.filter(practice=harbor["appointment"].practice).values_list("pk", flat=True))
+    harbor_ids = set(
+        Appointment.objects.filter(practice=harbor["appointment"].practice).values_list("pk", flat=True)
+    )
 
     assert {a["id"] for a in listed["results"]} == harbor_ids
     assert harbor["appointment"].pk in harbor_ids and appointment.pk not in harbor_ids

@@ -72,7 +72,11 @@ def test_a_client_is_created_then_updated_then_left_alone(api, practice):
     assert (again.status_code, again.json()["result"]) == (200, "unchanged")
     assert (changed.status_code, changed.json()["result"]) == (200, "updated")
     client = Client.objects.get(practice=practice)
-    assert (client.preferred_name, client.external_source, client.external_id) == ("E", "simplepractice", "C-17")
+    assert (client.preferred_name, client.external_source, client.external_id) == (
+        "E",
+        "simplepractice",
+        "C-17",
+    )
     assert client.sms_consent_at is not None
 
 
@@ -96,12 +100,17 @@ def test_pushing_the_same_appointment_again_books_once_and_plans_reminders_once(
     assert [second.json()["result"], third.json()["result"]] == ["unchanged", "unchanged"]
     assert len(live(practice)) == 1
     appointment = live(practice)[0]
-    assert (appointment.source, appointment.external_source) == (AppointmentSource.EHR_IMPORT, "simplepractice")
+    assert (appointment.source, appointment.external_source) == (
+        AppointmentSource.EHR_IMPORT,
+        "simplepractice",
+    )
     assert planned > 0
     assert OutboxMessage.objects.filter(practice=practice).count() == planned
 
 
-def test_a_new_time_reschedules_through_the_service(api, practice, clinician, service_type, ehr_client, tomorrow_10am):
+def test_a_new_time_reschedules_through_the_service(
+    api, practice, clinician, service_type, ehr_client, tomorrow_10am
+):
     api.post(f"{EHR}/appointments/", appointment_body(clinician, service_type, tomorrow_10am), format="json")
     later = tomorrow_10am + timedelta(hours=2)
 
@@ -114,7 +123,9 @@ def test_a_new_time_reschedules_through_the_service(api, practice, clinician, se
     assert current.starts_at == later
     assert current.rescheduled_from.status == AppointmentStatus.RESCHEDULED
     # The old time's reminders are withdrawn; only the new appointment has planned ones.
-    pending_old = OutboxMessage.objects.filter(appointment=current.rescheduled_from, state=OutboxState.PLANNED)
+    pending_old = OutboxMessage.objects.filter(
+        appointment=current.rescheduled_from, state=OutboxState.PLANNED
+    )
     assert not pending_old.exists()
     assert OutboxMessage.objects.filter(appointment=current, state=OutboxState.PLANNED).exists()
 
@@ -122,7 +133,9 @@ def test_a_new_time_reschedules_through_the_service(api, practice, clinician, se
 def test_cancelled_cancels_once(api, practice, clinician, service_type, ehr_client, tomorrow_10am):
     api.post(f"{EHR}/appointments/", appointment_body(clinician, service_type, tomorrow_10am), format="json")
 
-    cancelled = api.post(f"{EHR}/appointments/", {"external_id": "A-100", "status": "cancelled"}, format="json")
+    cancelled = api.post(
+        f"{EHR}/appointments/", {"external_id": "A-100", "status": "cancelled"}, format="json"
+    )
     again = api.post(f"{EHR}/appointments/", {"external_id": "A-100", "status": "cancelled"}, format="json")
     notices = OutboxMessage.objects.filter(practice=practice, kind="cancellation_notice").count()
 
@@ -133,7 +146,9 @@ def test_cancelled_cancels_once(api, practice, clinician, service_type, ehr_clie
 
 
 def test_cancelling_an_unknown_appointment_is_ignored(api, practice):
-    response = api.post(f"{EHR}/appointments/", {"external_id": "never", "status": "cancelled"}, format="json")
+    response = api.post(
+        f"{EHR}/appointments/", {"external_id": "never", "status": "cancelled"}, format="json"
+    )
 
     assert (response.status_code, response.json()) == (200, {"result": "ignored", "appointment": None})
 
@@ -172,7 +187,9 @@ def test_required_fields_and_a_bad_source_are_field_errors(api):
     missing = api.post(f"{EHR}/appointments/", {"external_id": "A-1"}, format="json")
     bad_source = api.post(f"{API}/ehr/Simple%20Practice/clients/", client_body(), format="json")
 
-    assert {"clinician", "clients", "service_type", "starts_at"} <= set(assert_error_shape(missing, 400)["errors"])
+    assert {"clinician", "clients", "service_type", "starts_at"} <= set(
+        assert_error_shape(missing, 400)["errors"]
+    )
     assert "source" in assert_error_shape(bad_source, 400)["errors"]
 
 
@@ -186,7 +203,9 @@ def test_the_database_refuses_a_second_live_appointment_with_the_same_external_i
         external_source="simplepractice",
         external_id="A-1",
     )
-    Appointment.objects.create(clinician=clinician, starts_at=tomorrow_10am, ends_at=tomorrow_10am + timedelta(hours=1), **fields)
+    Appointment.objects.create(
+        clinician=clinician, starts_at=tomorrow_10am, ends_at=tomorrow_10am + timedelta(hours=1), **fields
+    )
     with pytest.raises(IntegrityError), transaction.atomic():
         Appointment.objects.create(
             clinician=other_clinician,

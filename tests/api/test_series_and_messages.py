@@ -30,7 +30,9 @@ def book_series(api, clinician, client_ann, service_type, first: datetime, **cha
 
 def test_a_weekly_series_keeps_its_local_time_across_the_dst_change(api, clinician, client_ann, service_type):
     with time_machine.travel(datetime(2026, 2, 20, tzinfo=NEW_YORK), tick=False):
-        response = book_series(api, clinician, client_ann, service_type, datetime(2026, 3, 2, 10, 0, tzinfo=NEW_YORK))
+        response = book_series(
+            api, clinician, client_ann, service_type, datetime(2026, 3, 2, 10, 0, tzinfo=NEW_YORK)
+        )
 
     assert response.status_code == 201, response.content
     body = response.json()
@@ -40,7 +42,9 @@ def test_a_weekly_series_keeps_its_local_time_across_the_dst_change(api, clinici
     assert {a.source for a in Appointment.objects.filter(series_id=body["id"])} == {"api"}
 
 
-def test_a_series_is_listed_read_and_filtered_by_clinician(api, clinician, other_clinician, client_ann, service_type, tomorrow_10am):
+def test_a_series_is_listed_read_and_filtered_by_clinician(
+    api, clinician, other_clinician, client_ann, service_type, tomorrow_10am
+):
     created = book_series(api, clinician, client_ann, service_type, tomorrow_10am).json()
 
     assert api.get(f"{API}/series/{created['id']}/").json() == created
@@ -50,7 +54,9 @@ def test_a_series_is_listed_read_and_filtered_by_clinician(api, clinician, other
     assert [a["id"] for a in occurrences["results"]] == created["appointments"]
 
 
-def test_a_clash_books_nothing_and_names_the_date(api, clinician, client_ann, client_bob, service_type, tomorrow_10am):
+def test_a_clash_books_nothing_and_names_the_date(
+    api, clinician, client_ann, client_bob, service_type, tomorrow_10am
+):
     book_series(api, clinician, client_bob, service_type, tomorrow_10am + timedelta(weeks=2), occurrences=2)
 
     response = book_series(api, clinician, client_ann, service_type, tomorrow_10am)
@@ -60,11 +66,15 @@ def test_a_clash_books_nothing_and_names_the_date(api, clinician, client_ann, cl
     assert Appointment.objects.count() == 2
 
 
-def test_cancel_rest_cancels_the_upcoming_occurrences_once(api, clinician, client_ann, service_type, tomorrow_10am):
+def test_cancel_rest_cancels_the_upcoming_occurrences_once(
+    api, clinician, client_ann, service_type, tomorrow_10am
+):
     created = book_series(api, clinician, client_ann, service_type, tomorrow_10am).json()
     after = (tomorrow_10am + timedelta(weeks=2)).isoformat()
 
-    first = api.post(f"{API}/series/{created['id']}/cancel-rest/", {"after": after, "reason": "Ended"}, format="json")
+    first = api.post(
+        f"{API}/series/{created['id']}/cancel-rest/", {"after": after, "reason": "Ended"}, format="json"
+    )
     again = api.post(f"{API}/series/{created['id']}/cancel-rest/", {"after": after}, format="json")
 
     assert first.status_code == 200, first.content

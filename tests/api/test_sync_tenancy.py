@@ -58,7 +58,9 @@ def test_a_cancel_from_another_practice_does_not_touch_the_appointment(
         format="json",
     )
 
-    response = other_api.post(f"{EHR}/appointments/", {"external_id": "A-1", "status": "cancelled"}, format="json")
+    response = other_api.post(
+        f"{EHR}/appointments/", {"external_id": "A-1", "status": "cancelled"}, format="json"
+    )
 
     assert response.json()["result"] == "ignored"
     assert Appointment.objects.get(external_id="A-1").status == "scheduled"

@@ -70,9 +70,19 @@ def test_idempotency_records_older_than_a_day_are_purged(api, settings):
     settings.IDEMPOTENCY_KEY_HOURS = 24
     start = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
     with time_machine.travel(start, tick=False):
-        api.post(f"{API}/clients/", {"first_name": "A", "last_name": "B"}, format="json", HTTP_IDEMPOTENCY_KEY="old")
+        api.post(
+            f"{API}/clients/",
+            {"first_name": "A", "last_name": "B"},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="old",
+        )
     with time_machine.travel(start + timedelta(hours=20), tick=False):
-        api.post(f"{API}/clients/", {"first_name": "C", "last_name": "D"}, format="json", HTTP_IDEMPOTENCY_KEY="new")
+        api.post(
+            f"{API}/clients/",
+            {"first_name": "C", "last_name": "D"},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="new",
+        )
 
     with time_machine.travel(start + timedelta(hours=25), tick=False):
         assert purge_idempotency_records() == 1

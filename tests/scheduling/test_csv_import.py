@@ -50,7 +50,12 @@ def test_the_preview_lists_row_errors_and_saves_nothing(signed_in, manager):
 def test_confirming_imports_the_good_rows_and_repeating_changes_nothing(signed_in, manager, practice):
     http = signed_in(manager)
     preview = upload(http, CLIENTS)
-    confirm = {"kind": "clients", "source": "csv", "text": preview.context["form"]["text"].value(), "confirm": "1"}
+    confirm = {
+        "kind": "clients",
+        "source": "csv",
+        "text": preview.context["form"]["text"].value(),
+        "confirm": "1",
+    }
 
     done = http.post("/imports/", confirm)
     again = http.post("/imports/", confirm)
@@ -58,7 +63,11 @@ def test_confirming_imports_the_good_rows_and_repeating_changes_nothing(signed_i
     assert done.context["report"].counts == {"created": 2}
     assert again.context["report"].counts == {"unchanged": 2}
     ann = Client.objects.get(practice=practice, external_id="C-1")
-    assert (ann.phone.as_e164, ann.sms_consent_at is not None, ann.external_source) == ("+12125550101", True, "csv")
+    assert (ann.phone.as_e164, ann.sms_consent_at is not None, ann.external_source) == (
+        "+12125550101",
+        True,
+        "csv",
+    )
     assert Client.objects.count() == 2
 
 
@@ -72,7 +81,9 @@ def test_appointments_take_local_times_and_refuse_an_ambiguous_one(practice, cli
         "A-4,C-404,Dr. Smith,Individual therapy,2026-11-04 09:00,\n"
     )
     with time_machine.travel(datetime(2026, 10, 20, tzinfo=NEW_YORK), tick=False):
-        report = import_csv(practice=practice, kind="appointments", source="csv", text=text, dry_run=False, actor="t")
+        report = import_csv(
+            practice=practice, kind="appointments", source="csv", text=text, dry_run=False, actor="t"
+        )
 
     assert report.counts == {"created": 1}, report.error_rows
     errors = {(row.row, column) for row in report.error_rows for column, _ in row.errors}
@@ -83,7 +94,9 @@ def test_appointments_take_local_times_and_refuse_an_ambiguous_one(practice, cli
 
 
 def test_a_file_with_wrong_columns_is_refused_as_a_whole(practice):
-    report = import_csv(practice=practice, kind="clients", source="csv", text="id,name\n1,Ann\n", dry_run=False, actor="t")
+    report = import_csv(
+        practice=practice, kind="clients", source="csv", text="id,name\n1,Ann\n", dry_run=False, actor="t"
+    )
 
     assert report.file_errors and not report.rows
     assert not Client.objects.exists()
@@ -96,7 +109,9 @@ def test_only_schedulers_may_import(request, signed_in, role_fixture):
     assert http.get("/imports/").status_code == 403
 
 
-def test_the_import_lands_in_the_signed_in_members_practice(signed_in, other_manager, practice, other_practice):
+def test_the_import_lands_in_the_signed_in_members_practice(
+    signed_in, other_manager, practice, other_practice
+):
     http = signed_in(other_manager)
     preview = upload(http, CLIENTS)
     http.post(
@@ -114,7 +129,9 @@ def test_the_command_dry_run_reports_rows_without_values(practice, tmp_path):
     out = StringIO()
 
     with pytest.raises(SystemExit) as exit_:
-        call_command("import_csv", str(path), "--practice", "riverside", "--kind", "clients", "--dry-run", stdout=out)
+        call_command(
+            "import_csv", str(path), "--practice", "riverside", "--kind", "clients", "--dry-run", stdout=out
+        )
 
     assert exit_.value.code == 1
     printed = out.getvalue()

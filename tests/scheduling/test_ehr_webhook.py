@@ -27,7 +27,9 @@ def secret(practice) -> str:
     return ehr_webhook_secret_rotate(practice=practice)
 
 
-def deliver(http, secret: str, event: dict | bytes, *, timestamp: int | None = None, signature: str | None = None):
+def deliver(
+    http, secret: str, event: dict | bytes, *, timestamp: int | None = None, signature: str | None = None
+):
     body = event if isinstance(event, bytes) else json.dumps(event).encode()
     timestamp = str(int(time.time()) if timestamp is None else timestamp)
     headers = {
@@ -46,7 +48,9 @@ def client_event(event_id="evt_1", **data) -> dict:
     }
 
 
-def appointment_event(clinician, service_type, starts_at, event_id="evt_2", kind="appointment.created") -> dict:
+def appointment_event(
+    clinician, service_type, starts_at, event_id="evt_2", kind="appointment.created"
+) -> dict:
     return {
         "id": event_id,
         "type": kind,
@@ -95,11 +99,20 @@ def test_created_changed_and_cancelled_events_follow_the_appointment(
     with django_capture_on_commit_callbacks(execute=True):
         # The EHR sends "changed" with the same data under a new event id: nothing happens.
         same = deliver(
-            client, secret, appointment_event(clinician, service_type, tomorrow_10am, "evt_3", "appointment.changed")
+            client,
+            secret,
+            appointment_event(clinician, service_type, tomorrow_10am, "evt_3", "appointment.changed"),
         )
     later = tomorrow_10am + timedelta(hours=3)
-    moved = deliver(client, secret, appointment_event(clinician, service_type, later, "evt_4", "appointment.changed"))
-    cancel = {"id": "evt_5", "type": "appointment.cancelled", "source": "simplepractice", "data": {"external_id": "A-100"}}
+    moved = deliver(
+        client, secret, appointment_event(clinician, service_type, later, "evt_4", "appointment.changed")
+    )
+    cancel = {
+        "id": "evt_5",
+        "type": "appointment.cancelled",
+        "source": "simplepractice",
+        "data": {"external_id": "A-100"},
+    }
     cancelled = deliver(client, secret, cancel)
 
     assert [r.json()["result"] for r in (created, same, moved, cancelled)] == [
@@ -119,7 +132,9 @@ def test_no_duplicate_reminders_when_the_ehr_repeats_itself(
     deliver(client, secret, client_event())
     counts = []
     for number in range(3):
-        event = appointment_event(clinician, service_type, tomorrow_10am, f"evt_repeat_{number}", "appointment.changed")
+        event = appointment_event(
+            clinician, service_type, tomorrow_10am, f"evt_repeat_{number}", "appointment.changed"
+        )
         with django_capture_on_commit_callbacks(execute=True):
             deliver(client, secret, event)
         counts.append(OutboxMessage.objects.count())
@@ -159,7 +174,10 @@ def test_forged_and_stale_requests_are_401_with_no_side_effects(client, secret, 
         kwargs["timestamp"] = now + 301
     if tamper == "no_timestamp":
         response = client.post(
-            URL, body, content_type="application/json", HTTP_ATTEND_SIGNATURE=sign(secret=secret, timestamp="", body=body)
+            URL,
+            body,
+            content_type="application/json",
+            HTTP_ATTEND_SIGNATURE=sign(secret=secret, timestamp="", body=body),
         )
     else:
         response = deliver(client, secret, body, **kwargs)
@@ -177,7 +195,10 @@ def test_forged_and_stale_requests_are_401_with_no_side_effects(client, secret, 
         ({"id": "", "type": "client.upserted", "source": "simplepractice", "data": {}}, "id"),
         ({"id": "e", "type": "client.upserted", "source": "Bad Source", "data": {}}, "source"),
         ({"id": "e", "type": "client.upserted", "source": "simplepractice", "data": []}, "data"),
-        ({"id": "e", "type": "client.upserted", "source": "simplepractice", "data": {"external_id": "C"}}, "data.first_name"),
+        (
+            {"id": "e", "type": "client.upserted", "source": "simplepractice", "data": {"external_id": "C"}},
+            "data.first_name",
+        ),
     ],
 )
 def test_malformed_events_are_400_with_no_side_effects(client, secret, event, field):
@@ -212,7 +233,10 @@ def test_rotation_keeps_the_previous_secret_for_a_day(client, practice, secret):
     assert deliver(client, new, client_event("evt_new")).status_code == 200
     later = timezone.now() + timedelta(hours=25)
     with time_machine.travel(later, tick=False):
-        assert deliver(client, secret, client_event("evt_late"), timestamp=int(later.timestamp())).status_code == 401
+        assert (
+            deliver(client, secret, client_event("evt_late"), timestamp=int(later.timestamp())).status_code
+            == 401
+        )
 
 
 def test_the_command_creates_then_rotates_and_prints_only_the_secret(practice):

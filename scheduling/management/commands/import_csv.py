@@ -32,7 +32,12 @@ class Command(BaseCommand):
         except (OSError, UnicodeDecodeError) as error:
             raise CommandError(f"Cannot read the file as UTF-8: {type(error).__name__}.") from error
         report = import_csv(
-            practice=found, kind=kind, source=source, text=text, dry_run=dry_run, actor="CSV import (command line)"
+            practice=found,
+            kind=kind,
+            source=source,
+            text=text,
+            dry_run=dry_run,
+            actor="CSV import (command line)",
         )
         if report.file_errors:
             raise CommandError(" ".join(report.file_errors))
