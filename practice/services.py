@@ -9,12 +9,13 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from practice.consent import client_sms_opt_in, client_sms_opt_out
+from practice.consent import ConsentError, client_sms_opt_in, client_sms_opt_out
 from practice.models import Client, ConsentSource, Practice, User
 
 BACKUP_CODE_COUNT = 10
@@ -30,7 +31,10 @@ def _set_sms_consent(client: Client, *, consent: bool, source: str, by: User | N
     if consent == (client.sms_consent_at is not None):
         return
     if consent:
-        client_sms_opt_in(client=client, source=source or ConsentSource.VERBAL, by=by, now=now)
+        try:
+            client_sms_opt_in(client=client, source=source or ConsentSource.VERBAL, by=by, now=now)
+        except ConsentError as error:  # no mobile number: a field error for the form or API caller
+            raise ValidationError({"sms_consent": [str(error)]}) from error
     else:
         client_sms_opt_out(client=client, source=ConsentSource.VERBAL, by=by, now=now, detail="Staff form")
 

@@ -37,7 +37,7 @@ from rest_framework.exceptions import ValidationError as ApiValidationError
 from practice.models import Practice
 from scheduling.api.audit import audit_as
 from scheduling.api.ehr import AppointmentUpsertInput, ClientUpsertInput, upsert_appointment, upsert_client
-from scheduling.api.errors import NON_FIELD, _flatten
+from scheduling.api.errors import NON_FIELD, field_errors
 from scheduling.ehr_models import EhrWebhookEvent, EhrWebhookSecret
 from scheduling.sync import SOURCE_PATTERN
 
@@ -142,12 +142,9 @@ def _apply(practice: Practice, event: dict):
 
 def _data_errors(error: ValidationError | ApiValidationError) -> dict[str, list[str]]:
     """A service's or serializer's errors, named after the event's fields (``data.starts_at``)."""
-    if isinstance(error, ApiValidationError):
-        detail = error.detail
-    else:
-        detail = error.message_dict if hasattr(error, "error_dict") else {NON_FIELD: error.messages}
     return {
-        name if name == NON_FIELD else f"data.{name}": messages for name, messages in _flatten(detail).items()
+        name if name == NON_FIELD else f"data.{name}": messages
+        for name, messages in field_errors(error).items()
     }
 
 

@@ -32,7 +32,7 @@ from practice.access import SCHEDULERS, staff_view
 from practice.models import ClinicianProfile, Practice
 from scheduling.api.audit import audit_as
 from scheduling.api.ehr import AppointmentUpsertInput, ClientUpsertInput, upsert_appointment, upsert_client
-from scheduling.api.errors import NON_FIELD, _flatten
+from scheduling.api.errors import NON_FIELD, field_errors
 from scheduling.models import ServiceType
 from scheduling.sync import SOURCE_PATTERN
 
@@ -211,15 +211,9 @@ def _apply_row(practice: Practice, kind: str, source: str, row: dict):
 
 
 def _row_errors(error: ValidationError | ApiValidationError) -> list[tuple[str, str]]:
-    detail = (
-        error.detail
-        if isinstance(error, ApiValidationError)
-        else error.message_dict
-        if hasattr(error, "error_dict")
-        else {NON_FIELD: error.messages}
-    )
+    """(column, message) pairs: field names turned back into the CSV's column names."""
     out = []
-    for name, messages_ in _flatten(detail).items():
+    for name, messages_ in field_errors(error).items():
         column = COLUMN_OF.get(name.split(".")[0], name.split(".")[0])
         out.extend((column if name != NON_FIELD else "row", message) for message in messages_)
     return out

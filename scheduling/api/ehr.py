@@ -24,7 +24,7 @@ from scheduling.api.serializers import (
     E164PhoneField,
     TextField,
 )
-from scheduling.api.views import ERRORS, ApiView, ScopedIdField, appointments_of, document
+from scheduling.api.views import ERRORS, ApiView, ScopedIdField, appointment_data, document
 from scheduling.models import AppointmentStatus, ServiceType
 from scheduling.sync import (
     SOURCE_PATTERN,
@@ -210,7 +210,5 @@ class EhrAppointmentUpsertApi(ApiView):
         source = checked_source(source)
         data = self.validated(AppointmentUpsertInput)
         appointment, result = upsert_appointment(practice=self.practice, source=source, data=data)
-        if appointment is not None:
-            appointment = appointments_of(self.practice).get(pk=appointment.pk)
-        body = {"result": result, "appointment": appointment}
-        return Response(EhrAppointmentUpsertApi.OutputSerializer(body).data, status=_result_code(result))
+        body = {"result": result, "appointment": appointment and appointment_data(self.practice, appointment)}
+        return Response(body, status=_result_code(result))

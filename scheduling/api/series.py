@@ -160,7 +160,7 @@ class SeriesDetailApi(ApiView):
         responses={200: SeriesSerializer, **ERRORS, **NOT_FOUND},
     )
     def get(self, request, pk: int):
-        return Response(SeriesSerializer(self.get_scoped(series_of(self.practice), pk)).data)
+        return self.retrieve(series_of(self.practice), pk, SeriesSerializer)
 
 
 class SeriesCancelRestApi(ApiView):

@@ -115,6 +115,10 @@ class ApiView(APIView):
             raise exceptions.NotFound("Not found.")
         return obj
 
+    def retrieve(self, queryset: QuerySet, pk: int, serializer) -> Response:
+        """GET of one object: the practice's object with this id as ``serializer`` shows it."""
+        return Response(serializer(self.get_scoped(queryset, pk)).data)
+
     def validated(self, serializer_class, data=None) -> dict:
         """The request body (or ``data``, e.g. the query string) parsed by ``serializer_class``,
         which sees the token's practice as ``context["practice"]``; else a 400 with field errors."""
@@ -244,6 +248,11 @@ def appointments_of(practice: Practice) -> QuerySet:
     )
 
 
+def appointment_data(practice: Practice, appointment: Appointment) -> dict:
+    """An appointment as the API shows it, read again (status, participants and links as now)."""
+    return AppointmentSerializer(appointments_of(practice).get(pk=appointment.pk)).data
+
+
 # --- Clients ----------------------------------------------------------------------------------
 
 
@@ -343,8 +352,7 @@ class ClientDetailApi(ApiView):
         responses={200: ClientSerializer, **ERRORS, **NOT_FOUND},
     )
     def get(self, request, pk: int):
-        client = self.get_scoped(Client.objects.for_practice(self.practice), pk)
-        return Response(ClientSerializer(client).data)
+        return self.retrieve(Client.objects.for_practice(self.practice), pk, ClientSerializer)
 
 
 class ClientUpdateApi(ApiView):
@@ -425,8 +433,7 @@ class ClinicianDetailApi(ApiView):
         responses={200: ClinicianSerializer, **ERRORS, **NOT_FOUND},
     )
     def get(self, request, pk: int):
-        clinician = self.get_scoped(ClinicianProfile.objects.for_practice(self.practice), pk)
-        return Response(ClinicianSerializer(clinician).data)
+        return self.retrieve(ClinicianProfile.objects.for_practice(self.practice), pk, ClinicianSerializer)
 
 
 # --- Appointments -----------------------------------------------------------------------------
@@ -545,9 +552,7 @@ class AppointmentCreateApi(ApiView):
                 source=AppointmentSource.API,
                 external_id=data["external_id"],
             ),
-            render=lambda appointment: (
-                AppointmentSerializer(appointments_of(practice).get(pk=appointment.pk)).data
-            ),
+            render=lambda appointment: appointment_data(practice, appointment),
             lookup=lambda pk: appointments_of(practice).filter(pk=pk).first(),
         )
 
@@ -565,7 +570,7 @@ class AppointmentDetailApi(ApiView):
         responses={200: AppointmentSerializer, **ERRORS, **NOT_FOUND},
     )
     def get(self, request, pk: int):
-        return Response(AppointmentSerializer(self.get_scoped(appointments_of(self.practice), pk)).data)
+        return self.retrieve(appointments_of(self.practice), pk, AppointmentSerializer)
 
 
 class AppointmentActionApi(ApiView):
@@ -575,9 +580,7 @@ class AppointmentActionApi(ApiView):
         return self.get_scoped(appointments_of(self.practice), pk)
 
     def answer(self, appointment: Appointment, code: int = status.HTTP_200_OK) -> Response:
-        return Response(
-            AppointmentSerializer(appointments_of(self.practice).get(pk=appointment.pk)).data, code
-        )
+        return Response(appointment_data(self.practice, appointment), code)
 
 
 class AppointmentRescheduleApi(AppointmentActionApi):
