@@ -86,6 +86,10 @@ def appointment_upsert(
     now = now or timezone.now()
     if status not in SYNC_STATUSES:
         raise ValidationError({"status": ["Choose scheduled, confirmed or cancelled."]})
+    if status == AppointmentStatus.CANCELLED:
+        return synced_appointment_cancel(
+            practice=practice, source=source, external_id=external_id, reason=cancel_reason, now=now
+        )
     wanted = {
         "clinician": clinician,
         "clients": list(clients),
@@ -96,10 +100,6 @@ def appointment_upsert(
         "fee": fee,
         "status": status,
     }
-    if status == AppointmentStatus.CANCELLED:
-        return synced_appointment_cancel(
-            practice=practice, source=source, external_id=external_id, reason=cancel_reason, now=now
-        )
     with transaction.atomic():
         current = live_synced_appointment(practice=practice, source=source, external_id=external_id)
         if current is None:
