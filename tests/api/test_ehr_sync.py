@@ -217,7 +217,9 @@ def test_the_database_refuses_a_second_live_appointment_with_the_same_external_i
 
 def test_consent_without_a_phone_is_a_field_error_not_a_crash(api):
     response = api.post(f"{EHR}/clients/", client_body(phone="", sms_consent=True), format="json")
-    plain = api.post(f"{API}/clients/", {"first_name": "A", "last_name": "B", "sms_consent": True}, format="json")
+    plain = api.post(
+        f"{API}/clients/", {"first_name": "A", "last_name": "B", "sms_consent": True}, format="json"
+    )
 
     assert "sms_consent" in assert_error_shape(response, 400)["errors"]
     assert "sms_consent" in assert_error_shape(plain, 400)["errors"]

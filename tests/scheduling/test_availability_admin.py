@@ -22,7 +22,9 @@ def op(signed_in, practice):
     user.is_staff = True
     user.save()
     group = Group.objects.create(name="Operators")
-    group.permissions.set(Permission.objects.filter(content_type__in=ContentType.objects.filter(app_label="scheduling")))
+    group.permissions.set(
+        Permission.objects.filter(content_type__in=ContentType.objects.filter(app_label="scheduling"))
+    )
     user.groups.add(group)
     return signed_in(user)
 

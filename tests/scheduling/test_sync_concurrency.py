@@ -17,7 +17,9 @@ on_postgres = pytest.mark.skipif(connection.vendor != "postgresql", reason="need
 
 @on_postgres
 @pytest.mark.django_db(transaction=True)
-def test_simultaneous_identical_pushes_create_one_appointment(practice, clinician, service_type, tomorrow_10am):
+def test_simultaneous_identical_pushes_create_one_appointment(
+    practice, clinician, service_type, tomorrow_10am
+):
     client, _ = client_upsert(
         practice=practice, source="ehr", external_id="C-1", fields={"first_name": "Ann", "last_name": "Avery"}
     )
