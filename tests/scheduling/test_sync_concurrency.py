@@ -40,7 +40,7 @@ def test_simultaneous_identical_pushes_create_one_appointment(
                 service_type=service_type,
                 starts_at=tomorrow_10am,
             )
-        except Exception as error:  # noqa: BLE001 - recorded and asserted on below
+        except Exception as error:  # recorded, and asserted on below
             result = f"error: {type(error).__name__}: {error}"
         finally:
             close_old_connections()
