@@ -35,7 +35,7 @@ from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from practice.models import Practice
-from scheduling.api.audit import audit_as
+from scheduling.api.audit import audit_as, request_remote_addr
 from scheduling.api.ehr import AppointmentUpsertInput, ClientUpsertInput, upsert_appointment, upsert_client
 from scheduling.api.errors import NON_FIELD, field_errors
 from scheduling.ehr_models import EhrWebhookEvent, EhrWebhookSecret
@@ -169,7 +169,7 @@ def ehr_webhook(request, practice_slug: str):
             audit_as(
                 label=lambda: f'EHR webhook "{event["source"]}"',
                 data=lambda: {"ehr_event_id": event["id"], "ehr_event_type": event["type"]},
-                remote_addr=request.META.get("REMOTE_ADDR"),
+                remote_addr=request_remote_addr(request),
             ),
             transaction.atomic(),
         ):

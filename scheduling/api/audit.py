@@ -14,8 +14,15 @@ from collections.abc import Callable
 from contextlib import contextmanager
 
 from auditlog.context import set_extra_data
+from auditlog.middleware import AuditlogMiddleware
 
 from practice.models import ApiToken
+
+
+def request_remote_addr(request) -> str | None:
+    """The client's address as AuditlogMiddleware records it for staff requests (our context
+    replaces the middleware's, so it has to be given again)."""
+    return AuditlogMiddleware._get_remote_addr(request)
 
 
 def token_label(token: ApiToken) -> str:
@@ -41,5 +48,5 @@ def audit_as_api_token(current_token: Callable[[], ApiToken | None], request):
             return None
         return {"api_token_id": token.pk, "api_token": token.name}
 
-    with audit_as(label=label, data=data, remote_addr=request.META.get("REMOTE_ADDR")):
+    with audit_as(label=label, data=data, remote_addr=request_remote_addr(request)):
         yield

@@ -249,3 +249,23 @@ def test_the_command_creates_then_rotates_and_prints_only_the_secret(practice):
     assert first.startswith("whsec_") and out.getvalue().strip().startswith("whsec_")
     assert out.getvalue().strip() != first
     assert "/hooks/ehr/riverside/" in err.getvalue()
+
+
+def test_the_signing_recipe_in_the_docs_is_accepted(client, secret):
+    """Signed the way docs/api.md tells an EHR to, independently of scheduling.ehr.sign."""
+    import hashlib
+    import hmac
+
+    body = json.dumps(client_event()).encode()
+    timestamp = str(int(time.time()))
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+    response = client.post(
+        URL,
+        body,
+        content_type="application/json",
+        HTTP_ATTEND_TIMESTAMP=timestamp,
+        HTTP_ATTEND_SIGNATURE=f"v1={digest}",
+    )
+
+    assert response.status_code == 200, response.content
