@@ -10,7 +10,7 @@ import secrets
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -141,33 +141,32 @@ def client_upsert(
     ``sms_consent`` None leaves consent as it is. Returns the client and "created", "updated"
     or "unchanged". The API, the EHR webhook and CSV imports all call this."""
     now = now or timezone.now()
+    key = {
+        "practice": practice,
+        "source": EXTERNAL_CLIENT_SOURCE,
+        "external_source": source,
+        "external_id": external_id,
+    }
     with transaction.atomic():
-        client = (
-            Client.objects.select_for_update()
-            .filter(
-                practice=practice,
-                source=EXTERNAL_CLIENT_SOURCE,
-                external_source=source,
-                external_id=external_id,
-            )
-            .first()
-        )
+        client = Client.objects.select_for_update().filter(**key).first()
         if client is None:
-            fields = {
-                **fields,
-                "source": EXTERNAL_CLIENT_SOURCE,
-                "external_source": source,
-                "external_id": external_id,
-            }
-            client = client_create(
-                practice=practice,
-                fields=fields,
-                sms_consent=bool(sms_consent),
-                consent_source=ConsentSource.EHR,
-                by=by,
-                now=now,
-            )
-            return client, "created"
+            try:
+                with transaction.atomic():
+                    client = client_create(
+                        practice=practice,
+                        fields={**fields, **{k: v for k, v in key.items() if k != "practice"}},
+                        sms_consent=bool(sms_consent),
+                        consent_source=ConsentSource.EHR,
+                        by=by,
+                        now=now,
+                    )
+                return client, "created"
+            except (IntegrityError, ValidationError):
+                # The same client pushed twice at once: the other push created it first (the
+                # unique constraint, or full_clean's check of it, stopped ours).
+                client = Client.objects.select_for_update().filter(**key).first()
+                if client is None:
+                    raise
         changed = {name: value for name, value in fields.items() if _differs(client, name, value)}
         consent_now = client.sms_consent_at is not None
         wanted_consent = consent_now if sms_consent is None else sms_consent

@@ -24,7 +24,7 @@ from scheduling.api.serializers import (
     E164PhoneField,
     TextField,
 )
-from scheduling.api.views import ERRORS, ApiView, ScopedIdField, appointment_data, document
+from scheduling.api.views import CONFLICT, ERRORS, ApiView, ScopedIdField, appointment_data, document
 from scheduling.models import AppointmentStatus, ServiceType
 from scheduling.sync import (
     SOURCE_PATTERN,
@@ -175,7 +175,7 @@ class EhrClientUpsertApi(ApiView):
         tags=["ehr sync"],
         request=ClientUpsertInput,
         parameters=[SOURCE_PARAMETER],
-        responses={201: OutputSerializer, 200: OutputSerializer, **ERRORS},
+        responses={201: OutputSerializer, 200: OutputSerializer, **ERRORS, **CONFLICT},
     )
     def post(self, request, source: str):
         source = checked_source(source)
@@ -204,7 +204,7 @@ class EhrAppointmentUpsertApi(ApiView):
         tags=["ehr sync"],
         request=AppointmentUpsertInput,
         parameters=[SOURCE_PARAMETER],
-        responses={201: OutputSerializer, 200: OutputSerializer, **ERRORS, 409: ERRORS[400]},
+        responses={201: OutputSerializer, 200: OutputSerializer, **ERRORS, **CONFLICT},
     )
     def post(self, request, source: str):
         source = checked_source(source)
