@@ -138,3 +138,11 @@ def test_the_command_dry_run_reports_rows_without_values(practice, tmp_path):
     assert "2 would be created" in printed and "row 3, last_name:" in printed
     assert "Avery" not in printed and "555" not in printed
     assert not Client.objects.exists()
+
+
+def test_the_page_explains_the_format(signed_in, front_desk):
+    response = signed_in(front_desk).get("/imports/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "client_external_ids" in html and "America/New_York" in html
