@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import connection
 
 from practice.services import client_upsert
 from scheduling.models import Appointment
@@ -30,7 +30,7 @@ def run_together(push: Callable[[], tuple[object, str]]) -> list[str]:
         except Exception as error:  # recorded, and asserted on by the caller
             result = f"error: {type(error).__name__}: {error}"
         finally:
-            close_old_connections()
+            connection.close()  # this thread's own connection: none may outlive the test
         with lock:
             results.append(result)
 
