@@ -629,23 +629,28 @@ def message_timeline(*, appointment: Appointment) -> list[dict]:
     """Every message of a session — planned, sent, delivered, skipped, failed or unknown — with
     its reason and time, oldest first. Used by the session page and the API."""
     rows = OutboxMessage.objects.filter(appointment=appointment).select_related("step", "participant__client")
-    return [
-        {
-            "id": row.pk,
-            "kind": row.kind,
-            "step": row.display_name,
-            "recipient": "clinician"
-            if row.recipient_key.startswith(Audience.CLINICIAN)
-            else row.participant.client.greeting_name,
-            "channel": row.channel,
-            "state": row.state,
-            "reason": row.reason,
-            "due_at": row.due_at,
-            "sent_at": row.sent_at,
-            "attempts": row.attempts,
-        }
-        for row in rows.order_by("due_at", "pk")
-    ]
+    return [timeline_entry(row) for row in rows.order_by("due_at", "pk")]
+
+
+def timeline_entry(row: OutboxMessage) -> dict:
+    """What staff and the API may see of one message: its step, recipient (the clinician, or the
+    client's first or preferred name), channel, state and reason, never its text. Load rows with
+    ``select_related("step", "participant__client")``."""
+    return {
+        "id": row.pk,
+        "appointment": row.appointment_id,
+        "kind": row.kind,
+        "step": row.display_name,
+        "recipient": "clinician"
+        if row.recipient_key.startswith(Audience.CLINICIAN)
+        else row.participant.client.greeting_name,
+        "channel": row.channel,
+        "state": row.state,
+        "reason": row.reason,
+        "due_at": row.due_at,
+        "sent_at": row.sent_at,
+        "attempts": row.attempts,
+    }
 
 
 def message_timeline_rows(*, appointment: Appointment) -> list[dict]:

@@ -319,6 +319,9 @@ class Client(models.Model):
         "sent to clients who signed it.",
     )
     source = models.CharField(max_length=20, default="staff")
+    external_source = models.CharField(
+        max_length=40, blank=True, help_text="The system the external id is from, e.g. the EHR's name."
+    )
     external_id = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -329,7 +332,7 @@ class Client(models.Model):
         ordering = ["last_name", "first_name"]
         constraints = [
             models.UniqueConstraint(
-                fields=["practice", "source", "external_id"],
+                fields=["practice", "source", "external_source", "external_id"],
                 condition=~models.Q(external_id=""),
                 name="client_unique_external_id",
             )

@@ -10,12 +10,13 @@ import secrets
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from practice.consent import client_sms_opt_in, client_sms_opt_out
+from practice.consent import ConsentError, client_sms_opt_in, client_sms_opt_out
 from practice.models import Client, ConsentSource, Practice, User
 
 BACKUP_CODE_COUNT = 10
@@ -31,7 +32,10 @@ def _set_sms_consent(client: Client, *, consent: bool, source: str, by: User | N
     if consent == (client.sms_consent_at is not None):
         return
     if consent:
-        client_sms_opt_in(client=client, source=source or ConsentSource.VERBAL, by=by, now=now)
+        try:
+            client_sms_opt_in(client=client, source=source or ConsentSource.VERBAL, by=by, now=now)
+        except ConsentError as error:  # no mobile number: a field error for the form or API caller
+            raise ValidationError({"sms_consent": [str(error)]}) from error
     else:
         client_sms_opt_out(client=client, source=ConsentSource.VERBAL, by=by, now=now, detail="Staff form")
 
@@ -123,3 +127,72 @@ def practice_set_baseline_no_show_rate(*, practice: Practice, rate: Decimal | No
         practice.full_clean(validate_unique=False, validate_constraints=False)
         practice.save(update_fields=["baseline_no_show_rate"])
     return practice
+
+
+# --- Sync from an EHR (SPEC F19/F20) ------------------------------------------------------------
+
+EXTERNAL_CLIENT_SOURCE = "ehr_import"
+
+
+def _differs(client: Client, name: str, value) -> bool:
+    current = getattr(client, name)
+    if name == "phone":  # a PhoneNumber in the model, E.164 text from the callers
+        current = current.as_e164 if current else ""
+    return current != value
+
+
+def client_upsert(
+    *,
+    practice: Practice,
+    source: str,
+    external_id: str,
+    fields: dict,
+    sms_consent: bool | None = None,
+    by: User | None = None,
+    now: datetime | None = None,
+) -> tuple[Client, str]:
+    """Create or update the client an external system (``source``, e.g. an EHR's name) knows as
+    ``external_id``. Pushing the same data again changes nothing (no save, no audit entry).
+    ``sms_consent`` None leaves consent as it is. Returns the client and "created", "updated"
+    or "unchanged". The API, the EHR webhook and CSV imports all call this."""
+    now = now or timezone.now()
+    key = {
+        "practice": practice,
+        "source": EXTERNAL_CLIENT_SOURCE,
+        "external_source": source,
+        "external_id": external_id,
+    }
+    with transaction.atomic():
+        client = Client.objects.select_for_update().filter(**key).first()
+        if client is None:
+            try:
+                with transaction.atomic():
+                    client = client_create(
+                        practice=practice,
+                        fields={**fields, **{k: v for k, v in key.items() if k != "practice"}},
+                        sms_consent=bool(sms_consent),
+                        consent_source=ConsentSource.EHR,
+                        by=by,
+                        now=now,
+                    )
+                return client, "created"
+            except (IntegrityError, ValidationError):
+                # The same client pushed twice at once: the other push created it first (the
+                # unique constraint, or full_clean's check of it, stopped ours).
+                client = Client.objects.select_for_update().filter(**key).first()
+                if client is None:
+                    raise
+        changed = {name: value for name, value in fields.items() if _differs(client, name, value)}
+        consent_now = client.sms_consent_at is not None
+        wanted_consent = consent_now if sms_consent is None else sms_consent
+        if not changed and wanted_consent == consent_now:
+            return client, "unchanged"
+        client = client_update(
+            client=client,
+            fields=changed,
+            sms_consent=wanted_consent,
+            consent_source=ConsentSource.EHR,
+            by=by,
+            now=now,
+        )
+        return client, "updated"

@@ -312,6 +312,13 @@ AUDITLOG_INCLUDE_ALL_MODELS = False
 AUDITLOG_DISABLE_REMOTE_ADDR = False
 
 # --- REST framework --------------------------------------------------------------------
+# Requests per API token ("<number>/<second|minute|hour|day>"); over it: 429 with Retry-After.
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="600/minute")
+# Idempotency-Key records older than this are purged (scheduling.tasks.purge_idempotency_records).
+IDEMPOTENCY_KEY_HOURS = env.int("IDEMPOTENCY_KEY_HOURS", default=24)
+# Inbound EHR webhooks: how far the signed timestamp may be from our clock, in seconds.
+EHR_WEBHOOK_TOLERANCE_SECONDS = env.int("EHR_WEBHOOK_TOLERANCE_SECONDS", default=300)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -25,10 +25,14 @@ from scheduling.models import (
     Appointment,
     AppointmentActivity,
     AppointmentParticipant,
+    EhrWebhookEvent,
+    EhrWebhookSecret,
     FollowUp,
     ManageLink,
     Series,
     ServiceType,
+    TimeOff,
+    WeeklyHours,
 )
 
 ADMIN_CANCEL_REASON = "Cancelled by an operator in the admin."
@@ -309,3 +313,49 @@ class ManageLinkAdmin(ReadOnlyAdminMixin, PracticeScopedAdminMixin, admin.ModelA
     list_select_related = ["participant"]
     search_fields = ["participant__appointment__id__exact"]
     exclude = ["token_hash"]
+
+
+# --- Availability and EHR sync ------------------------------------------------------------------
+
+
+@admin.register(WeeklyHours)
+class WeeklyHoursAdmin(PracticeScopedAdminMixin, admin.ModelAdmin):
+    """A clinician's working hours, in local time (their zone, or the practice's): open slots
+    (scheduling.availability) are these minus time off minus booked sessions."""
+
+    practice_lookup = "clinician__practice"
+    list_display = ["clinician", "weekday", "starts_at", "ends_at"]
+    list_filter = [PracticeFilter, "weekday"]
+    list_select_related = ["clinician"]
+    search_fields = ["clinician__display_name"]
+    ordering = ["clinician__display_name", "weekday", "starts_at"]
+
+
+@admin.register(TimeOff)
+class TimeOffAdmin(PracticeScopedAdminMixin, admin.ModelAdmin):
+    practice_lookup = "clinician__practice"
+    list_display = ["clinician", "starts_at", "ends_at", "note"]
+    list_filter = [PracticeFilter]
+    list_select_related = ["clinician"]
+    search_fields = ["clinician__display_name", "note"]
+    date_hierarchy = "starts_at"
+
+
+@admin.register(EhrWebhookSecret)
+class EhrWebhookSecretAdmin(ReadOnlyAdminMixin, PracticeScopedAdminMixin, admin.ModelAdmin):
+    """Made and rotated with ``manage.py ehr_webhook_secret`` (which shows it once); the secret
+    itself is never shown here."""
+
+    list_display = ["practice", "created_at", "rotated_at", "previous_valid_until"]
+    list_filter = [PracticeFilter]
+    fields = ["practice", "created_at", "rotated_at", "previous_valid_until"]
+
+
+@admin.register(EhrWebhookEvent)
+class EhrWebhookEventAdmin(ReadOnlyAdminMixin, PracticeScopedAdminMixin, admin.ModelAdmin):
+    """Events an EHR sent, as applied: what each one did (no client data is kept)."""
+
+    list_display = ["event_id", "event_type", "source", "result", "object_id", "practice", "received_at"]
+    list_filter = [PracticeFilter, "event_type", "result"]
+    search_fields = ["event_id"]
+    date_hierarchy = "received_at"

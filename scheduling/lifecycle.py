@@ -1,6 +1,6 @@
 """The session lifecycle after the start (SPEC F3, F9 steps 6 and 7), decided by the clock.
 
-``appointments_sweep_lifecycle`` runs every minute from django-q2 (migration scheduling 0006) and
+``appointments_sweep_lifecycle`` runs every minute from django-q2 (migration scheduling 0008) and
 from ``manage.py sweep_lifecycle``, so none of it waits for someone to open a page:
 
 1. T+5 (LATE_JOIN_AFTER), telehealth, a participant has not joined: a LATE_ARRIVAL queue item

@@ -173,6 +173,9 @@ class Appointment(models.Model):
     source = models.CharField(
         max_length=20, choices=AppointmentSource.choices, default=AppointmentSource.STAFF
     )
+    external_source = models.CharField(
+        max_length=40, blank=True, help_text="The system the external id is from, e.g. the EHR's name."
+    )
     external_id = models.CharField(max_length=100, blank=True)
     series = models.ForeignKey(
         Series, on_delete=models.SET_NULL, null=True, blank=True, related_name="appointments"
@@ -202,10 +205,11 @@ class Appointment(models.Model):
             models.CheckConstraint(
                 condition=models.Q(ends_at__gt=models.F("starts_at")), name="appointment_ends_after_start"
             ),
-            # An EHR may push the same appointment again: (source, external_id) finds it.
-            # A rescheduled appointment hands its external id on to its replacement.
+            # An EHR may push the same appointment again: (source, external source, external
+            # id) finds it (scheduling.sync). A rescheduled appointment hands its external id
+            # on to its replacement.
             models.UniqueConstraint(
-                fields=["practice", "source", "external_id"],
+                fields=["practice", "source", "external_source", "external_id"],
                 condition=~models.Q(external_id="") & ~models.Q(status="rescheduled"),
                 name="appointment_unique_external_id",
             ),
@@ -384,6 +388,8 @@ class IdempotencyRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["practice", "key"], name="idempotency_key_unique_per_practice")
         ]
+        # Read by scheduling.api.idempotency.idempotency_records_purge: records past their day.
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created")]
 
     def __str__(self) -> str:
         return f"Idempotency key for {self.resource_type} #{self.resource_id}"
@@ -479,3 +485,7 @@ class ManageLink(models.Model):
 
     def __str__(self) -> str:
         return f"Session link of participant #{self.participant_id} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+
+from scheduling.availability_models import TimeOff, WeeklyHours  # noqa: E402, F401  (SPEC F4)
+from scheduling.ehr_models import EhrWebhookEvent, EhrWebhookSecret  # noqa: E402, F401  (SPEC F20)

@@ -20,6 +20,7 @@ from django.utils import timezone
 from practice.models import Client, ClientStatus, ClinicianProfile, Modality, Practice
 from scheduling.events import AppointmentEvent, publish_on_commit
 from scheduling.models import (
+    UPCOMING_STATUSES,
     ActivityChannel,
     ActivityKind,
     Appointment,
@@ -130,12 +131,14 @@ def _is_overlap_violation(error: IntegrityError) -> bool:
     return any(marker in text for marker in OVERLAP_CONSTRAINT_MARKERS)
 
 
-def _ensure_external_id_free(*, practice: Practice, source: str, external_id: str) -> None:
+def _ensure_external_id_free(
+    *, practice: Practice, source: str, external_source: str, external_id: str
+) -> None:
     if not external_id:
         return
     taken = (
         Appointment.objects.for_practice(practice)
-        .filter(source=source, external_id=external_id)
+        .filter(source=source, external_source=external_source, external_id=external_id)
         .exclude(status=AppointmentStatus.RESCHEDULED)
         .exists()
     )
@@ -165,6 +168,7 @@ def appointment_book(
     modality: str = Modality.TELEHEALTH,
     fee: Decimal | None = None,
     source: str = AppointmentSource.STAFF,
+    external_source: str = "",
     external_id: str = "",
     booked_by=None,
     allow_past: bool = False,
@@ -194,12 +198,15 @@ def appointment_book(
         modality=modality,
         fee=service_type.default_fee if fee is None else fee,
         source=source,
+        external_source=external_source,
         external_id=external_id,
         booked_by=booked_by,
     )
     try:
         with transaction.atomic():
-            _ensure_external_id_free(practice=practice, source=source, external_id=external_id)
+            _ensure_external_id_free(
+                practice=practice, source=source, external_source=external_source, external_id=external_id
+            )
             _ensure_slot_free(practice=practice, clinician=clinician, starts_at=starts_at, ends_at=ends_at)
             appointment = _insert_appointment(clients=clients, **fields)
             publish_on_commit(AppointmentEvent("booked", appointment.pk))
@@ -237,6 +244,7 @@ def series_book(
     service_type: ServiceType,
     modality: str = Modality.TELEHEALTH,
     fee: Decimal | None = None,
+    source: str = AppointmentSource.STAFF,
     booked_by=None,
     now: datetime | None = None,
 ) -> Series:
@@ -293,7 +301,7 @@ def series_book(
                     service_type=service_type,
                     modality=modality,
                     fee=service_type.default_fee if fee is None else fee,
-                    source=AppointmentSource.STAFF,
+                    source=source,
                     booked_by=booked_by,
                     series=series,
                 )
@@ -303,6 +311,31 @@ def series_book(
         if _is_overlap_violation(error):
             raise _double_booking_error(clinician, None, tz) from error
         raise
+
+
+def series_cancel_rest(
+    *,
+    series: Series,
+    after: datetime | None = None,
+    by=None,
+    reason: str = "",
+    now: datetime | None = None,
+) -> list[Appointment]:
+    """Cancel every upcoming occurrence of a series that starts at or after ``after`` (default:
+    now), all or nothing; occurrences already held, cancelled or moved are left as they are.
+    Each one is cancelled through ``appointment_cancel`` (late-cancel flag, events, reminders)."""
+    now = now or timezone.now()
+    after = max(after or now, now)
+    with transaction.atomic():
+        occurrences = list(
+            Appointment.objects.filter(
+                series=series, starts_at__gte=after, status__in=UPCOMING_STATUSES
+            ).order_by("starts_at")
+        )
+        return [
+            appointment_cancel(appointment=occurrence, by=by, reason=reason, now=now)
+            for occurrence in occurrences
+        ]
 
 
 # --- Changes ----------------------------------------------------------------------------------
@@ -370,6 +403,7 @@ def appointment_reschedule(
                 modality=old.modality,
                 fee=old.fee,
                 source=old.source,
+                external_source=old.external_source,
                 external_id=old.external_id,
                 series=old.series,
                 rescheduled_from=old,

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from scheduling import client_views, views
+from scheduling import client_views, ehr, imports, views
 
 urlpatterns = [
     path("appointments/", views.appointment_list, name="appointment_list"),
@@ -18,4 +18,6 @@ urlpatterns = [
     path("appointments/<int:pk>/confirm/", views.appointment_confirm_view, name="appointment_confirm"),
     # The client's own page for a session, behind an opaque token (no account).
     path("a/<str:token>", client_views.client_manage, name="client_manage"),
+    path("imports/", imports.import_csv_view, name="import_csv"),
+    path("hooks/ehr/<slug:practice_slug>/", ehr.ehr_webhook, name="ehr_webhook"),
 ]

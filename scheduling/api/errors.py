@@ -84,6 +84,14 @@ def from_django_validation_error(error: DjangoValidationError) -> exceptions.API
     return exceptions.ValidationError(data)
 
 
+def field_errors(error: DjangoValidationError | exceptions.ValidationError) -> dict[str, list[str]]:
+    """A service's or a serializer's ValidationError as ``{"field": ["message", …]}``, for the
+    places that answer outside DRF's exception handling (the EHR webhook, CSV imports)."""
+    if isinstance(error, exceptions.ValidationError):
+        return _flatten(error.detail)
+    return _flatten(error.message_dict if hasattr(error, "error_dict") else {NON_FIELD: error.messages})
+
+
 def api_exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         exc = from_django_validation_error(exc)

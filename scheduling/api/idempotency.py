@@ -18,8 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, models, transaction
+from django.utils import timezone
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -98,3 +101,13 @@ def _replay(record: IdempotencyRecord, *, fingerprint: str, lookup, render) -> R
             errors={NON_FIELD: ["The object created with this key no longer exists."]},
         )
     return Response(render(obj), status=record.status_code, headers={REPLAYED_HEADER: "true"})
+
+
+def idempotency_records_purge(*, now: datetime | None = None) -> int:
+    """Delete keys older than ``settings.IDEMPOTENCY_KEY_HOURS`` (a retry comes within minutes,
+    not days); a purged key may then be used again. Run hourly (scheduling.tasks). Returns how
+    many were deleted."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

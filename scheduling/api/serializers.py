@@ -192,24 +192,6 @@ class AppointmentSerializer(serializers.ModelSerializer):
             return None
 
 
-class TimelineEntrySerializer(serializers.Serializer):
-    """One row of messaging.services.message_timeline."""
-
-    id = serializers.IntegerField()
-    kind = serializers.CharField()
-    step = serializers.CharField()
-    recipient = serializers.CharField(help_text="“clinician”, or the client's first or preferred name.")
-    channel = serializers.CharField()
-    state = serializers.CharField()
-    reason = serializers.CharField(allow_blank=True)
-    due_at = serializers.DateTimeField()
-    sent_at = serializers.DateTimeField(allow_null=True)
-    attempts = serializers.IntegerField()
-
-    class Meta:
-        ref_name = "TimelineEntry"
-
-
 def page_serializer(item: type[serializers.Serializer], name: str) -> type[serializers.Serializer]:
     """The schema of one page of a list: ``{count, next, previous, results}``."""
     meta = type("Meta", (), {"ref_name": name})

@@ -7,7 +7,7 @@ from csp.decorators import csp_update
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from scheduling.api import views
+from scheduling.api import availability, ehr, series, views
 
 app_name = "api"
 
@@ -67,8 +67,16 @@ v1 = [
         name="appointment-attendance",
     ),
     path(
-        "appointments/<int:pk>/timeline/", views.AppointmentTimelineApi.as_view(), name="appointment-timeline"
+        "clinicians/<int:pk>/open-slots/",
+        availability.ClinicianOpenSlotsApi.as_view(),
+        name="clinician-open-slots",
     ),
+    path("series/", series.SeriesCollectionApi.as_view(), name="series-list"),
+    path("series/<int:pk>/", series.SeriesDetailApi.as_view(), name="series"),
+    path("series/<int:pk>/cancel-rest/", series.SeriesCancelRestApi.as_view(), name="series-cancel-rest"),
+    path("ehr/<str:source>/clients/", ehr.EhrClientUpsertApi.as_view(), name="ehr-clients"),
+    path("ehr/<str:source>/appointments/", ehr.EhrAppointmentUpsertApi.as_view(), name="ehr-appointments"),
+    # The message endpoints are in messaging/api_urls.py (mounted by the project URLconf).
 ]
 
 urlpatterns = [

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from practice.models import Client, ClientStatus, ClinicianProfile, ConsentSource, Modality, Practice
 from practice.services import client_create, client_update
+from scheduling.api.audit import audit_as_api_token
 from scheduling.api.authentication import ApiTokenAuthentication, HasApiToken
 from scheduling.api.errors import ErrorSerializer, api_exception_handler
 from scheduling.api.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -37,9 +38,15 @@ from scheduling.api.serializers import (
     E164PhoneField,
     IdField,
     TextField,
-    TimelineEntrySerializer,
 )
-from scheduling.models import Appointment, AppointmentSource, AppointmentStatus, ServiceType
+from scheduling.api.throttling import ApiTokenRateThrottle
+from scheduling.models import (
+    Appointment,
+    AppointmentParticipant,
+    AppointmentSource,
+    AppointmentStatus,
+    ServiceType,
+)
 from scheduling.services import (
     MARKABLE_ATTENDANCE,
     appointment_book,
@@ -76,7 +83,9 @@ class SafeJSONParser(parsers.JSONParser):
 
 
 class ApiView(APIView):
-    """Base of every API operation: token auth, JSON only, the documented error shape.
+    """Base of every API operation: token auth, per-token throttling, JSON only, the documented
+    error shape, the token named in the audit log, and the helpers every operation shares
+    (parse the query or body, find the practice's object, answer a page).
 
     Set here rather than in settings so the API does not depend on REST_FRAMEWORK defaults
     that the rest of the project may change."""
@@ -85,11 +94,15 @@ class ApiView(APIView):
     permission_classes = [HasApiToken]
     parser_classes = [SafeJSONParser]
     renderer_classes = [renderers.JSONRenderer]
-    throttle_classes: list = []
+    throttle_classes = [ApiTokenRateThrottle]
     schema = AutoSchema()
 
     def get_exception_handler(self):
         return api_exception_handler
+
+    def dispatch(self, request, *args, **kwargs):
+        with audit_as_api_token(lambda: getattr(self.request, "auth", None), request):
+            return super().dispatch(request, *args, **kwargs)
 
     @property
     def practice(self) -> Practice:
@@ -101,6 +114,26 @@ class ApiView(APIView):
         if obj is None:
             raise exceptions.NotFound("Not found.")
         return obj
+
+    def retrieve(self, queryset: QuerySet, pk: int, serializer) -> Response:
+        """GET of one object: the practice's object with this id as ``serializer`` shows it."""
+        return Response(serializer(self.get_scoped(queryset, pk)).data)
+
+    def validated(self, serializer_class, data=None) -> dict:
+        """The request body (or ``data``, e.g. the query string) parsed by ``serializer_class``,
+        which sees the token's practice as ``context["practice"]``; else a 400 with field errors."""
+        serializer = serializer_class(
+            data=self.request.data if data is None else data, context={"practice": self.practice}
+        )
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def query(self, serializer_class) -> dict:
+        return self.validated(serializer_class, self.request.query_params)
+
+    def page(self, queryset: QuerySet, query: dict, item) -> Response:
+        """One page of ``queryset`` as ``item`` serializes it, per the query's limit and offset."""
+        return paginate(self.request, queryset, limit=query["limit"], offset=query["offset"], item=item)
 
 
 class NotFoundApi(ApiView):
@@ -156,6 +189,11 @@ class PageSerializer(serializers.Serializer):
     )
 
 
+def filtered(queryset: QuerySet, query: dict, lookups: dict[str, str]) -> QuerySet:
+    """``queryset`` narrowed by every filter the query gave (``{parameter: ORM lookup}``), ANDed."""
+    return queryset.filter(**{lookup: query[name] for name, lookup in lookups.items() if name in query})
+
+
 def paginate(request: Request, queryset: QuerySet, *, limit: int, offset: int, item) -> Response:
     """``{count, next, previous, results}`` with limit/offset links (docs/api.md)."""
     count = queryset.count()
@@ -181,15 +219,13 @@ def paginate(request: Request, queryset: QuerySet, *, limit: int, offset: int, i
     )
 
 
-def _query(serializer_class, request: Request, practice: Practice) -> dict:
-    serializer = serializer_class(data=request.query_params, context={"practice": practice})
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Invalid input (field errors)."),
     401: OpenApiResponse(ErrorSerializer, description="No token, or an unknown or revoked one."),
+    429: OpenApiResponse(
+        ErrorSerializer,
+        description="Too many requests for this token; the Retry-After header says when to retry.",
+    ),
 }
 NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such object in this practice.")}
 CONFLICT = {409: OpenApiResponse(ErrorSerializer, description="Conflicts with the current state.")}
@@ -212,16 +248,32 @@ def appointments_of(practice: Practice) -> QuerySet:
     )
 
 
+def appointment_data(practice: Practice, appointment: Appointment) -> dict:
+    """An appointment as the API shows it, read again (status, participants and links as now)."""
+    return AppointmentSerializer(appointments_of(practice).get(pk=appointment.pk)).data
+
+
 # --- Clients ----------------------------------------------------------------------------------
 
 
 class ClientListApi(ApiView):
     class FilterSerializer(PageSerializer):
         external_id = TextField(required=False, max_length=100, help_text="The id in your system.")
+        external_source = TextField(
+            required=False, max_length=40, help_text="The system the external id is from (EHR sync)."
+        )
         status = serializers.ChoiceField(required=False, choices=ClientStatus.choices)
+        updated_since = AwareDateTimeField(required=False, help_text="Changed at or after this.")
 
         class Meta:
             ref_name = "ClientListFilter"
+
+    LOOKUPS = {
+        "external_id": "external_id",
+        "external_source": "external_source",
+        "status": "status",
+        "updated_since": "updated_at__gte",
+    }
 
     @document(
         operation_id="clients_list",
@@ -232,13 +284,9 @@ class ClientListApi(ApiView):
         responses={200: ClientPageSerializer, **ERRORS},
     )
     def get(self, request):
-        query = _query(ClientListApi.FilterSerializer, request, self.practice)
+        query = self.query(ClientListApi.FilterSerializer)
         qs = Client.objects.for_practice(self.practice).order_by("last_name", "first_name", "pk")
-        if "external_id" in query:
-            qs = qs.filter(external_id=query["external_id"])
-        if "status" in query:
-            qs = qs.filter(status=query["status"])
-        return paginate(request, qs, limit=query["limit"], offset=query["offset"], item=ClientSerializer)
+        return self.page(filtered(qs, query, ClientListApi.LOOKUPS), query, ClientSerializer)
 
 
 class ClientCreateApi(ApiView):
@@ -273,9 +321,7 @@ class ClientCreateApi(ApiView):
         responses={201: ClientSerializer, **ERRORS, **CONFLICT},
     )
     def post(self, request):
-        serializer = ClientCreateApi.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        fields = dict(serializer.validated_data)
+        fields = dict(self.validated(ClientCreateApi.InputSerializer))
         sms_consent = fields.pop("sms_consent")
         consent_source = fields.pop("sms_consent_source")
         practice = self.practice
@@ -306,8 +352,7 @@ class ClientDetailApi(ApiView):
         responses={200: ClientSerializer, **ERRORS, **NOT_FOUND},
     )
     def get(self, request, pk: int):
-        client = self.get_scoped(Client.objects.for_practice(self.practice), pk)
-        return Response(ClientSerializer(client).data)
+        return self.retrieve(Client.objects.for_practice(self.practice), pk, ClientSerializer)
 
 
 class ClientUpdateApi(ApiView):
@@ -340,9 +385,7 @@ class ClientUpdateApi(ApiView):
     )
     def patch(self, request, pk: int):
         client = self.get_scoped(Client.objects.for_practice(self.practice), pk)
-        serializer = ClientUpdateApi.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        fields = dict(serializer.validated_data)
+        fields = dict(self.validated(ClientUpdateApi.InputSerializer))
         sms_consent = fields.pop("sms_consent", client.sms_consent_at is not None)
         consent_source = fields.pop("sms_consent_source")
         client = client_update(
@@ -374,11 +417,11 @@ class ClinicianListApi(ApiView):
         responses={200: ClinicianPageSerializer, **ERRORS},
     )
     def get(self, request):
-        query = _query(ClinicianListApi.FilterSerializer, request, self.practice)
+        query = self.query(ClinicianListApi.FilterSerializer)
         qs = ClinicianProfile.objects.for_practice(self.practice).order_by("display_name", "pk")
         if query.get("is_active") is not None:
             qs = qs.filter(is_active=query["is_active"])
-        return paginate(request, qs, limit=query["limit"], offset=query["offset"], item=ClinicianSerializer)
+        return self.page(qs, query, ClinicianSerializer)
 
 
 class ClinicianDetailApi(ApiView):
@@ -390,8 +433,7 @@ class ClinicianDetailApi(ApiView):
         responses={200: ClinicianSerializer, **ERRORS, **NOT_FOUND},
     )
     def get(self, request, pk: int):
-        clinician = self.get_scoped(ClinicianProfile.objects.for_practice(self.practice), pk)
-        return Response(ClinicianSerializer(clinician).data)
+        return self.retrieve(ClinicianProfile.objects.for_practice(self.practice), pk, ClinicianSerializer)
 
 
 # --- Appointments -----------------------------------------------------------------------------
@@ -403,11 +445,29 @@ class AppointmentListApi(ApiView):
         starts_before = AwareDateTimeField(required=False, help_text="Sessions starting before this.")
         clinician = IdField(required=False)
         status = serializers.ChoiceField(required=False, choices=AppointmentStatus.choices)
+        client = IdField(required=False, help_text="Sessions this client takes part in.")
         external_id = TextField(required=False, max_length=100)
+        external_source = TextField(
+            required=False, max_length=40, help_text="The system the external id is from (EHR sync)."
+        )
         source = serializers.ChoiceField(required=False, choices=AppointmentSource.choices)
+        series = IdField(required=False, help_text="Occurrences of this series.")
+        updated_since = AwareDateTimeField(required=False, help_text="Changed at or after this.")
 
         class Meta:
             ref_name = "AppointmentListFilter"
+
+    LOOKUPS = {
+        "starts_after": "starts_at__gte",
+        "starts_before": "starts_at__lt",
+        "clinician": "clinician_id",
+        "status": "status",
+        "external_id": "external_id",
+        "external_source": "external_source",
+        "source": "source",
+        "series": "series_id",
+        "updated_since": "updated_at__gte",
+    }
 
     @document(
         operation_id="appointments_list",
@@ -418,18 +478,16 @@ class AppointmentListApi(ApiView):
         responses={200: AppointmentPageSerializer, **ERRORS},
     )
     def get(self, request):
-        query = _query(AppointmentListApi.FilterSerializer, request, self.practice)
-        qs = appointments_of(self.practice)
-        lookups = {
-            "starts_after": "starts_at__gte",
-            "starts_before": "starts_at__lt",
-            "clinician": "clinician_id",
-            "status": "status",
-            "external_id": "external_id",
-            "source": "source",
-        }
-        qs = qs.filter(**{lookup: query[name] for name, lookup in lookups.items() if name in query})
-        return paginate(request, qs, limit=query["limit"], offset=query["offset"], item=AppointmentSerializer)
+        query = self.query(AppointmentListApi.FilterSerializer)
+        qs = filtered(appointments_of(self.practice), query, AppointmentListApi.LOOKUPS)
+        if "client" in query:
+            # A subquery rather than a join: a group session stays one row.
+            qs = qs.filter(
+                pk__in=AppointmentParticipant.objects.filter(client_id=query["client"]).values(
+                    "appointment_id"
+                )
+            )
+        return self.page(qs, query, AppointmentSerializer)
 
 
 class AppointmentCreateApi(ApiView):
@@ -478,9 +536,7 @@ class AppointmentCreateApi(ApiView):
     )
     def post(self, request):
         practice = self.practice
-        serializer = AppointmentCreateApi.InputSerializer(data=request.data, context={"practice": practice})
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = self.validated(AppointmentCreateApi.InputSerializer)
         return idempotent_create(
             request=request,
             resource_type="appointment",
@@ -496,9 +552,7 @@ class AppointmentCreateApi(ApiView):
                 source=AppointmentSource.API,
                 external_id=data["external_id"],
             ),
-            render=lambda appointment: (
-                AppointmentSerializer(appointments_of(practice).get(pk=appointment.pk)).data
-            ),
+            render=lambda appointment: appointment_data(practice, appointment),
             lookup=lambda pk: appointments_of(practice).filter(pk=pk).first(),
         )
 
@@ -516,7 +570,7 @@ class AppointmentDetailApi(ApiView):
         responses={200: AppointmentSerializer, **ERRORS, **NOT_FOUND},
     )
     def get(self, request, pk: int):
-        return Response(AppointmentSerializer(self.get_scoped(appointments_of(self.practice), pk)).data)
+        return self.retrieve(appointments_of(self.practice), pk, AppointmentSerializer)
 
 
 class AppointmentActionApi(ApiView):
@@ -526,14 +580,7 @@ class AppointmentActionApi(ApiView):
         return self.get_scoped(appointments_of(self.practice), pk)
 
     def answer(self, appointment: Appointment, code: int = status.HTTP_200_OK) -> Response:
-        return Response(
-            AppointmentSerializer(appointments_of(self.practice).get(pk=appointment.pk)).data, code
-        )
-
-    def validated(self, serializer_class) -> dict:
-        serializer = serializer_class(data=self.request.data, context={"practice": self.practice})
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
+        return Response(appointment_data(self.practice, appointment), code)
 
 
 class AppointmentRescheduleApi(AppointmentActionApi):
@@ -645,26 +692,3 @@ class AppointmentAttendanceApi(AppointmentActionApi):
             appointment=appointment, client=data["client"], attendance=data["attendance"], note=data["note"]
         )
         return self.answer(appointment)
-
-
-class AppointmentTimelineApi(AppointmentActionApi):
-    class OutputSerializer(serializers.Serializer):
-        results = TimelineEntrySerializer(many=True)
-
-        class Meta:
-            ref_name = "Timeline"
-
-    @document(
-        operation_id="appointments_timeline",
-        summary="Every message planned, sent, skipped or failed for an appointment",
-        description="",
-        tags=["appointments"],
-        responses={200: OutputSerializer, **ERRORS, **NOT_FOUND},
-    )
-    def get(self, request, pk: int):
-        # messaging reads scheduling, not the other way round; its services module is the one
-        # public entry point, imported here, at call time, to keep import order one-way.
-        from messaging.services import message_timeline
-
-        entries = message_timeline(appointment=self.appointment(pk))
-        return Response(AppointmentTimelineApi.OutputSerializer({"results": entries}).data)

@@ -19,6 +19,16 @@ def api_client(raw_token: str | None) -> APIClient:
     return http
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counts():
+    """Throttle counts live in the cache, keyed by token id; ids repeat between tests."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def token(practice) -> str:
     _, raw = api_token_create(practice=practice, name="EHR sync")

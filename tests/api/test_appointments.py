@@ -222,6 +222,7 @@ def test_timeline_lists_the_planned_messages(api, appointment):
     for entry in results:
         assert set(entry) == {
             "id",
+            "appointment",
             "kind",
             "step",
             "recipient",

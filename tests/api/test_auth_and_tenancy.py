@@ -64,7 +64,7 @@ def harbor(other_practice, other_client):
 
     from django.utils import timezone
 
-    from scheduling.services import appointment_book
+    from scheduling.services import appointment_book, series_book
 
     clinician = ClinicianProfile.objects.create(practice=other_practice, display_name="Dr. Harbor")
     service = ServiceType.objects.create(practice=other_practice, name="Harbor session")
@@ -75,10 +75,29 @@ def harbor(other_practice, other_client):
         service_type=service,
         starts_at=timezone.now() + timedelta(days=2),
     )
-    return {"clinician": clinician, "service": service, "client": other_client, "appointment": appointment}
+    series = series_book(
+        practice=other_practice,
+        clinician=clinician,
+        clients=[other_client],
+        first_starts_at=timezone.now() + timedelta(days=3),
+        duration=timedelta(minutes=50),
+        frequency="weekly",
+        occurrences=3,
+        service_type=service,
+    )
+    return {
+        "clinician": clinician,
+        "service": service,
+        "client": other_client,
+        "appointment": appointment,
+        "series": series,
+    }
 
 
 def test_lists_never_show_another_practices_rows(api, harbor, appointment, client_ann, clinician):
+    from messaging.services import message_plan_for
+
+    assert message_plan_for(appointment=harbor["appointment"]) > 0  # Harbor has messages to hide
     clients = api.get(f"{API}/clients/").json()
     clinicians = api.get(f"{API}/clinicians/").json()
     appointments = api.get(f"{API}/appointments/").json()
@@ -86,6 +105,9 @@ def test_lists_never_show_another_practices_rows(api, harbor, appointment, clien
     assert [c["id"] for c in clients["results"]] == [client_ann.pk]
     assert [c["id"] for c in clinicians["results"]] == [clinician.pk]
     assert [a["id"] for a in appointments["results"]] == [appointment.pk]
+    assert api.get(f"{API}/series/").json()["count"] == 0
+    assert api.get(f"{API}/messages/").json()["count"] == 0
+    assert api.get(f"{API}/messages/", {"appointment": harbor["appointment"].pk}).json()["count"] == 0
     # Filtering by the other practice's clinician finds nothing rather than their sessions.
     filtered = api.get(f"{API}/appointments/", {"clinician": harbor["clinician"].pk}).json()
     assert filtered["count"] == 0
@@ -103,11 +125,21 @@ def test_lists_never_show_another_practices_rows(api, harbor, appointment, clien
         ("post", "/appointments/{appointment}/cancel/", {"reason": "x"}),
         ("post", "/appointments/{appointment}/reschedule/", {"starts_at": "2030-01-07T15:00:00Z"}),
         ("post", "/appointments/{appointment}/attendance/", {"client": 0, "attendance": "no_show"}),
+        (
+            "get",
+            "/clinicians/{clinician}/open-slots/?from=2030-01-07T00:00:00Z&to=2030-01-08T00:00:00Z",
+            None,
+        ),
+        ("get", "/series/{series}/", None),
+        ("post", "/series/{series}/cancel-rest/", {}),
     ],
 )
 def test_another_practices_ids_in_urls_are_404_and_change_nothing(api, harbor, method, path, body):
     url = API + path.format(
-        client=harbor["client"].pk, clinician=harbor["clinician"].pk, appointment=harbor["appointment"].pk
+        client=harbor["client"].pk,
+        clinician=harbor["clinician"].pk,
+        appointment=harbor["appointment"].pk,
+        series=harbor["series"].pk,
     )
     if body and "client" in body:
         body = body | {"client": harbor["client"].pk}
@@ -120,7 +152,8 @@ def test_another_practices_ids_in_urls_are_404_and_change_nothing(api, harbor, m
     assert harbor["client"].first_name == "Zed"
     appointment = Appointment.objects.get(pk=harbor["appointment"].pk)
     assert appointment.status == AppointmentStatus.SCHEDULED
-    assert Appointment.objects.filter(practice=harbor["appointment"].practice).count() == 1
+    harbor_rows = Appointment.objects.filter(practice=harbor["appointment"].practice)
+    assert list(harbor_rows.values_list("status", flat=True)) == [AppointmentStatus.SCHEDULED] * 4
 
 
 def test_booking_with_another_practices_ids_is_a_field_error_per_id(
@@ -155,7 +188,11 @@ def test_attendance_for_another_practices_client_is_a_field_error(api, appointme
 
 
 def test_the_other_practices_token_sees_its_own_data_only(other_api, appointment, harbor):
-    listed = other_api.get(f"{API}/appointments/").json()
+    listed = other_api.get(f"{API}/appointments/", {}).json()
+    harbor_ids = set(
+        Appointment.objects.filter(practice=harbor["appointment"].practice).values_list("pk", flat=True)
+    )
 
-    assert [a["id"] for a in listed["results"]] == [harbor["appointment"].pk]
+    assert {a["id"] for a in listed["results"]} == harbor_ids
+    assert harbor["appointment"].pk in harbor_ids and appointment.pk not in harbor_ids
     assert other_api.get(f"{API}/appointments/{appointment.pk}/").status_code == 404

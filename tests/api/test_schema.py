@@ -25,6 +25,14 @@ OPERATIONS = {
     ("/api/v1/appointments/{id}/confirm/", "post"),
     ("/api/v1/appointments/{id}/attendance/", "post"),
     ("/api/v1/appointments/{id}/timeline/", "get"),
+    ("/api/v1/clinicians/{id}/open-slots/", "get"),
+    ("/api/v1/series/", "get"),
+    ("/api/v1/series/", "post"),
+    ("/api/v1/series/{id}/", "get"),
+    ("/api/v1/series/{id}/cancel-rest/", "post"),
+    ("/api/v1/ehr/{source}/clients/", "post"),
+    ("/api/v1/ehr/{source}/appointments/", "post"),
+    ("/api/v1/messages/", "get"),
 }
 
 
@@ -52,13 +60,13 @@ def test_every_operation_needs_the_token_and_documents_the_error_shape(openapi):
     for path, item in openapi["paths"].items():
         for method, operation in item.items():
             assert operation["security"] == [{"ApiToken": []}], (path, method)
-            for code in ("400", "401"):
+            for code in ("400", "401", "429"):
                 error = operation["responses"][code]["content"]["application/json"]["schema"]
                 assert error == {"$ref": "#/components/schemas/Error"}
 
 
 def test_creating_posts_document_the_idempotency_key(openapi):
-    for path in ("/api/v1/clients/", "/api/v1/appointments/"):
+    for path in ("/api/v1/clients/", "/api/v1/appointments/", "/api/v1/series/"):
         headers = [p["name"] for p in openapi["paths"][path]["post"]["parameters"] if p["in"] == "header"]
         assert headers == ["Idempotency-Key"]
         assert "409" in openapi["paths"][path]["post"]["responses"]
