@@ -290,6 +290,39 @@ def test_after_stop_the_next_text_reminder_goes_by_email(
     assert mail.outbox[-1].subject == "A message about your session on Wednesday, June 10"
 
 
+def test_a_stop_arriving_after_the_text_was_claimed_still_stops_it(
+    web, ann, clinician, service_type, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The race of issue #5: the dispatcher has claimed the T-24 text (committed) when the STOP
+    comes in. The claimed row is read again after the claim, so the text goes by e-mail."""
+    with (
+        time_machine.travel(ny(2026, 6, 1, 9, 0), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        appointment = appointment_book(
+            practice=ann.practice,
+            clinician=clinician,
+            clients=[ann],
+            starts_at=ny(2026, 6, 10, 10, 0),
+            service_type=service_type,
+        )
+    load_claimed = dispatch._claimed_rows
+
+    def stop_arrives_after_the_claim(token):
+        assert OutboxMessage.objects.filter(claim_token=token, kind="t24_sms", state="claimed").exists()
+        post(web, inbound("STOP"))
+        return load_claimed(token)
+
+    monkeypatch.setattr(dispatch, "_claimed_rows", stop_arrives_after_the_claim)
+    with time_machine.travel(ny(2026, 6, 9, 10, 0), tick=False):
+        dispatch.dispatch_due()
+
+    t24 = OutboxMessage.objects.get(appointment=appointment, kind="t24_sms")
+    assert t24.channel == "email"
+    assert locmem.outbox == []
+    assert mail.outbox[-1].to == ["ann@example.test"]
+
+
 # --- Signatures and malformed requests -----------------------------------------------------------
 
 
