@@ -46,6 +46,38 @@ def shown(page) -> list[int]:
     return [row.appointment.pk for row in page.context["rows"]]
 
 
+def test_a_late_client_has_the_one_tap_check_in_on_the_board_and_my_day(
+    signed_in, manager, clinician_user, practice, clinician, service_type, client_ann
+):
+    late = session(
+        practice=practice,
+        clinician=clinician,
+        service_type=service_type,
+        clients=[client_ann],
+        starts_at=NOON - timedelta(minutes=6),
+    )
+    check_in = reverse("appointment_check_in", args=[late.pk, late.participants.get().pk])
+
+    for user, page_name in ((manager, "board"), (clinician_user, "my_day")):
+        page = signed_in(user).get(reverse(page_name)).content.decode()
+        assert "Late: not joined" in page
+        assert f'action="{check_in}"' in page
+
+
+def test_a_client_not_yet_late_has_no_check_in(
+    signed_in, manager, practice, clinician, service_type, client_ann
+):
+    session(
+        practice=practice,
+        clinician=clinician,
+        service_type=service_type,
+        clients=[client_ann],
+        starts_at=NOON - timedelta(minutes=4),
+    )
+
+    assert "Are you OK to continue?" not in signed_in(manager).get(reverse("board")).content.decode()
+
+
 # --- Roles --------------------------------------------------------------------------------------------
 
 
