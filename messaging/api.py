@@ -15,13 +15,11 @@ from messaging.models import Channel, OutboxMessage, OutboxState
 from messaging.services import message_timeline, timeline_entry
 from scheduling.api.serializers import AwareDateTimeField, IdField, page_serializer
 from scheduling.api.views import (
-    ERRORS,
     NOT_FOUND,
     ApiView,
     PageSerializer,
     appointments_of,
     document,
-    filtered,
 )
 
 
@@ -60,11 +58,10 @@ class AppointmentTimelineApi(ApiView):
             ref_name = "Timeline"
 
     @document(
-        operation_id="appointments_timeline",
-        summary="Every message planned, sent, skipped or failed for an appointment",
-        description="",
+        "appointments_timeline",
+        "Every message planned, sent, skipped or failed for an appointment",
         tags=["appointments"],
-        responses={200: OutputSerializer, **ERRORS, **NOT_FOUND},
+        responses={200: OutputSerializer, **NOT_FOUND},
     )
     def get(self, request, pk: int):
         entries = message_timeline(appointment=self.get_scoped(appointments_of(self.practice), pk))
@@ -91,19 +88,20 @@ class MessageListApi(ApiView):
     }
 
     @document(
-        operation_id="messages_list",
-        summary="List the practice's messages",
+        "messages_list",
+        "List the practice's messages",
         description="Reminders and notices in the outbox, by due time: state (planned, sent, delivered, "
         "skipped, failed, …) and the reason. Message text is never included.",
         tags=["messages"],
         parameters=[FilterSerializer],
-        responses={200: MessagePageSerializer, **ERRORS},
+        responses={200: MessagePageSerializer},
     )
     def get(self, request):
-        query = self.query(MessageListApi.FilterSerializer)
-        rows = (
+        messages = (
             OutboxMessage.objects.for_practice(self.practice)
             .select_related("step", "participant__client")
             .order_by("due_at", "pk")
         )
-        return self.page(filtered(rows, query, MessageListApi.LOOKUPS), query, MessageSerializer)
+        return self.filtered_page(
+            messages, MessageListApi.FilterSerializer, MessageListApi.LOOKUPS, MessageSerializer
+        )

@@ -49,6 +49,13 @@ def e164(phone) -> str:
     return phone.as_e164
 
 
+@lru_cache(maxsize=1024)
+def national_format(number: str) -> str:
+    """An E.164 number as its country writes it, "" for none: a practice's phone is in every
+    message it sends, and formatting it costs ~0.05 ms."""
+    return PhoneNumber.from_string(number).as_national if number else ""
+
+
 def client_recipient(client: Client) -> Recipient:
     phone = e164(client.phone)
     return Recipient(
@@ -94,10 +101,11 @@ def _route_around_token(name: str, urlconf: str, prefix: str) -> tuple[str, str]
     return before, after
 
 
-def token_path(name: str, token: str) -> str:
+def token_path(name: str, token: str, routing: tuple[str, str] | None = None) -> str:
     """``reverse(name, args=[token])`` for URL-safe tokens, without resolving the route for
-    every message (it cost the dispatcher ~0.2 ms a row)."""
-    before, after = _route_around_token(name, *_routing())
+    every message (it cost the dispatcher ~0.2 ms a row). ``routing``: ``_routing()``, when
+    the caller already has it (reading it costs two context-local lookups)."""
+    before, after = _route_around_token(name, *(routing or _routing()))
     return before + token + after
 
 
@@ -122,10 +130,10 @@ def _links(message: OutboxMessage) -> dict[str, str]:
         link = message.participant.join_link
     except ObjectDoesNotExist:
         link = join_link_for(message.participant)
-    token = link.token
+    token, routing = link.token, _routing()
     return {
-        "join_link": absolute_url(token_path("join", token)),
-        "tech_check_link": absolute_url(token_path("tech_check", token)),
+        "join_link": absolute_url(token_path("join", token, routing)),
+        "tech_check_link": absolute_url(token_path("tech_check", token, routing)),
     }
 
 
@@ -178,7 +186,7 @@ def render_context(
         "client_name": about_client,
         "clinician_name": appointment.clinician.display_name,
         "practice_name": practice.email_sender_name or practice.name,
-        "practice_phone": practice.phone.as_national if e164(practice.phone) else "",
+        "practice_phone": national_format(e164(practice.phone)),
         "session_date": local_date(local_start, language),
         "session_time": local_time(local_start, language),
         **_links(message),

@@ -144,9 +144,39 @@ def _attendance_row(label: str, values: dict, key: str = "") -> AttendanceFigure
     )
 
 
+TELEHEALTH_COUNTS = ("eligible", "checked", "passed", "joined", "joined_on_time")
+
+
+def client_session_totals(*, practice: Practice, period: Period) -> dict:
+    """Every whole-period count over the client sessions, in one aggregate query: the outcomes
+    (attended, no-show, cancelled, late cancel), the revenue inputs (client sessions due to
+    happen and their fees) and the telehealth figures, each under its own filter. (Three queries
+    over the same rows before; B5 measured the metrics page as the slowest staff page.)
+
+    Telehealth figures count telehealth client sessions that were not cancelled: ``checked`` and
+    ``passed`` whose client ran (passed) the tech check at least once, ``joined_on_time`` no
+    later than LATE_JOIN_AFTER after the start."""
+    outcomes = outcome_filters()
+    due = outcomes["attended"] | outcomes["no_show"]
+    telehealth = Q(appointment__modality=Modality.TELEHEALTH) & ~Q(
+        appointment__status=AppointmentStatus.CANCELLED
+    )
+    checks = TechCheckResult.objects.filter(participant=OuterRef("pk"))
+    on_time_until = F("appointment__starts_at") + LATE_JOIN_AFTER
+    return client_sessions(practice=practice, period=period).aggregate(
+        **_outcome_counts(),
+        due_sessions=Count("pk", filter=due),
+        due_fees=Sum("appointment__fee", filter=due),
+        eligible=Count("pk", filter=telehealth),
+        checked=Count("pk", filter=telehealth & Exists(checks)),
+        passed=Count("pk", filter=telehealth & Exists(checks.filter(passed=True))),
+        joined=Count("pk", filter=telehealth & Q(joined_at__isnull=False)),
+        joined_on_time=Count("pk", filter=telehealth & Q(joined_at__lte=on_time_until)),
+    )
+
+
 def attendance_total(*, practice: Practice, period: Period) -> AttendanceFigures:
-    totals = client_sessions(practice=practice, period=period).aggregate(**_outcome_counts())
-    return _attendance_row("All sessions", totals)
+    return _attendance_row("All sessions", client_session_totals(practice=practice, period=period))
 
 
 def attendance_by_week(*, practice: Practice, period: Period) -> list[AttendanceFigures]:
@@ -221,21 +251,11 @@ class TelehealthFigures:
 
 
 def telehealth_figures(*, practice: Practice, period: Period) -> TelehealthFigures:
-    checks = TechCheckResult.objects.filter(participant=OuterRef("pk"))
-    on_time_until = F("appointment__starts_at") + LATE_JOIN_AFTER
-    figures = (
-        client_sessions(practice=practice, period=period)
-        .filter(appointment__modality=Modality.TELEHEALTH)
-        .exclude(appointment__status=AppointmentStatus.CANCELLED)
-        .aggregate(
-            eligible=Count("pk"),
-            checked=Count("pk", filter=Exists(checks)),
-            passed=Count("pk", filter=Exists(checks.filter(passed=True))),
-            joined=Count("pk", filter=Q(joined_at__isnull=False)),
-            joined_on_time=Count("pk", filter=Q(joined_at__lte=on_time_until)),
-        )
-    )
-    return TelehealthFigures(**figures)
+    return _telehealth(client_session_totals(practice=practice, period=period))
+
+
+def _telehealth(totals: dict) -> TelehealthFigures:
+    return TelehealthFigures(**{name: totals[name] for name in TELEHEALTH_COUNTS})
 
 
 # --- Clinician utilization -----------------------------------------------------------------------
@@ -324,19 +344,16 @@ class RevenueEstimate:
 
 
 def revenue_estimate(*, practice: Practice, period: Period) -> RevenueEstimate:
-    outcomes = outcome_filters()
-    due = outcomes["attended"] | outcomes["no_show"]
-    figures = client_sessions(practice=practice, period=period).aggregate(
-        sessions=Count("pk", filter=due),
-        no_show=Count("pk", filter=outcomes["no_show"]),
-        fees=Sum("appointment__fee", filter=due),
-    )
+    return _revenue(practice, client_session_totals(practice=practice, period=period))
+
+
+def _revenue(practice: Practice, totals: dict) -> RevenueEstimate:
     baseline = practice.baseline_no_show_rate
     return RevenueEstimate(
         baseline_rate=float(baseline) / 100 if baseline is not None else None,
-        measured_rate=rate(figures["no_show"], figures["sessions"]),
-        sessions=figures["sessions"],
-        fees=figures["fees"] or Decimal("0"),
+        measured_rate=rate(totals["no_show"], totals["due_sessions"]),
+        sessions=totals["due_sessions"],
+        fees=totals["due_fees"] or Decimal("0"),
     )
 
 
@@ -534,16 +551,17 @@ class MetricsReport:
 
 
 def metrics_report(*, practice: Practice, period: Period) -> MetricsReport:
-    """Every figure of the metrics page and its CSV: a fixed number of queries (nine)."""
+    """Every figure of the metrics page and its CSV: a fixed number of queries (seven)."""
+    totals = client_session_totals(practice=practice, period=period)
     return MetricsReport(
         period=period,
-        total=attendance_total(practice=practice, period=period),
+        total=_attendance_row("All sessions", totals),
         by_week=attendance_by_week(practice=practice, period=period),
         by_clinician=attendance_by_clinician(practice=practice, period=period),
         by_modality=attendance_by_modality(practice=practice, period=period),
         deliverability=deliverability_by_channel(practice=practice, period=period),
-        telehealth=telehealth_figures(practice=practice, period=period),
+        telehealth=_telehealth(totals),
         utilization=utilization_by_clinician(practice=practice, period=period),
-        revenue=revenue_estimate(practice=practice, period=period),
+        revenue=_revenue(practice, totals),
         lifts=holdout_lifts(practice=practice, period=period),
     )

@@ -18,7 +18,6 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
 
 from messaging.models import Audience, OutboxMessage, Step, StepOverride
 from practice.models import Client, ClinicianProfile
@@ -102,19 +101,19 @@ class OverrideLookup:
 
     @classmethod
     def for_messages(cls, messages: Iterable[OutboxMessage]) -> OverrideLookup:
-        keys = [
-            (m.appointment_id, m.appointment.clinician_id, m.participant.client_id, m.step_id)
+        relevant = [
+            m
             for m in messages
             if m.step_id and m.participant_id and not m.recipient_key.startswith(Audience.CLINICIAN)
         ]
-        if not keys:
+        if not relevant:
             return cls([])
-        appointment_ids, clinician_ids, client_ids, step_ids = (
-            set(column) for column in zip(*keys, strict=True)
-        )
-        query = StepOverride.objects.filter(step_id__in=step_ids, client_id__in=client_ids).filter(
-            Q(appointment_id__in=appointment_ids)
-            | Q(appointment__isnull=True, clinician_id__in=clinician_ids)
+        # Overrides are exceptions a clinician sets by hand: few per practice. Loading the
+        # batch's practices' overrides for its steps is one small query, and the lookup's keys
+        # pick the ones that apply; filtering by every session, client and clinician id of a
+        # burst batch made a query of thousands of parameters that took longer to build than to run.
+        query = StepOverride.objects.filter(
+            practice_id__in={m.practice_id for m in relevant}, step_id__in={m.step_id for m in relevant}
         )
         return cls(query)
 

@@ -3,6 +3,8 @@
 - ``message_plan_for`` turns a booked appointment into outbox rows (idempotent).
 - ``message_withdraw_for`` withdraws what is still pending (cancel, reschedule).
 - ``message_plan_cancellation_notice`` plans the one notice a cancelled session sends.
+- ``messages_follow_reschedule`` / ``messages_follow_cancellation``: the two above (or the new
+  time's plan) in one transaction, for the appointment event subscriber.
 - ``messages_dispatch_due`` runs one dispatcher sweep (messaging.dispatch).
 - ``message_record_status`` applies a provider status callback.
 - ``message_send_check_in`` sends the clinician's one-tap "Are you OK to continue?" text.
@@ -19,21 +21,25 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from messaging import holdout
 from messaging.defaults import CHECK_IN_TEXT, DEFAULT_STEPS, NO_SHOW_NOTICE
 from messaging.holdout import apply_holdouts
 from messaging.models import (
+    Anchor,
     Audience,
     Channel,
     Condition,
     DeliveryReport,
+    HoldoutAssignment,
     OutboxMessage,
     OutboxState,
     Sequence,
     Step,
 )
-from messaging.planning import applies_to_session, due_time
+from messaging.planning import anchor_time, applies_to_session, due_time
 from practice import facts
 from practice.facts import Fact
 from practice.models import Modality, Practice
@@ -158,16 +164,23 @@ def message_plan_for(*, appointment: Appointment, now: datetime | None = None) -
     """Plan the practice's sequence for every recipient of ``appointment``; returns how many rows
     were added. Running it again adds nothing. A step whose time had already passed when the
     session was booked is recorded as skipped, with the reason, instead of being sent late."""
+    return message_plan_for_id(appointment_id=appointment.pk, now=now)
+
+
+def message_plan_for_id(*, appointment_id: int, now: datetime | None = None) -> int:
+    """``message_plan_for`` by id (the event subscriber has nothing more); a session deleted
+    meanwhile gets nothing."""
     now = now or timezone.now()
-    appointment = Appointment.objects.select_related("practice", "clinician__user").get(pk=appointment.pk)
-    if not appointment.is_upcoming:
+    appointment = (
+        # The clinician's practice too: a clinician's zone falls back to it (_recipient_zone).
+        Appointment.objects.select_related("practice", "clinician__user", "clinician__practice")
+        .filter(pk=appointment_id)
+        .first()
+    )
+    if appointment is None or not appointment.is_upcoming:
         return 0
     participants = list(appointment.participants.select_related("client"))
-    steps = [
-        s
-        for s in sequence_for(appointment.practice).steps.filter(is_active=True)
-        if applies_to_session(s, appointment)
-    ]
+    steps = [s for s in _active_steps(appointment.practice) if applies_to_session(s, appointment)]
     booked_at = min(appointment.created_at, now)
     rows = []
     for step in steps:
@@ -191,10 +204,22 @@ def message_plan_for(*, appointment: Appointment, now: datetime | None = None) -
                 )
             )
     apply_holdouts(rows=rows, now=now)  # SPEC F18: a drawn share of clients skips a measured step
-    existing = OutboxMessage.objects.filter(appointment=appointment).count()
-    # The unique key (appointment, recipient, kind) makes a second run insert nothing.
-    OutboxMessage.objects.bulk_create(rows, ignore_conflicts=True)
-    return OutboxMessage.objects.filter(appointment=appointment).count() - existing
+    # One read of the keys already planned instead of a count before and after the insert; the
+    # unique key (appointment, recipient, kind) still makes a concurrent second run insert nothing.
+    planned = set(OutboxMessage.objects.filter(appointment=appointment).values_list("recipient_key", "kind"))
+    new_rows = [row for row in rows if (row.recipient_key, row.kind) not in planned]
+    if new_rows:
+        OutboxMessage.objects.bulk_create(new_rows, ignore_conflicts=True)
+    return len(new_rows)
+
+
+def _active_steps(practice: Practice) -> list[Step]:
+    """The practice's active steps in order, in one query (with their sequence, which planning
+    reads); the first time, ``sequence_for`` makes the default sequence."""
+    steps = list(Step.objects.filter(sequence__practice=practice, is_active=True).select_related("sequence"))
+    if steps:
+        return steps
+    return list(sequence_for(practice).steps.filter(is_active=True))
 
 
 @dataclass(frozen=True)
@@ -208,6 +233,31 @@ class _Session:
     modality: str
 
 
+@dataclass(frozen=True)
+class _PlanStep:
+    """What planning reads of a step: a plain object, so reading a thousand practices' sequences
+    does not build a model instance (and its sequence) per step."""
+
+    pk: int
+    key: str
+    anchor: str
+    offset_minutes: int
+    channel: str
+    audience: str
+    holdout_percent: int
+    conditions: tuple[str, ...]
+
+
+_PLAN_STEP_FIELDS = (
+    *("pk", "key", "anchor", "offset_minutes", "channel", "audience", "holdout_percent", "conditions"),
+)
+
+
+def _plan_step(values: tuple) -> _PlanStep:
+    *head, conditions = values
+    return _PlanStep(*head, tuple(conditions or ()))
+
+
 def message_plan_bulk(
     *, appointment_ids: Iterable[int], now: datetime | None = None, chunk: int = 5000
 ) -> int:
@@ -218,79 +268,165 @@ def message_plan_bulk(
     now = now or timezone.now()
     ids = sorted(set(appointment_ids))
     added = 0
-    steps_of: dict[int, list[Step]] = {}
+    steps_of: dict[int, list[_PlanStep]] = {}
     for first in range(0, len(ids), chunk):
         rows = _bulk_rows(ids[first : first + chunk], now, steps_of)
+        _apply_bulk_holdouts(rows, steps_of, now)
         added += _insert_planned(rows, now)
     return added
 
 
-def _bulk_rows(ids: list[int], now: datetime, steps_of: dict[int, list[Step]]) -> list[tuple]:
+def _apply_bulk_holdouts(rows: list[tuple], steps_of: dict[int, list[_PlanStep]], now: datetime) -> None:
+    """``apply_holdouts`` for bulk rows (SPEC F18): each planned client row of a step with a
+    holdout is drawn once (stored; a stored draw wins) and a held-out one becomes skipped."""
+    measured = {
+        step.pk: step
+        for steps in steps_of.values()
+        for step in steps
+        if step.holdout_percent > 0 and step.audience == Audience.CLIENT
+    }
+    eligible = [
+        index
+        for index, row in enumerate(rows)
+        if row[_STEP] in measured and row[_STATE] == OutboxState.PLANNED and row[_PARTICIPANT] is not None
+    ]
+    if not eligible:
+        return
+    drawn = []
+    for index in eligible:
+        row = rows[index]
+        percent = measured[row[_STEP]].holdout_percent
+        drawn.append(
+            HoldoutAssignment(
+                practice_id=row[_PRACTICE],
+                step_id=row[_STEP],
+                appointment_id=row[_APPOINTMENT],
+                participant_id=row[_PARTICIPANT],
+                held_out=holdout.RANDOM.random() * 100 < percent,
+                percent=percent,
+                assigned_at=now,
+            )
+        )
+    HoldoutAssignment.objects.bulk_create(drawn, ignore_conflicts=True, batch_size=1000)
+    appointment_ids = list({rows[index][_APPOINTMENT] for index in eligible})
+    held_out = set(
+        HoldoutAssignment.objects.filter(
+            appointment_id__in=_ids_in(appointment_ids), held_out=True
+        ).values_list("step_id", "participant_id")
+    )
+    for index in eligible:
+        row = rows[index]
+        if (row[_STEP], row[_PARTICIPANT]) in held_out:
+            rows[index] = (*row[:_STATE], OutboxState.SKIPPED, holdout.HELD_OUT_REASON, now)
+
+
+def _ids_in(ids: list[int]) -> RawSQL:
+    """``pk__in`` over one array parameter: Django builds one placeholder per id otherwise,
+    which took longer than PostgreSQL took to run the query."""
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", [ids])
+    return ids
+
+
+def _read_steps(practice_ids: set[int], steps_of: dict[int, list[_PlanStep]]) -> None:
+    """The active steps of each practice, in sequence order, read once per call."""
+    active = (
+        Step.objects.filter(sequence__practice_id__in=practice_ids, is_active=True)
+        .order_by("sequence", "position", "pk")
+        .values_list("sequence__practice_id", *_PLAN_STEP_FIELDS)
+    )
+    for practice_id, *step in active:
+        steps_of.setdefault(practice_id, []).append(_plan_step(step))
+    for practice in Practice.objects.filter(pk__in=practice_ids - set(steps_of)):
+        steps = sequence_for(practice).steps.filter(is_active=True).values_list(*_PLAN_STEP_FIELDS)
+        steps_of[practice.pk] = [_plan_step(step) for step in steps]
+
+
+def _read_sessions(ids: list[int]) -> tuple[list, dict[int, list[tuple[int, str]]]]:
+    """The upcoming appointments among ``ids`` (named rows) and, per appointment, its
+    participants as (participant id, client zone) in message_plan_for's order."""
     appointments = list(
-        Appointment.objects.filter(pk__in=ids, status__in=UPCOMING_STATUSES).values(
-            "pk",
-            "practice_id",
-            "clinician_id",
-            "starts_at",
-            "ends_at",
-            "created_at",
-            "modality",
-            "practice__timezone",
-            "clinician__timezone",
+        Appointment.objects.filter(pk__in=_ids_in(ids), status__in=UPCOMING_STATUSES)
+        .order_by("pk")
+        .values_list(
+            *("pk", "practice_id", "starts_at", "ends_at", "created_at", "modality"),
+            *("practice__timezone", "clinician__timezone"),
+            named=True,
         )
     )
     participants: dict[int, list[tuple[int, str]]] = {}
-    for p in (
-        AppointmentParticipant.objects.filter(appointment_id__in=[a["pk"] for a in appointments])
+    for appointment_id, participant_id, client_zone in (
+        AppointmentParticipant.objects.filter(appointment_id__in=_ids_in([a.pk for a in appointments]))
         .order_by("appointment_id", "client__last_name", "client__first_name")
         .values_list("appointment_id", "pk", "client__timezone")
     ):
-        participants.setdefault(p[0], []).append((p[1], p[2]))
-    missing = {a["practice_id"] for a in appointments} - set(steps_of)
-    active = Step.objects.filter(sequence__practice_id__in=missing, is_active=True).select_related("sequence")
-    for step in active:
-        steps_of.setdefault(step.sequence.practice_id, []).append(step)
-    for practice in Practice.objects.filter(pk__in=missing - set(steps_of)):
-        steps_of[practice.pk] = list(sequence_for(practice).steps.filter(is_active=True))
-    zones: dict[str, ZoneInfo] = {}
+        participants.setdefault(appointment_id, []).append((participant_id, client_zone))
+    return appointments, participants
 
-    def zone(name: str) -> ZoneInfo:
-        if name not in zones:
-            zones[name] = ZoneInfo(name)
-        return zones[name]
 
+class _DueTimes:
+    """``due_time`` remembered by what it depends on (anchor time, offset, zone): sessions start
+    on the hour, so many rows share them, and the wall-clock arithmetic (two zone conversions)
+    was most of the Python time per row."""
+
+    def __init__(self) -> None:
+        self.known: dict[tuple, datetime] = {}
+        self.zones: dict[str, ZoneInfo] = {}
+
+    def __call__(self, step: _PlanStep, session: _Session, booked_at: datetime, zone_name: str) -> datetime:
+        key = (anchor_time(step, session, booked_at), step.offset_minutes, zone_name)
+        due_at = self.known.get(key)
+        if due_at is None:
+            if zone_name not in self.zones:
+                self.zones[zone_name] = ZoneInfo(zone_name)
+            due_at = due_time(step, session, booked_at=booked_at, tz=self.zones[zone_name])
+            self.known[key] = due_at
+        return due_at
+
+
+_PASSED_REASON = "Its time had already passed when the session was booked."
+
+
+def _bulk_rows(ids: list[int], now: datetime, steps_of: dict[int, list[_PlanStep]]) -> list[tuple]:
+    """The outbox rows (``_BULK_COLUMNS``) of the upcoming appointments among ``ids``."""
+    appointments, participants = _read_sessions(ids)
+    _read_steps({a.practice_id for a in appointments} - set(steps_of), steps_of)
+    # Whether a step applies depends only on the session's modality: decided once per practice.
+    applicable: dict[tuple[int, str], list[_PlanStep]] = {}
+    due = _DueTimes()
     rows = []
     for a in appointments:
-        session = _Session(a["pk"], a["practice_id"], a["starts_at"], a["ends_at"], a["modality"])
-        booked_at = min(a["created_at"], now)
-        practice_zone = a["practice__timezone"]
-        people = participants.get(a["pk"], [])
-        for step in steps_of[a["practice_id"]]:
-            if not applies_to_session(step, session):
-                continue
-            for recipient_key, person in _bulk_recipient_keys(step, people):
-                if step.audience == Audience.CLINICIAN or person is None:
-                    tz = zone(a["clinician__timezone"] or practice_zone)
+        session = _Session(a.pk, a.practice_id, a.starts_at, a.ends_at, a.modality)
+        booked_at = min(a.created_at, now)
+        people = participants.get(a.pk, [])
+        steps = applicable.get((a.practice_id, a.modality))
+        if steps is None:
+            steps = [s for s in steps_of[a.practice_id] if applies_to_session(s, session)]
+            applicable[a.practice_id, a.modality] = steps
+        recipients: dict[tuple[str, bool], list[tuple]] = {}  # the same for most steps
+        for step in steps:
+            shape = (step.audience, Condition.NOT_JOINED in step.conditions)
+            if shape not in recipients:
+                recipients[shape] = _bulk_recipients(step, people, a)
+            for recipient_key, participant_id, zone_name in recipients[shape]:
+                due_at = due(step, session, booked_at, zone_name)
+                key = (a.practice_id, a.pk, participant_id, recipient_key, step.pk, step.key, step.channel)
+                if due_at < booked_at and step.anchor != Anchor.BOOKING:
+                    rows.append((*key, due_at, OutboxState.SKIPPED, _PASSED_REASON, now))
                 else:
-                    tz = zone(person[1] or practice_zone)
-                due_at = due_time(step, session, booked_at=booked_at, tz=tz)
-                passed = due_at < booked_at and step.anchor != "booking"
-                state = OutboxState.SKIPPED if passed else OutboxState.PLANNED
-                reason = "Its time had already passed when the session was booked." if passed else ""
-                participant_id = person[0] if person else None
-                settled_at = now if passed else None
-                key = (a["practice_id"], a["pk"], participant_id, recipient_key, step.pk, step.key)
-                rows.append((*key, step.channel, due_at, state, reason, settled_at))  # _BULK_COLUMNS
+                    rows.append((*key, due_at, OutboxState.PLANNED, "", None))
     return rows
 
 
-def _bulk_recipient_keys(step: Step, people: list[tuple[int, str]]):
-    """``_recipient_keys`` over (participant id, client zone) pairs."""
+def _bulk_recipients(step: _PlanStep, people: list[tuple[int, str]], a) -> list[tuple]:
+    """``_recipient_keys`` with ``_recipient_zone``: (recipient key, participant id, zone name)
+    for a session's participants (participant id, client zone) and its row ``a``."""
+    clinician_zone = a.clinician__timezone or a.practice__timezone
     if step.audience == Audience.CLIENT:
-        return [(f"client:{p[0]}", p) for p in people]
-    if Condition.NOT_JOINED in (step.conditions or ()):
-        return [(f"clinician:{p[0]}", p) for p in people]
-    return [("clinician", people[0] if people else None)]
+        return [(f"client:{p}", p, zone or a.practice__timezone) for p, zone in people]
+    if Condition.NOT_JOINED in step.conditions:
+        return [(f"clinician:{p}", p, clinician_zone) for p, _ in people]
+    return [("clinician", people[0][0] if people else None, clinician_zone)]
 
 
 _BULK_COLUMNS = (
@@ -306,6 +442,23 @@ _BULK_COLUMNS = (
     "reason",
     "settled_at",
 )
+_PRACTICE, _APPOINTMENT, _PARTICIPANT, _STEP, _STATE = (
+    _BULK_COLUMNS.index(name)
+    for name in ("practice_id", "appointment_id", "participant_id", "step_id", "state")
+)
+_BULK_TYPES = (
+    "int8",
+    "int8",
+    "int8",
+    "text",
+    "int8",
+    "text",
+    "text",
+    "timestamptz",
+    "text",
+    "text",
+    "timestamptz",
+)
 
 
 def _insert_planned(rows: list[tuple], now: datetime) -> int:
@@ -317,30 +470,25 @@ def _insert_planned(rows: list[tuple], now: datetime) -> int:
         before = OutboxMessage.objects.count()
         OutboxMessage.objects.bulk_create(objects, ignore_conflicts=True, batch_size=500)
         return OutboxMessage.objects.count() - before
-    # One statement with the values as arrays: the ORM's bulk_create spends longer building
-    # its SQL than PostgreSQL spends running it.
-    types = (
-        "bigint",
-        "bigint",
-        "bigint",
-        "text",
-        "bigint",
-        "text",
-        "text",
-        "timestamptz",
-        "text",
-        "text",
-        "timestamptz",
-    )
-    columns = list(zip(*rows, strict=True))
+    # The rows go to a temporary table by binary COPY, then into the outbox by one INSERT …
+    # SELECT: the ORM's bulk_create spends longer building its SQL than PostgreSQL spends
+    # running it, and even arrays as parameters cost ~2 µs a value to encode in Python, against
+    # ~0.1 µs for psycopg's COPY (written in C).
     table = OutboxMessage._meta.db_table
-    with connection.cursor() as cursor:
+    columns = ", ".join(_BULK_COLUMNS)
+    definition = ", ".join(f"{c} {t}" for c, t in zip(_BULK_COLUMNS, _BULK_TYPES, strict=True))
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Dropped at the commit; IF NOT EXISTS and TRUNCATE for a caller's enclosing transaction.
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS outbox_plan ({definition}) ON COMMIT DROP")
+        cursor.execute("TRUNCATE outbox_plan")
+        with cursor.copy(f"COPY outbox_plan ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_BULK_TYPES)
+            for row in rows:
+                copy.write_row(row)
         cursor.execute(
-            f'INSERT INTO "{table}" ({", ".join(_BULK_COLUMNS)}, attempts, claim_token, provider_message_id, '
-            "created_at, updated_at) "
-            f"SELECT *, 0, '', '', %s, %s FROM unnest({', '.join(f'%s::{t}[]' for t in types)}) "
-            "ON CONFLICT DO NOTHING",
-            [now, now, *[list(column) for column in columns]],
+            f'INSERT INTO "{table}" ({columns}, attempts, claim_token, provider_message_id, created_at, '
+            f"updated_at) SELECT {columns}, 0, '', '', %s, %s FROM outbox_plan ON CONFLICT DO NOTHING",
+            [now, now],
         )
         return cursor.rowcount
 
@@ -348,8 +496,11 @@ def _insert_planned(rows: list[tuple], now: datetime) -> int:
 def message_withdraw_for(*, appointment: Appointment, reason: str, now: datetime | None = None) -> int:
     """Withdraw every message of ``appointment`` that has not gone out. Rows a dispatcher has
     already claimed are left to it: it checks the appointment again before sending."""
-    now = now or timezone.now()
-    return OutboxMessage.objects.filter(appointment=appointment, state=OutboxState.PLANNED).update(
+    return _withdraw(appointment_id=appointment.pk, reason=reason, now=now or timezone.now())
+
+
+def _withdraw(*, appointment_id: int, reason: str, now: datetime) -> int:
+    return OutboxMessage.objects.filter(appointment_id=appointment_id, state=OutboxState.PLANNED).update(
         state=OutboxState.CANCELLED, reason=reason[:300], settled_at=now, updated_at=now
     )
 
@@ -357,21 +508,62 @@ def message_withdraw_for(*, appointment: Appointment, reason: str, now: datetime
 def message_plan_cancellation_notice(*, appointment: Appointment, now: datetime | None = None) -> int:
     """One cancellation notice per client, sent now by their usual channel (SMS if they can get
     texts, else e-mail). Planning it again adds nothing."""
-    now = now or timezone.now()
+    return _plan_cancellation_notices(appointment_id=appointment.pk, now=now or timezone.now())
+
+
+def _plan_cancellation_notices(*, appointment_id: int, now: datetime) -> int:
+    participants = AppointmentParticipant.objects.filter(appointment_id=appointment_id).select_related(
+        "client", "appointment"
+    )
     rows = [
         OutboxMessage(
-            practice_id=appointment.practice_id,
-            appointment=appointment,
+            practice_id=participant.appointment.practice_id,
+            appointment_id=appointment_id,
             participant=participant,
             recipient_key=f"client:{participant.pk}",
             kind=CANCELLATION_NOTICE,
             channel=Channel.SMS if participant.client.has_sms_consent else Channel.EMAIL,
             due_at=now,
         )
-        for participant in appointment.participants.select_related("client")
+        for participant in participants
     ]
     OutboxMessage.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
+
+
+MOVED = "The session was moved to a new time."
+CANCELLED = "The session was cancelled."
+
+
+def messages_follow_reschedule(*, previous_id: int, appointment_id: int, now: datetime | None = None) -> None:
+    """A session moved (the "rescheduled" event): withdraw what is pending for the old time and
+    plan the new one, in one transaction — one commit instead of three."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        _withdraw(appointment_id=previous_id, reason=MOVED, now=now)
+        _still_withdrawn_if_failing(message_plan_for_id, appointment_id=appointment_id, now=now)
+
+
+def messages_follow_cancellation(*, appointment_id: int, now: datetime | None = None) -> None:
+    """A session was cancelled: withdraw what is pending and plan the cancellation notices, in one
+    transaction (one commit instead of two)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        _withdraw(appointment_id=appointment_id, reason=CANCELLED, now=now)
+        _still_withdrawn_if_failing(_plan_cancellation_notices, appointment_id=appointment_id, now=now)
+
+
+def _still_withdrawn_if_failing(plan, **kwargs) -> None:
+    """Run ``plan`` in a savepoint of the withdrawal's transaction: should planning fail, it is
+    logged and the withdrawal still commits, as when each ran on its own (the dispatcher's sweep
+    plans a session left unplanned; nothing re-sends withdrawn rows)."""
+    try:
+        with transaction.atomic():
+            plan(**kwargs)
+    except Exception:
+        logger.exception(
+            "planning after a withdrawal failed for appointment #%s", kwargs.get("appointment_id")
+        )
 
 
 def message_plan_no_show_notice(*, participant: AppointmentParticipant, now: datetime | None = None) -> bool:

@@ -22,7 +22,15 @@ from django.views.decorators.http import require_POST
 
 from messaging.services import message_plan_link_resend, note_reminders_for
 from practice.access import BOOKERS, SCHEDULERS, require_manage_appointment, staff_view
-from practice.board import ACTIVE_STATUSES, day_bounds, day_totals, session_rows, sessions_between, week_of
+from practice.board import (
+    ACTIVE_STATUSES,
+    LinkPattern,
+    day_bounds,
+    day_totals,
+    session_rows,
+    sessions_between,
+    week_of,
+)
 from practice.models import ClinicianProfile, Role
 from scheduling.forms import AttendanceForm, DayFilterForm
 from scheduling.models import Appointment, AppointmentParticipant, FollowUp, FollowUpKind
@@ -259,8 +267,15 @@ QUEUE_TABS = [
 
 
 def open_follow_ups(membership):
-    visible = Appointment.objects.visible_to(membership).values("pk")
-    return FollowUp.objects.for_practice(membership.practice).open().filter(appointment__in=visible)
+    """Open items the member may see: their practice's, and a clinician's only for their own
+    sessions (the rule of ``Appointment.objects.visible_to``). Written as filters on the item and
+    a join, not ``appointment__in=<visible appointments>``: PostgreSQL planned that IN (subquery)
+    as a merge join walking the whole appointments primary key (~1 s with a million sessions, on
+    every staff page through the navigation's count)."""
+    items = FollowUp.objects.for_practice(membership.practice).open()
+    if membership.role == Role.CLINICIAN:
+        items = items.filter(appointment__clinician__user_id=membership.user_id)
+    return items
 
 
 def describe(item: FollowUp) -> list[str]:
@@ -269,6 +284,32 @@ def describe(item: FollowUp) -> list[str]:
     if item.kind == FollowUpKind.TECH_CHECK_FAILED and detail.startswith("Problems: "):
         return staff_wording(code.strip() for code in detail.removeprefix("Problems: ").split(","))
     return [detail] if detail else []
+
+
+class QueueLinks:
+    """An item's links, reversed once per page (see ``practice.board.LinkPattern``)."""
+
+    def __init__(self):
+        self._client = LinkPattern("client_detail")
+        self._session = LinkPattern("appointment_detail")
+        self._reschedule = LinkPattern("appointment_reschedule")
+        self._resend_link = LinkPattern("participant_resend_link")
+        self._resolve = LinkPattern("follow_up_resolve")
+
+    def of(self, item: FollowUp) -> dict[str, str]:
+        return {
+            "client": self._client.fill(item.participant.client_id) if item.participant_id else "",
+            "session": self._session.fill(item.appointment_id),
+            "reschedule": self._reschedule.fill(item.appointment_id),
+            "resend_link": self._resend_link.fill(item.participant_id) if item.participant_id else "",
+            "resolve": self._resolve.fill(item.pk),
+        }
+
+
+def _client_phone(item: FollowUp) -> tuple[str, str]:
+    """(E.164, national) of the item's client, ("", "") without one: formatted once per item."""
+    phone = item.participant.client.phone if item.participant_id else None
+    return (phone.as_e164, phone.as_national) if phone else ("", "")
 
 
 @staff_view(QUEUE_ROLES)
@@ -286,8 +327,11 @@ def follow_up_list(request):
         )[:200]
     )
     now = timezone.now()
+    links = QueueLinks()
     for item in items:
         item.lines = describe(item)
+        item.links = links.of(item)
+        item.phone_e164, item.phone_national = _client_phone(item)
         item.can_resend = bool(
             item.participant_id
             and item.appointment.modality == "telehealth"

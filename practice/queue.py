@@ -6,6 +6,7 @@ without a worker) the task runs inline, after the surrounding transaction has co
 """
 
 from django.conf import settings
+from django.db import transaction
 from django.utils.module_loading import import_string
 
 
@@ -15,4 +16,9 @@ def enqueue(task_path: str, *args) -> None:
         return
     from django_q.tasks import async_task
 
-    async_task(task_path, *args)
+    # Inside a transaction: outside one, django-q2's ORM broker first runs close_old_connections,
+    # which (CONN_MAX_AGE 0, the default) closes the caller's connection, and the caller's next
+    # statement opens a new one. Every reschedule and cancel enqueues its meeting task from an
+    # after-commit subscriber, so each paid for a reconnect (benchmark B3, issue #8).
+    with transaction.atomic():
+        async_task(task_path, *args)

@@ -108,6 +108,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+# A kept connection the server closed meanwhile is replaced, not handed to a request.
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Task queue (django-q2) ------------------------------------------------------------
@@ -231,9 +233,13 @@ CALENDAR_UID_DOMAIN = env.str("CALENDAR_UID_DOMAIN", default="attend.invalid")
 DISPATCH_BATCH_SIZE = env.int("DISPATCH_BATCH_SIZE", default=500)
 DISPATCH_CONCURRENCY = env.int("DISPATCH_CONCURRENCY", default=16)
 DISPATCH_SENDING_LEASE_SECONDS = env.int("DISPATCH_SENDING_LEASE_SECONDS", default=600)
+# A claimed row is only being prepared (no network yet): a dead dispatcher's claim is planned
+# again after this long. It must exceed the time to prepare one batch.
+DISPATCH_CLAIM_LEASE_SECONDS = env.int("DISPATCH_CLAIM_LEASE_SECONDS", default=60)
 # Rows marked "sending" by one durable commit before their provider calls (DISPATCH_CONCURRENCY at
-# a time): a dispatcher killed mid-burst leaves at most this many "unknown"; fewer means more
-# commits (each waits for the WAL flush), which bounds a top-of-the-hour burst (docs/benchmarks.md).
+# a time, two chunks in flight): a dispatcher killed mid-burst leaves at most twice this many
+# "unknown"; fewer means more commits (each waits for the WAL flush), which bounds a
+# top-of-the-hour burst (docs/benchmarks.md).
 DISPATCH_HANDOVER_CHUNK = env.int("DISPATCH_HANDOVER_CHUNK", default=64)
 # The scheduled dispatcher task sweeps every DISPATCH_INTERVAL_SECONDS for just under a minute,
 # because django-q2 schedules run at most once a minute.
@@ -243,6 +249,8 @@ for _name in (
     "DISPATCH_CONCURRENCY",
     "DISPATCH_INTERVAL_SECONDS",
     "DISPATCH_HANDOVER_CHUNK",
+    "DISPATCH_CLAIM_LEASE_SECONDS",
+    "DISPATCH_SENDING_LEASE_SECONDS",
 ):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be at least 1.")

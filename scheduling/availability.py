@@ -14,8 +14,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from practice.models import ClinicianProfile
-from scheduling.availability_models import TimeOff, WeeklyHours
-from scheduling.models import Appointment
+from scheduling.models import Appointment, TimeOff, WeeklyHours
 
 # A search covers at most this much time: one query answers it in bounded work.
 MAX_RANGE = timedelta(days=31)

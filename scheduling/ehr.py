@@ -38,7 +38,7 @@ from practice.models import Practice
 from scheduling.api.audit import audit_as, request_remote_addr
 from scheduling.api.ehr import AppointmentUpsertInput, ClientUpsertInput, upsert_appointment, upsert_client
 from scheduling.api.errors import NON_FIELD, field_errors
-from scheduling.ehr_models import EhrWebhookEvent, EhrWebhookSecret
+from scheduling.models import EhrWebhookEvent, EhrWebhookSecret
 from scheduling.sync import SOURCE_PATTERN
 
 logger = logging.getLogger(__name__)

@@ -9,10 +9,15 @@ service is one transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from copy import copy
 from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from auditlog.context import disable_auditlog
+from auditlog.diff import model_instance_diff
+from auditlog.models import LogEntry
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -146,11 +151,25 @@ def _ensure_external_id_free(
         raise ValidationError({"external_id": ["An appointment with this external id already exists."]})
 
 
-def _insert_appointment(*, clients: Sequence[Client], **fields) -> Appointment:
-    """Insert one appointment and its participants; the caller holds the transaction."""
-    appointment = Appointment.objects.create(**fields)
-    for client in clients:
-        AppointmentParticipant.objects.create(appointment=appointment, client=client)
+def _insert_logged(row: Appointment | AppointmentParticipant):
+    """Insert a new row, audit-logged like ``objects.create``. django-auditlog's entry for a new
+    row reads every reverse one-to-one relation of it (one query each: an appointment's meeting
+    and replacement, a participant's join link and survey answer) only to find nothing, as
+    nothing can point at a row not inserted yet: say so up front. (The row remembers "none",
+    exactly as it did after auditlog's own reads.)"""
+    for relation in row._meta.related_objects:
+        if relation.one_to_one:
+            relation.set_cached_value(row, None)
+    row.save(force_insert=True)
+    return row
+
+
+def _insert_appointment(*, client_ids: Sequence[int], **fields) -> Appointment:
+    """Insert one appointment and its participants (one row and one audit entry each: the
+    audit log records every participant); the caller holds the transaction."""
+    appointment = _insert_logged(Appointment(**fields))
+    for client_id in client_ids:
+        _insert_logged(AppointmentParticipant(appointment=appointment, client_id=client_id))
     return appointment
 
 
@@ -208,7 +227,7 @@ def appointment_book(
                 practice=practice, source=source, external_source=external_source, external_id=external_id
             )
             _ensure_slot_free(practice=practice, clinician=clinician, starts_at=starts_at, ends_at=ends_at)
-            appointment = _insert_appointment(clients=clients, **fields)
+            appointment = _insert_appointment(client_ids=[c.pk for c in clients], **fields)
             publish_on_commit(AppointmentEvent("booked", appointment.pk))
             return appointment
     except IntegrityError as error:
@@ -293,7 +312,7 @@ def series_book(
             )
             for start in starts:
                 occurrence = _insert_appointment(
-                    clients=clients,
+                    client_ids=[c.pk for c in clients],
                     practice=practice,
                     clinician=clinician,
                     starts_at=start,
@@ -341,6 +360,20 @@ def series_cancel_rest(
 # --- Changes ----------------------------------------------------------------------------------
 
 
+def _save_logged(row: Appointment | AppointmentParticipant, *, before, fields: list[str]) -> None:
+    """``row.save(update_fields=fields)`` with the audit entry django-auditlog would write, diffed
+    against ``before`` (a copy of the row as this transaction read it, under the appointment's
+    lock) instead of against the row read once more, which is what auditlog's own signal does.
+    The diff is taken before saving, as the signal does (so ``updated_at`` is not in it)."""
+    changes = model_instance_diff(
+        before, row, fields_to_check=fields, use_json_for_changes=settings.AUDITLOG_STORE_JSON_CHANGES
+    )
+    with disable_auditlog():
+        row.save(update_fields=fields)
+    if changes:
+        LogEntry.objects.log_create(row, action=LogEntry.Action.UPDATE, changes=changes)
+
+
 def _lock(appointment: Appointment) -> Appointment:
     """Re-read the appointment under a row lock so concurrent changes serialise."""
     return (
@@ -386,26 +419,29 @@ def appointment_reschedule(
         with transaction.atomic():
             old = _lock(appointment)
             _require_upcoming(old, "rescheduled")
-            clients = [p.client for p in old.participants.select_related("client")]
+            # Ids only: the replacement's rows need nothing else of the clients.
+            client_ids = list(old.participants.values_list("client_id", flat=True))
+            before = copy(old)
             old.status = AppointmentStatus.RESCHEDULED
-            old.save(update_fields=["status", "updated_at"])
+            _save_logged(old, before=before, fields=["status", "updated_at"])
             # The old slot is released above, so a session can move by less than its length.
             _ensure_slot_free(
                 practice=old.practice, clinician=clinician, starts_at=starts_at, ends_at=ends_at
             )
             new = _insert_appointment(
-                clients=clients,
+                client_ids=client_ids,
                 practice=old.practice,
                 clinician=clinician,
                 starts_at=starts_at,
                 ends_at=ends_at,
-                service_type=old.service_type,
+                # By id: the service type and series rows are not needed, only their keys.
+                service_type_id=old.service_type_id,
                 modality=old.modality,
                 fee=old.fee,
                 source=old.source,
                 external_source=old.external_source,
                 external_id=old.external_id,
-                series=old.series,
+                series_id=old.series_id,
                 rescheduled_from=old,
                 booked_by=by,
             )
@@ -415,6 +451,18 @@ def appointment_reschedule(
         if _is_overlap_violation(error):
             raise _double_booking_error(clinician, None, appointment.practice.zoneinfo) from error
         raise
+
+
+# What a cancellation changes (the UPDATE and its audit entry cover these only).
+CANCEL_FIELDS = [
+    "status",
+    "cancelled_at",
+    "cancelled_by",
+    "cancelled_by_client",
+    "cancel_reason",
+    "is_late_cancel",
+    "updated_at",
+]
 
 
 def appointment_cancel(
@@ -431,16 +479,19 @@ def appointment_cancel(
     with transaction.atomic():
         appointment = _lock(appointment)
         _require_upcoming(appointment, "cancelled")
+        before = copy(appointment)
         appointment.status = AppointmentStatus.CANCELLED
         appointment.cancelled_at = now
         appointment.cancelled_by = by
         appointment.cancelled_by_client = by_client
         appointment.cancel_reason = reason[:300]
         appointment.is_late_cancel = appointment.is_late_cancel_at(now)
-        appointment.save()
+        _save_logged(appointment, before=before, fields=CANCEL_FIELDS)
+        # One save per participant, not one UPDATE: the audit log records each of them.
         for participant in appointment.participants.all():
+            before = copy(participant)
             participant.attendance = Attendance.CANCELLED
-            participant.save(update_fields=["attendance"])
+            _save_logged(participant, before=before, fields=["attendance"])
         publish_on_commit(AppointmentEvent("cancelled", appointment.pk))
     return appointment
 

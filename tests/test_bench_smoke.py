@@ -71,3 +71,20 @@ def test_b4_hands_texts_to_a_twilio_stand_in_and_mail_to_smtp_once_each():
     assert results["sms"]["final_states"].get("accepted") == 12
     assert results["email"]["received_by_server"] == 12
     assert results["email"]["duplicates"] == 0
+
+
+def test_b5_serves_every_staff_page_idle_and_during_a_burst(settings):
+    from tests.bench import b5
+
+    # The web server runs with DEBUG off, which refuses the tests' development key; the sessions
+    # made here must be signed with the key it uses.
+    settings.SECRET_KEY = os.environ["DJANGO_SECRET_KEY"]
+    results = b5.run(Namespace(network=400, n=30, b5_rounds=1, b5_burst=30))
+    for phase in ("idle", "burst"):
+        assert results[phase]["all"]["errors"] == 0, results[phase]["all"]["error_detail"]
+        for page in b5.PAGES:
+            assert results[phase][page]["requests"] >= b5.USERS  # each user asked at least once
+    assert results["dispatcher"]["handed_over"] == 30
+    assert results["day"]["queue_items"] > 0
+    assert all(results["queries"][page] > 0 for page in b5.PAGES)
+    assert results["web_peak_rss_mb"] > 0

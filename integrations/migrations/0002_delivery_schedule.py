@@ -3,24 +3,12 @@ in django-q2, like the reminder dispatcher (messaging 0002). Idempotent: one sch
 
 from django.db import migrations
 
+from practice.queue_schedules import EVERY_MINUTE, schedule_functions
+
 SCHEDULE_NAME = "integrations.webhooks"
-
-
-def add_schedule(apps, schema_editor):
-    Schedule = apps.get_model("django_q", "Schedule")
-    Schedule.objects.update_or_create(
-        name=SCHEDULE_NAME,
-        defaults={
-            "func": "integrations.tasks.deliver_webhooks_for_a_minute",
-            "schedule_type": "I",  # Schedule.MINUTES
-            "minutes": 1,
-            "repeats": -1,
-        },
-    )
-
-
-def remove_schedule(apps, schema_editor):
-    apps.get_model("django_q", "Schedule").objects.filter(name=SCHEDULE_NAME).delete()
+add_schedule, remove_schedule = schedule_functions(
+    SCHEDULE_NAME, "integrations.tasks.deliver_webhooks_for_a_minute", EVERY_MINUTE
+)
 
 
 class Migration(migrations.Migration):

@@ -7,6 +7,8 @@ Both operations are idempotent: re-running leaves one sequence per practice and 
 
 from django.db import migrations
 
+from practice.queue_schedules import EVERY_MINUTE, schedule_functions
+
 SCHEDULE_NAME = "messaging.dispatch"
 
 
@@ -23,21 +25,9 @@ def add_sequences(apps, schema_editor):
         )
 
 
-def add_schedule(apps, schema_editor):
-    Schedule = apps.get_model("django_q", "Schedule")
-    Schedule.objects.update_or_create(
-        name=SCHEDULE_NAME,
-        defaults={
-            "func": "messaging.tasks.dispatch_for_a_minute",
-            "schedule_type": "I",  # Schedule.MINUTES
-            "minutes": 1,
-            "repeats": -1,
-        },
-    )
-
-
-def remove_schedule(apps, schema_editor):
-    apps.get_model("django_q", "Schedule").objects.filter(name=SCHEDULE_NAME).delete()
+add_schedule, remove_schedule = schedule_functions(
+    SCHEDULE_NAME, "messaging.tasks.dispatch_for_a_minute", EVERY_MINUTE
+)
 
 
 class Migration(migrations.Migration):

@@ -11,6 +11,8 @@ All three are idempotent.
 from django.db import migrations
 from django.db.models import Max
 
+from practice.queue_schedules import DAILY, schedule_functions
+
 SCHEDULE_NAME = "messaging.prune_links"
 
 
@@ -31,20 +33,9 @@ def add_translations_and_step(apps, schema_editor):
         Step.objects.create(sequence=sequence, position=(last or 0) + 1, **after_session)
 
 
-def add_schedule(apps, schema_editor):
-    Schedule = apps.get_model("django_q", "Schedule")
-    Schedule.objects.update_or_create(
-        name=SCHEDULE_NAME,
-        defaults={
-            "func": "messaging.tasks.prune_expired_links",
-            "schedule_type": "D",  # Schedule.DAILY
-            "repeats": -1,
-        },
-    )
-
-
-def remove_schedule(apps, schema_editor):
-    apps.get_model("django_q", "Schedule").objects.filter(name=SCHEDULE_NAME).delete()
+add_schedule, remove_schedule = schedule_functions(
+    SCHEDULE_NAME, "messaging.tasks.prune_expired_links", DAILY
+)
 
 
 class Migration(migrations.Migration):

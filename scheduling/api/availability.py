@@ -8,7 +8,7 @@ from rest_framework.response import Response
 
 from practice.models import ClinicianProfile
 from scheduling.api.serializers import AwareDateTimeField
-from scheduling.api.views import ERRORS, NOT_FOUND, ApiView, document
+from scheduling.api.views import NOT_FOUND, ApiView, document
 from scheduling.availability import MAX_MINUTES, MAX_RANGE, MIN_MINUTES, open_slots
 
 
@@ -56,14 +56,14 @@ class ClinicianOpenSlotsApi(ApiView):
             ref_name = "OpenSlots"
 
     @document(
-        operation_id="clinicians_open_slots",
-        summary="Open slots of a clinician",
+        "clinicians_open_slots",
+        "Open slots of a clinician",
         description="Times the clinician can be booked for `minutes`: their weekly hours (local time, "
         "correct across daylight-saving changes) minus time off minus sessions already booked, from now "
         f"on. Ranges of up to {MAX_RANGE.days} days. An inactive clinician has no open slots.",
         tags=["clinicians"],
         parameters=[FilterSerializer],
-        responses={200: OutputSerializer, **ERRORS, **NOT_FOUND},
+        responses={200: OutputSerializer, **NOT_FOUND},
     )
     def get(self, request, pk: int):
         clinician = self.get_scoped(

@@ -24,7 +24,7 @@ from scheduling.api.serializers import (
     E164PhoneField,
     TextField,
 )
-from scheduling.api.views import CONFLICT, ERRORS, ApiView, ScopedIdField, appointment_data, document
+from scheduling.api.views import CONFLICT, ApiView, ScopedIdField, appointment_data, document
 from scheduling.models import AppointmentStatus, ServiceType
 from scheduling.sync import (
     SOURCE_PATTERN,
@@ -168,14 +168,14 @@ class EhrClientUpsertApi(ApiView):
             ref_name = "EhrClientResult"
 
     @document(
-        operation_id="ehr_clients_upsert",
-        summary="Create or update a client by the EHR's id",
+        "ehr_clients_upsert",
+        "Create or update a client by the EHR's id",
         description="Finds the client by (source, external_id): creates it (201) or updates the fields "
         "sent (200); the same data again changes nothing (`unchanged`).",
         tags=["ehr sync"],
         request=ClientUpsertInput,
         parameters=[SOURCE_PARAMETER],
-        responses={201: OutputSerializer, 200: OutputSerializer, **ERRORS, **CONFLICT},
+        responses={201: OutputSerializer, 200: OutputSerializer, **CONFLICT},
     )
     def post(self, request, source: str):
         source = checked_source(source)
@@ -194,8 +194,8 @@ class EhrAppointmentUpsertApi(ApiView):
             ref_name = "EhrAppointmentResult"
 
     @document(
-        operation_id="ehr_appointments_upsert",
-        summary="Create, move, confirm or cancel an appointment by the EHR's id",
+        "ehr_appointments_upsert",
+        "Create, move, confirm or cancel an appointment by the EHR's id",
         description="Finds the live appointment by (source, external_id). Unknown: booked (201, `created`). "
         "Same data: nothing happens (`unchanged`, no new reminders). New time or clinician: rescheduled "
         "(`rescheduled`; the appointment gets a new id that keeps the external id). status cancelled: "
@@ -204,7 +204,7 @@ class EhrAppointmentUpsertApi(ApiView):
         tags=["ehr sync"],
         request=AppointmentUpsertInput,
         parameters=[SOURCE_PARAMETER],
-        responses={201: OutputSerializer, 200: OutputSerializer, **ERRORS, **CONFLICT},
+        responses={201: OutputSerializer, 200: OutputSerializer, **CONFLICT},
     )
     def post(self, request, source: str):
         source = checked_source(source)

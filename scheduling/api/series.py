@@ -11,18 +11,15 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from practice.models import Client, ClinicianProfile, Modality, Practice
-from scheduling.api.idempotency import idempotent_create
 from scheduling.api.serializers import AwareDateTimeField, IdField, TextField, page_serializer
 from scheduling.api.views import (
     CONFLICT,
-    ERRORS,
     IDEMPOTENCY_PARAMETER,
     NOT_FOUND,
     ApiView,
     PageSerializer,
     ScopedIdField,
     document,
-    filtered,
 )
 from scheduling.models import Appointment, AppointmentSource, Frequency, Series, ServiceType
 from scheduling.services import series_book, series_cancel_rest
@@ -73,17 +70,15 @@ class SeriesListApi(ApiView):
     LOOKUPS = {"clinician": "clinician_id"}
 
     @document(
-        operation_id="series_list",
-        summary="List recurring series, newest first",
-        description="",
+        "series_list",
+        "List recurring series, newest first",
         tags=["series"],
         parameters=[FilterSerializer],
-        responses={200: SeriesPageSerializer, **ERRORS},
+        responses={200: SeriesPageSerializer},
     )
     def get(self, request):
-        query = self.query(SeriesListApi.FilterSerializer)
-        return self.page(
-            filtered(series_of(self.practice), query, SeriesListApi.LOOKUPS), query, SeriesSerializer
+        return self.filtered_page(
+            series_of(self.practice), SeriesListApi.FilterSerializer, SeriesListApi.LOOKUPS, SeriesSerializer
         )
 
 
@@ -112,24 +107,23 @@ class SeriesCreateApi(ApiView):
             ref_name = "SeriesCreateInput"
 
     @document(
-        operation_id="series_create",
-        summary="Book a weekly or fortnightly series",
+        "series_create",
+        "Book a weekly or fortnightly series",
         description="All or nothing: if any occurrence clashes with a booked session, nothing is booked and "
         "the error on first_starts_at names every clashing date. Occurrences keep the same local time "
         "across daylight-saving changes.",
         tags=["series"],
         request=InputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: SeriesSerializer, **ERRORS, **CONFLICT},
+        responses={201: SeriesSerializer, **CONFLICT},
     )
     def post(self, request):
         practice = self.practice
         data = self.validated(SeriesCreateApi.InputSerializer)
         minutes = data.get("minutes") or data["service_type"].default_minutes
-        return idempotent_create(
-            request=request,
-            resource_type="series",
-            create=lambda: series_book(
+        return self.create_once(
+            "series",
+            lambda: series_book(
                 practice=practice,
                 clinician=data["clinician"],
                 clients=data["clients"],
@@ -143,7 +137,7 @@ class SeriesCreateApi(ApiView):
                 source=AppointmentSource.API,
             ),
             render=lambda series: SeriesSerializer(series_of(practice).get(pk=series.pk)).data,
-            lookup=lambda pk: series_of(practice).filter(pk=pk).first(),
+            found_in=series_of(practice),
         )
 
 
@@ -153,11 +147,10 @@ class SeriesCollectionApi(SeriesListApi, SeriesCreateApi):
 
 class SeriesDetailApi(ApiView):
     @document(
-        operation_id="series_retrieve",
-        summary="Read a series",
-        description="",
+        "series_retrieve",
+        "Read a series",
         tags=["series"],
-        responses={200: SeriesSerializer, **ERRORS, **NOT_FOUND},
+        responses={200: SeriesSerializer, **NOT_FOUND},
     )
     def get(self, request, pk: int):
         return self.retrieve(series_of(self.practice), pk, SeriesSerializer)
@@ -183,14 +176,14 @@ class SeriesCancelRestApi(ApiView):
             ref_name = "SeriesCancelRest"
 
     @document(
-        operation_id="series_cancel_rest",
-        summary="Cancel the rest of a series",
+        "series_cancel_rest",
+        "Cancel the rest of a series",
         description="Cancels every scheduled or confirmed occurrence from `after` (default now) on, all at "
         "once; sessions already held, cancelled or moved stay as they are. Calling it again cancels "
         "nothing more.",
         tags=["series"],
         request=InputSerializer,
-        responses={200: OutputSerializer, **ERRORS, **NOT_FOUND},
+        responses={200: OutputSerializer, **NOT_FOUND},
     )
     def post(self, request, pk: int):
         series = self.get_scoped(series_of(self.practice), pk)

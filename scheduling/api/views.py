@@ -61,13 +61,26 @@ MAX_LIMIT = 200
 MAX_OFFSET = 10**9
 
 
-def document(**kwargs):
-    """``extend_schema`` built on drf-spectacular's AutoSchema even when the project's
-    DEFAULT_SCHEMA_CLASS is DRF's own (extend_schema would otherwise subclass that one)."""
+def document(operation_id: str, summary: str, *, responses: dict, description: str = "", **kwargs):
+    """``extend_schema`` for one operation, built on drf-spectacular's AutoSchema even when the
+    project's DEFAULT_SCHEMA_CLASS is DRF's own (extend_schema would otherwise subclass that one).
+
+    ``responses`` names the operation's own answers; the errors every operation can give (400,
+    401, 429) are added after its successes. Without a ``description``, drf-spectacular shows
+    the view's docstring (so those are written for API readers too)."""
+    successes = {code: answer for code, answer in responses.items() if code < 400}
+    failures = {code: answer for code, answer in responses.items() if code >= 400}
+    schema = extend_schema(
+        operation_id=operation_id,
+        summary=summary,
+        description=description,
+        responses={**successes, **ERRORS, **failures},
+        **kwargs,
+    )
 
     def decorator(method):
         method.schema = AutoSchema
-        return extend_schema(**kwargs)(method)
+        return schema(method)
 
     return decorator
 
@@ -134,6 +147,23 @@ class ApiView(APIView):
     def page(self, queryset: QuerySet, query: dict, item) -> Response:
         """One page of ``queryset`` as ``item`` serializes it, per the query's limit and offset."""
         return paginate(self.request, queryset, limit=query["limit"], offset=query["offset"], item=item)
+
+    def filtered_page(self, queryset: QuerySet, filters, lookups: dict[str, str], item) -> Response:
+        """GET of a list: the query string parsed by ``filters``, ``queryset`` narrowed by every
+        filter given (``lookups``: ``{parameter: ORM lookup}``), one page as ``item`` shows it."""
+        query = self.query(filters)
+        return self.page(filtered(queryset, query, lookups), query, item)
+
+    def create_once(self, resource_type: str, create, *, render, found_in: QuerySet) -> Response:
+        """POST that creates: 201 with ``render(create())``, once per Idempotency-Key; a replay
+        finds the object again in ``found_in`` (the practice's objects of that type)."""
+        return idempotent_create(
+            request=self.request,
+            resource_type=resource_type,
+            create=create,
+            render=render,
+            lookup=lambda pk: found_in.filter(pk=pk).first(),
+        )
 
 
 class NotFoundApi(ApiView):
@@ -276,66 +306,73 @@ class ClientListApi(ApiView):
     }
 
     @document(
-        operation_id="clients_list",
-        summary="List the practice's clients",
-        description="",
+        "clients_list",
+        "List the practice's clients",
         tags=["clients"],
         parameters=[FilterSerializer],
-        responses={200: ClientPageSerializer, **ERRORS},
+        responses={200: ClientPageSerializer},
     )
     def get(self, request):
-        query = self.query(ClientListApi.FilterSerializer)
-        qs = Client.objects.for_practice(self.practice).order_by("last_name", "first_name", "pk")
-        return self.page(filtered(qs, query, ClientListApi.LOOKUPS), query, ClientSerializer)
+        clients = Client.objects.for_practice(self.practice).order_by("last_name", "first_name", "pk")
+        return self.filtered_page(
+            clients, ClientListApi.FilterSerializer, ClientListApi.LOOKUPS, ClientSerializer
+        )
+
+
+# A client's fields as creating one takes them. Changing one (ClientUpdateApi) takes the same
+# fields and re-declares only those it treats differently; they keep their place here.
+# (Comments, not docstrings: a serializer's docstring becomes its description in the schema.)
+class ClientInput(serializers.Serializer):
+    first_name = TextField(max_length=100)
+    last_name = TextField(max_length=100)
+    preferred_name = TextField(max_length=100, required=False, allow_blank=True)
+    phone = E164PhoneField(required=False, allow_blank=True)
+    email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
+    timezone = TextField(
+        max_length=64, required=False, allow_blank=True, help_text="IANA zone; empty: the practice's."
+    )
+    status = serializers.ChoiceField(required=False, choices=ClientStatus.choices)
+    external_id = TextField(max_length=100, required=False, allow_blank=True)
+    sms_consent = serializers.BooleanField(
+        required=False, default=False, help_text="The client agreed to text reminders (recorded now)."
+    )
+    sms_consent_source = serializers.ChoiceField(
+        required=False, choices=ConsentSource.choices, default=ConsentSource.API
+    )
+
+    class Meta:
+        ref_name = "ClientCreateInput"
+
+    def get_fields(self):
+        # DRF puts re-declared fields last; the documented order is this class's.
+        fields = super().get_fields()
+        return {name: fields[name] for name in ClientInput._declared_fields}
 
 
 class ClientCreateApi(ApiView):
-    class InputSerializer(serializers.Serializer):
-        first_name = TextField(max_length=100)
-        last_name = TextField(max_length=100)
-        preferred_name = TextField(max_length=100, required=False, allow_blank=True)
-        phone = E164PhoneField(required=False, allow_blank=True)
-        email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
-        timezone = TextField(
-            max_length=64, required=False, allow_blank=True, help_text="IANA zone; empty: the practice's."
-        )
-        status = serializers.ChoiceField(required=False, choices=ClientStatus.choices)
-        external_id = TextField(max_length=100, required=False, allow_blank=True)
-        sms_consent = serializers.BooleanField(
-            required=False, default=False, help_text="The client agreed to text reminders (recorded now)."
-        )
-        sms_consent_source = serializers.ChoiceField(
-            required=False, choices=ConsentSource.choices, default=ConsentSource.API
-        )
-
-        class Meta:
-            ref_name = "ClientCreateInput"
-
     @document(
-        operation_id="clients_create",
-        summary="Create a client",
-        description="",
+        "clients_create",
+        "Create a client",
         tags=["clients"],
-        request=InputSerializer,
+        request=ClientInput,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: ClientSerializer, **ERRORS, **CONFLICT},
+        responses={201: ClientSerializer, **CONFLICT},
     )
     def post(self, request):
-        fields = dict(self.validated(ClientCreateApi.InputSerializer))
+        fields = dict(self.validated(ClientInput))
         sms_consent = fields.pop("sms_consent")
         consent_source = fields.pop("sms_consent_source")
         practice = self.practice
-        return idempotent_create(
-            request=request,
-            resource_type="client",
-            create=lambda: client_create(
+        return self.create_once(
+            "client",
+            lambda: client_create(
                 practice=practice,
                 fields={**fields, "source": "api"},
                 sms_consent=sms_consent,
                 consent_source=consent_source,
             ),
             render=lambda client: ClientSerializer(client).data,
-            lookup=lambda pk: Client.objects.for_practice(practice).filter(pk=pk).first(),
+            found_in=Client.objects.for_practice(practice),
         )
 
 
@@ -345,43 +382,31 @@ class ClientsApi(ClientListApi, ClientCreateApi):
 
 class ClientDetailApi(ApiView):
     @document(
-        operation_id="clients_retrieve",
-        summary="Read a client",
-        description="",
-        tags=["clients"],
-        responses={200: ClientSerializer, **ERRORS, **NOT_FOUND},
+        "clients_retrieve", "Read a client", tags=["clients"], responses={200: ClientSerializer, **NOT_FOUND}
     )
     def get(self, request, pk: int):
         return self.retrieve(Client.objects.for_practice(self.practice), pk, ClientSerializer)
 
 
 class ClientUpdateApi(ApiView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(ClientInput):
+        # Every field optional; sms_consent absent leaves consent as it is.
         first_name = TextField(max_length=100, required=False)
         last_name = TextField(max_length=100, required=False)
-        preferred_name = TextField(max_length=100, required=False, allow_blank=True)
-        phone = E164PhoneField(required=False, allow_blank=True)
-        email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
         timezone = TextField(max_length=64, required=False, allow_blank=True)
-        status = serializers.ChoiceField(required=False, choices=ClientStatus.choices)
-        external_id = TextField(max_length=100, required=False, allow_blank=True)
         sms_consent = serializers.BooleanField(
             required=False, help_text="true records consent (if not yet recorded); false withdraws it."
-        )
-        sms_consent_source = serializers.ChoiceField(
-            required=False, choices=ConsentSource.choices, default=ConsentSource.API
         )
 
         class Meta:
             ref_name = "ClientUpdateInput"
 
     @document(
-        operation_id="clients_partial_update",
-        summary="Change some of a client's fields",
-        description="",
+        "clients_partial_update",
+        "Change some of a client's fields",
         tags=["clients"],
         request=InputSerializer,
-        responses={200: ClientSerializer, **ERRORS, **NOT_FOUND, **CONFLICT},
+        responses={200: ClientSerializer, **NOT_FOUND, **CONFLICT},
     )
     def patch(self, request, pk: int):
         client = self.get_scoped(Client.objects.for_practice(self.practice), pk)
@@ -409,12 +434,11 @@ class ClinicianListApi(ApiView):
             ref_name = "ClinicianListFilter"
 
     @document(
-        operation_id="clinicians_list",
-        summary="List the practice's clinicians",
-        description="",
+        "clinicians_list",
+        "List the practice's clinicians",
         tags=["clinicians"],
         parameters=[FilterSerializer],
-        responses={200: ClinicianPageSerializer, **ERRORS},
+        responses={200: ClinicianPageSerializer},
     )
     def get(self, request):
         query = self.query(ClinicianListApi.FilterSerializer)
@@ -426,11 +450,10 @@ class ClinicianListApi(ApiView):
 
 class ClinicianDetailApi(ApiView):
     @document(
-        operation_id="clinicians_retrieve",
-        summary="Read a clinician",
-        description="",
+        "clinicians_retrieve",
+        "Read a clinician",
         tags=["clinicians"],
-        responses={200: ClinicianSerializer, **ERRORS, **NOT_FOUND},
+        responses={200: ClinicianSerializer, **NOT_FOUND},
     )
     def get(self, request, pk: int):
         return self.retrieve(ClinicianProfile.objects.for_practice(self.practice), pk, ClinicianSerializer)
@@ -470,12 +493,11 @@ class AppointmentListApi(ApiView):
     }
 
     @document(
-        operation_id="appointments_list",
-        summary="List appointments",
-        description="",
+        "appointments_list",
+        "List appointments",
         tags=["appointments"],
         parameters=[FilterSerializer],
-        responses={200: AppointmentPageSerializer, **ERRORS},
+        responses={200: AppointmentPageSerializer},
     )
     def get(self, request):
         query = self.query(AppointmentListApi.FilterSerializer)
@@ -518,15 +540,13 @@ class AppointmentCreateApi(ApiView):
             ref_name = "AppointmentCreateInput"
 
     @document(
-        operation_id="appointments_create",
-        summary="Book an appointment",
-        description="",
+        "appointments_create",
+        "Book an appointment",
         tags=["appointments"],
         request=InputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={
             201: AppointmentSerializer,
-            **ERRORS,
             409: OpenApiResponse(
                 ErrorSerializer,
                 description="The clinician already has a session at this time (error on starts_at), "
@@ -537,10 +557,9 @@ class AppointmentCreateApi(ApiView):
     def post(self, request):
         practice = self.practice
         data = self.validated(AppointmentCreateApi.InputSerializer)
-        return idempotent_create(
-            request=request,
-            resource_type="appointment",
-            create=lambda: appointment_book(
+        return self.create_once(
+            "appointment",
+            lambda: appointment_book(
                 practice=practice,
                 clinician=data["clinician"],
                 clients=data["clients"],
@@ -553,7 +572,7 @@ class AppointmentCreateApi(ApiView):
                 external_id=data["external_id"],
             ),
             render=lambda appointment: appointment_data(practice, appointment),
-            lookup=lambda pk: appointments_of(practice).filter(pk=pk).first(),
+            found_in=appointments_of(practice),
         )
 
 
@@ -563,11 +582,10 @@ class AppointmentsApi(AppointmentListApi, AppointmentCreateApi):
 
 class AppointmentDetailApi(ApiView):
     @document(
-        operation_id="appointments_retrieve",
-        summary="Read an appointment",
-        description="",
+        "appointments_retrieve",
+        "Read an appointment",
         tags=["appointments"],
-        responses={200: AppointmentSerializer, **ERRORS, **NOT_FOUND},
+        responses={200: AppointmentSerializer, **NOT_FOUND},
     )
     def get(self, request, pk: int):
         return self.retrieve(appointments_of(self.practice), pk, AppointmentSerializer)
@@ -579,8 +597,22 @@ class AppointmentActionApi(ApiView):
     def appointment(self, pk: int) -> Appointment:
         return self.get_scoped(appointments_of(self.practice), pk)
 
+    def appointment_and_input(self, pk: int, serializer_class) -> tuple[Appointment, dict]:
+        """The appointment (404 before the body is looked at) and the parsed body."""
+        appointment = self.appointment(pk)
+        return appointment, self.validated(serializer_class)
+
     def answer(self, appointment: Appointment, code: int = status.HTTP_200_OK) -> Response:
         return Response(appointment_data(self.practice, appointment), code)
+
+
+def appointment_action(operation_id: str, summary: str, **kwargs):
+    """``document`` for an appointment action: tagged "appointments", answering 200 with the
+    appointment (or as ``responses`` says), 404 for an appointment not in the practice."""
+    responses = kwargs.pop("responses", {200: AppointmentSerializer})
+    return document(
+        operation_id, summary, tags=["appointments"], responses={**NOT_FOUND, **responses}, **kwargs
+    )
 
 
 class AppointmentRescheduleApi(AppointmentActionApi):
@@ -594,25 +626,20 @@ class AppointmentRescheduleApi(AppointmentActionApi):
         class Meta:
             ref_name = "AppointmentRescheduleInput"
 
-    @document(
-        operation_id="appointments_reschedule",
-        summary="Move an appointment to a new time or clinician",
-        description="",
-        tags=["appointments"],
+    @appointment_action(
+        "appointments_reschedule",
+        "Move an appointment to a new time or clinician",
         request=InputSerializer,
         responses={
             201: OpenApiResponse(
                 AppointmentSerializer,
                 description="The new appointment; the old one is now “rescheduled” and links to it.",
             ),
-            **ERRORS,
-            **NOT_FOUND,
             **CONFLICT,
         },
     )
     def post(self, request, pk: int):
-        appointment = self.appointment(pk)
-        data = self.validated(AppointmentRescheduleApi.InputSerializer)
+        appointment, data = self.appointment_and_input(pk, AppointmentRescheduleApi.InputSerializer)
         new = appointment_reschedule(
             appointment=appointment,
             starts_at=data["starts_at"],
@@ -632,30 +659,15 @@ class AppointmentCancelApi(AppointmentActionApi):
         class Meta:
             ref_name = "AppointmentCancelInput"
 
-    @document(
-        operation_id="appointments_cancel",
-        summary="Cancel an appointment",
-        description="",
-        tags=["appointments"],
-        request=InputSerializer,
-        responses={200: AppointmentSerializer, **ERRORS, **NOT_FOUND},
-    )
+    @appointment_action("appointments_cancel", "Cancel an appointment", request=InputSerializer)
     def post(self, request, pk: int):
-        appointment = self.appointment(pk)
-        data = self.validated(AppointmentCancelApi.InputSerializer)
+        appointment, data = self.appointment_and_input(pk, AppointmentCancelApi.InputSerializer)
         appointment_cancel(appointment=appointment, by_client=data["by_client"], reason=data["reason"])
         return self.answer(appointment)
 
 
 class AppointmentConfirmApi(AppointmentActionApi):
-    @document(
-        operation_id="appointments_confirm",
-        summary="Mark an appointment confirmed",
-        description="",
-        tags=["appointments"],
-        request=None,
-        responses={200: AppointmentSerializer, **ERRORS, **NOT_FOUND},
-    )
+    @appointment_action("appointments_confirm", "Mark an appointment confirmed", request=None)
     def post(self, request, pk: int):
         appointment = self.appointment(pk)
         appointment_confirm(appointment=appointment)
@@ -677,17 +689,11 @@ class AppointmentAttendanceApi(AppointmentActionApi):
         class Meta:
             ref_name = "AppointmentAttendanceInput"
 
-    @document(
-        operation_id="appointments_attendance",
-        summary="Record one participant's attendance",
-        description="",
-        tags=["appointments"],
-        request=InputSerializer,
-        responses={200: AppointmentSerializer, **ERRORS, **NOT_FOUND},
+    @appointment_action(
+        "appointments_attendance", "Record one participant's attendance", request=InputSerializer
     )
     def post(self, request, pk: int):
-        appointment = self.appointment(pk)
-        data = self.validated(AppointmentAttendanceApi.InputSerializer)
+        appointment, data = self.appointment_and_input(pk, AppointmentAttendanceApi.InputSerializer)
         appointment_mark_attendance(
             appointment=appointment, client=data["client"], attendance=data["attendance"], note=data["note"]
         )

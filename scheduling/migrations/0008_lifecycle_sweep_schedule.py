@@ -7,24 +7,12 @@ schedule by hand) leaves exactly one schedule.
 
 from django.db import migrations
 
+from practice.queue_schedules import EVERY_MINUTE, schedule_functions
+
 SCHEDULE_NAME = "scheduling.lifecycle_sweep"
-
-
-def add_schedule(apps, schema_editor):
-    Schedule = apps.get_model("django_q", "Schedule")
-    Schedule.objects.update_or_create(
-        name=SCHEDULE_NAME,
-        defaults={
-            "func": "scheduling.tasks.sweep_lifecycle",
-            "schedule_type": "I",  # Schedule.MINUTES
-            "minutes": 1,
-            "repeats": -1,  # forever
-        },
-    )
-
-
-def remove_schedule(apps, schema_editor):
-    apps.get_model("django_q", "Schedule").objects.filter(name=SCHEDULE_NAME).delete()
+add_schedule, remove_schedule = schedule_functions(
+    SCHEDULE_NAME, "scheduling.tasks.sweep_lifecycle", EVERY_MINUTE
+)
 
 
 class Migration(migrations.Migration):

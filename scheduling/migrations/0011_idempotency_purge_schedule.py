@@ -3,22 +3,12 @@ Idempotent: re-running leaves one schedule."""
 
 from django.db import migrations
 
+from practice.queue_schedules import HOURLY, schedule_functions
+
 SCHEDULE_NAME = "scheduling.purge_idempotency_records"
-
-
-def add_schedule(apps, schema_editor):
-    apps.get_model("django_q", "Schedule").objects.update_or_create(
-        name=SCHEDULE_NAME,
-        defaults={
-            "func": "scheduling.tasks.purge_idempotency_records",
-            "schedule_type": "H",  # Schedule.HOURLY
-            "repeats": -1,
-        },
-    )
-
-
-def remove_schedule(apps, schema_editor):
-    apps.get_model("django_q", "Schedule").objects.filter(name=SCHEDULE_NAME).delete()
+add_schedule, remove_schedule = schedule_functions(
+    SCHEDULE_NAME, "scheduling.tasks.purge_idempotency_records", HOURLY
+)
 
 
 class Migration(migrations.Migration):

@@ -7,24 +7,12 @@ operator having created the schedule by hand) leaves exactly one schedule.
 
 from django.db import migrations
 
+from practice.queue_schedules import EVERY_MINUTE, schedule_functions
+
 SCHEDULE_NAME = "telehealth.meetings_sweep"
-
-
-def add_schedule(apps, schema_editor):
-    Schedule = apps.get_model("django_q", "Schedule")
-    Schedule.objects.update_or_create(
-        name=SCHEDULE_NAME,
-        defaults={
-            "func": "telehealth.tasks.meetings_sweep",
-            "schedule_type": "I",  # Schedule.MINUTES
-            "minutes": 1,
-            "repeats": -1,  # forever
-        },
-    )
-
-
-def remove_schedule(apps, schema_editor):
-    apps.get_model("django_q", "Schedule").objects.filter(name=SCHEDULE_NAME).delete()
+add_schedule, remove_schedule = schedule_functions(
+    SCHEDULE_NAME, "telehealth.tasks.meetings_sweep", EVERY_MINUTE
+)
 
 
 class Migration(migrations.Migration):

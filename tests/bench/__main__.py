@@ -2,7 +2,8 @@
 
 Names: ``b1`` (a burst of 30,000 reminders due at the same instant), ``b2`` (planning a network's
 month), ``b3`` (a reschedule and cancel storm during a burst), ``b4`` (provider hand-off: Twilio
-and SMTP servers on loopback), ``all`` (every one).
+and SMTP servers on loopback), ``b5`` (staff page latency over the network, idle and during a
+burst), ``all`` (every one).
 Needs PostgreSQL in DATABASE_URL — use a database of its own, the benchmark builds and resets
 its own practices there (e.g. postgres://postgres@127.0.0.1:5432/attend_bench, migrated).
 Runs with production-shaped settings (DJANGO_DEBUG=false, so no SQL is kept in memory) and
@@ -17,6 +18,8 @@ import secrets
 import sys
 
 BENCHMARKS = ("b1", "b2", "b3", "b4")
+# B5: staff page latency over the network (tests/bench/b5.py).
+BENCHMARKS += ("b5",)
 POSTGRES_SCHEMES = ("postgres://", "postgresql://", "pgsql://", "psql://", "postgis://")
 
 
@@ -40,7 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plan-sample", type=int, default=500, help="B2: sessions planned one at a time.")
     parser.add_argument("--storm", type=int, default=10_000, help="B3: reschedules and cancels (10,000).")
     parser.add_argument("--storm-seconds", type=float, default=120, help="B3: time box of the storm (120).")
+    parser.add_argument("--storm-threads", type=int, default=4, help="B3: threads of the storm (4).")
     parser.add_argument("--messages", type=int, default=2_000, help="B4: messages through each provider.")
+    # B5
+    parser.add_argument("--b5-rounds", type=int, default=10, help="B5: requests per page per user (10).")
+    parser.add_argument(
+        "--b5-burst", type=int, default=4_000, help="B5: burst texts drained while measuring (4,000)."
+    )
     parser.add_argument("--json", default="", help="Also write the figures to this JSON file.")
     args = parser.parse_args(argv)
 
@@ -79,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     from tests.bench import b1, b2, b3, b4
 
     runs = {"b1": b1.run, "b2": b2.run, "b3": b3.run, "b4": b4.run}
+    from tests.bench import b5
+
+    runs["b5"] = b5.run
     results = {}
     for name in BENCHMARKS if args.name == "all" else (args.name,):
         results[name] = runs[name](args)

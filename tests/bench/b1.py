@@ -92,12 +92,13 @@ def code_state() -> str:
 
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
         except OSError:
             return ""
 
-    head = git("rev-parse", "--short", "HEAD") or "?"
-    dirty = git("status", "--short", "--", "messaging", "telehealth", "scheduling", "practice")
+    head = git("rev-parse", "--short", "HEAD").strip() or "?"
+    # Not stripped: `status --short` starts a line with a space for an unstaged change.
+    dirty = git("status", "--short", "--", "messaging", "telehealth", "scheduling", "practice").rstrip()
     if not dirty:
         return head
     return f"{head} + uncommitted edits: {', '.join(line[3:] for line in dirty.splitlines())}"
@@ -228,9 +229,10 @@ def crash_case(burst: data.Burst, rows: int = CRASH_ROWS) -> dict:
     the dead one's leases ran out; count what the backend was handed."""
     workdir = tempfile.mkdtemp(prefix="attend-bench-crash-")
     log = os.path.join(workdir, "sends.log")
-    # A short hand-over lease so the killed process's in-flight chunk expires within the run
-    # (the default, 600 s, is sized for a real provider); the claim lease is CLAIM_LEASE (60 s).
-    env = child_env(BENCH_SEND_LOG=log, DISPATCH_SENDING_LEASE_SECONDS="5")
+    # Short leases so the killed process's claim and in-flight chunks expire within the run (the
+    # defaults, 60 s and 600 s, are sized for a busy machine and a real provider); a claim lease
+    # must still exceed the time to prepare one batch.
+    env = child_env(BENCH_SEND_LOG=log, DISPATCH_CLAIM_LEASE_SECONDS="10", DISPATCH_SENDING_LEASE_SECONDS="5")
     data.arm_burst(burst, timezone.now(), rows=rows)
     first = subprocess.Popen(
         [sys.executable, "manage.py", "dispatch_due"],

@@ -30,6 +30,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from django.db import close_old_connections, connection
+from django.test.utils import CaptureQueriesContext
 
 from messaging.models import OutboxMessage, OutboxState
 from scheduling.models import Appointment, AppointmentParticipant, AppointmentStatus, Attendance
@@ -41,15 +42,29 @@ from tests.bench.backends import read_send_log
 THREADS = 4
 
 
+def change(pk: int, op: str) -> None:
+    """One operation of the storm, as a staff page or the API does it: read the session, then
+    call the service (which locks and re-reads it)."""
+    appointment = Appointment.objects.select_related("practice", "clinician").get(pk=pk)
+    if op == "reschedule":
+        appointment_reschedule(appointment=appointment, starts_at=appointment.starts_at + timedelta(days=1))
+    else:
+        appointment_cancel(appointment=appointment, reason="Benchmark storm")
+
+
 def storm(
-    ops: list[tuple[int, str]], *, box: float, threads: int = THREADS
+    ops: list[tuple[int, str]], *, box: float, threads: int = THREADS, statements: dict | None = None
 ) -> list[tuple[int, str, float, float]]:
     """Run the operations (none is started after ``box`` seconds); returns (appointment id, op,
-    started, returned) per operation done."""
+    started, returned) per operation done. One operation of each kind, once every thread is
+    warm, also has its SQL statements counted into ``statements`` (kind → count, after-commit
+    work included)."""
     deadline = time.time() + box
     done: list[tuple[int, str, float, float]] = []
     lock = threading.Lock()
     queue = list(reversed(ops))
+    statements = {} if statements is None else statements
+    seen: Counter = Counter()
 
     def worker():
         try:
@@ -58,14 +73,16 @@ def storm(
                     if not queue or time.time() > deadline:
                         return
                     pk, op = queue.pop()
+                    seen[op] += 1
+                    # Not the first few: each thread's first operation also opens its connection.
+                    count_this = seen[op] == 2 * threads
                 started = time.time()
-                appointment = Appointment.objects.select_related("practice", "clinician").get(pk=pk)
-                if op == "reschedule":
-                    appointment_reschedule(
-                        appointment=appointment, starts_at=appointment.starts_at + timedelta(days=1)
-                    )
+                if count_this:
+                    with CaptureQueriesContext(connection) as captured:
+                        change(pk, op)
+                    statements[op] = len(captured)
                 else:
-                    appointment_cancel(appointment=appointment, reason="Benchmark storm")
+                    change(pk, op)
                 returned = time.time()
                 with lock:
                     done.append((pk, op, started, returned))
@@ -131,10 +148,15 @@ def run(args) -> dict:
     runner.stdin.write(f"{due}\n")
     runner.stdin.flush()
     time.sleep(max(0.0, due - time.time()))
-    say(f"storm: {len(ops)} reschedules and cancels by {THREADS} threads, from the burst's due instant")
+    threads = getattr(args, "storm_threads", THREADS)
+    say(f"storm: {len(ops)} reschedules and cancels by {threads} threads, from the burst's due instant")
     storm_started = time.time()
-    done = storm(ops, box=args.storm_seconds)
+    statements: dict[str, int] = {}
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    done = storm(ops, box=args.storm_seconds, threads=threads, statements=statements)
     storm_seconds = time.time() - storm_started
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    storm_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     runner_out, _ = runner.communicate(timeout=900)
     close_old_connections()
     # Cancellation notices planned after the runner's last sweep go out here.
@@ -182,9 +204,18 @@ def run(args) -> dict:
         "storm_planned": len(ops),
         "storm_box_seconds": args.storm_seconds,
         "storm_seconds": storm_seconds,
+        "storm_threads": threads,
         "ops_per_second": len(done) / storm_seconds,
+        # CPU of the storm process (all its threads) per operation, and its share of one core:
+        # near 1.0, the GIL rather than PostgreSQL bounds the storm.
+        "storm_cpu_ms_per_op": 1000 * storm_cpu / len(done) if done else None,
+        "storm_cpu_share": storm_cpu / storm_seconds,
         "op_p50_ms": 1000 * percentile(latencies, 50),
         "op_p99_ms": 1000 * percentile(latencies, 99),
+        "statements_per_reschedule": statements.get("reschedule"),
+        "statements_per_cancel": statements.get("cancel"),
+        # At the rate measured, how long all the planned operations would take.
+        "projected_seconds_for_all": len(ops) / (len(done) / storm_seconds) if done else None,
         "reminders_sent": sum(len(t) for t in reminders.values()),
         "notices_sent": sum(notices.values()),
         "stale": len(stale),
@@ -220,6 +251,11 @@ def summary(r: dict) -> str:
             f"storm: {r['ops_per_second']:.0f} operations/s through the services, "
             f"p50 {r['op_p50_ms']:.0f} ms, "
             f"p99 {r['op_p99_ms']:.0f} ms; reminders sent {r['reminders_sent']}, notices {r['notices_sent']}",
+            f"storm process CPU: {r['storm_cpu_ms_per_op'] or 0:.1f} ms an operation, "
+            f"{r['storm_cpu_share']:.0%} of a core ({r['storm_threads']} threads)",
+            f"SQL statements (after-commit work included): reschedule {r['statements_per_reschedule']}, "
+            f"cancel {r['statements_per_cancel']}; all {r['storm_planned']} at this rate: "
+            f"{r['projected_seconds_for_all'] or 0:.0f} s",
             f"dispatcher drained in {r['dispatcher_drain_seconds']:.1f} s; peak RSS dispatcher "
             f"{r['dispatcher_peak_rss_mb']:.0f} MB, storm process {r['bench_process_peak_rss_mb']:.0f} MB",
             f"whole run {r['total_seconds']:.0f} s",

@@ -1,13 +1,14 @@
 """Dispatch: exactly once, at the right time, with retries, fallbacks and crash recovery (F11, F12)."""
 
+import threading
 from datetime import timedelta
 
 import pytest
 import time_machine
 from django.core import mail
-from django.db import connection
+from django.db import OperationalError, connection
 
-from messaging import dispatch
+from messaging import dispatch, tasks
 from messaging.backends import locmem
 from messaging.backends.base import ChannelError
 from messaging.models import OutboxMessage, OutboxState, Sequence
@@ -254,31 +255,21 @@ def test_an_undelivered_text_falls_back_to_email(session):
     assert row(session, "t24_sms:email").state == OutboxState.PLANNED
 
 
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks")
-def test_two_dispatchers_at_once_send_each_message_once(
-    practice, clinician, service_type, django_capture_on_commit_callbacks
-):
-    import threading
-
-    from django.db import close_old_connections
-
+def book_hourly(count, practice, clinician, service_type, capture_on_commit):
+    """``count`` clients who can get texts, each with a session, an hour apart from SESSION."""
     from practice.models import Client
 
-    clients = [
-        Client.objects.create(
-            practice=practice,
-            first_name=f"C{i}",
-            last_name="Load",
-            phone=f"+1212555{i:04d}",
-            sms_consent_at=ny(2026, 5, 1, 9, 0),
-            sms_consent_source="intake_form",
-        )
-        for i in range(40)
-    ]
     with time_machine.travel(ny(2026, 6, 1, 9, 0), tick=False):
-        for index, client in enumerate(clients):
-            with django_capture_on_commit_callbacks(execute=True):
+        for index in range(count):
+            client = Client.objects.create(
+                practice=practice,
+                first_name=f"C{index}",
+                last_name="Hourly",
+                phone=f"+1212555{index:04d}",
+                sms_consent_at=ny(2026, 5, 1, 9, 0),
+                sms_consent_source="intake_form",
+            )
+            with capture_on_commit(execute=True):
                 appointment_book(
                     practice=practice,
                     clinician=clinician,
@@ -286,6 +277,16 @@ def test_two_dispatchers_at_once_send_each_message_once(
                     starts_at=SESSION + timedelta(hours=index),
                     service_type=service_type,
                 )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks")
+def test_two_dispatchers_at_once_send_each_message_once(
+    practice, clinician, service_type, django_capture_on_commit_callbacks
+):
+    from django.db import close_old_connections
+
+    book_hourly(40, practice, clinician, service_type, django_capture_on_commit_callbacks)
     # The sweep runs at 02:00 with every text due: this test is about claiming, so the
     # practice's quiet hours (which would hold them all until 08:00) are off.
     Sequence.objects.filter(practice=practice).update(quiet_start=None, quiet_end=None)
@@ -411,3 +412,104 @@ def test_a_sweep_with_its_time_used_up_leaves_the_rest_planned_for_the_next(sess
     assert not OutboxMessage.objects.filter(
         state=OutboxState.PLANNED, due_at__lte=ny(2026, 6, 10, 9, 50)
     ).exists()
+
+
+class InFlightProbeSMS:
+    """Sends that take until the provider has ``target`` requests at once (or a second), and note
+    the most that were ever in flight together."""
+
+    def __init__(self, target: int):
+        self.target = target
+        self.in_flight = 0
+        self.most = 0
+        self.sent = 0
+        self.changed = threading.Condition()
+
+    def send(self, message):
+        with self.changed:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+            self.changed.notify_all()
+            self.changed.wait_for(lambda: self.in_flight >= self.target, timeout=1)
+        with self.changed:
+            self.in_flight -= 1
+            self.sent += 1
+        return locmem.LocMemSMSBackend().send(message)
+
+
+def test_the_next_chunk_goes_to_the_provider_while_the_last_is_still_there(
+    practice, clinician, service_type, django_capture_on_commit_callbacks, monkeypatch, settings
+):
+    book_hourly(9, practice, clinician, service_type, django_capture_on_commit_callbacks)
+    texts = OutboxMessage.objects.filter(kind="t15_sms")
+    texts.update(due_at=ny(2026, 6, 10, 9, 45))
+    settings.DISPATCH_HANDOVER_CHUNK = 2
+    settings.DISPATCH_CONCURRENCY = 8
+    probe = InFlightProbeSMS(target=4)
+    use_sms(monkeypatch, probe)
+
+    sweep_at(ny(2026, 6, 10, 9, 45))
+
+    # Two chunks of two overlap (the threads never wait for a chunk's database work), and
+    # never more: a dispatcher killed here leaves at most two chunks "unknown".
+    assert probe.most == 4
+    assert texts.filter(state=OutboxState.ACCEPTED).count() == 9
+    assert probe.sent == OutboxMessage.objects.filter(channel="sms", state=OutboxState.ACCEPTED).count()
+
+
+def first_planned_due(session):
+    return OutboxMessage.objects.filter(state=OutboxState.PLANNED).order_by("due_at").first().due_at
+
+
+def test_the_loop_wakes_when_the_next_message_falls_due_not_a_whole_interval_later(session, settings):
+    settings.DISPATCH_INTERVAL_SECONDS = 5
+    due = first_planned_due(session)
+
+    assert tasks.pause_before_next_sweep(now=due - timedelta(seconds=2)) == pytest.approx(2.05)
+    assert tasks.pause_before_next_sweep(now=due - timedelta(minutes=10)) == 5
+    # Overdue (left by a sweep whose time ran out): sweep again at once, but never spin.
+    assert tasks.pause_before_next_sweep(now=due + timedelta(minutes=1)) == tasks.SHORTEST_PAUSE
+    OutboxMessage.objects.update(state=OutboxState.CANCELLED)
+    assert tasks.pause_before_next_sweep(now=due) == 5
+
+
+class StopAfter(threading.Event):
+    """A stop signal that arrives during the ``n``-th wait between sweeps."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.waits: list[float] = []
+        self.n = n
+
+    def wait(self, timeout=None):
+        self.waits.append(timeout)
+        if len(self.waits) >= self.n:
+            self.set()
+        return self.is_set()
+
+
+# Committed data: the loop closes a connection it finds unusable, as a long-running process must.
+@pytest.mark.django_db(transaction=True)
+def test_the_dispatcher_process_sweeps_until_stopped_and_survives_a_failed_sweep(
+    session, monkeypatch, settings
+):
+    from messaging import services
+
+    settings.DISPATCH_INTERVAL_SECONDS = 5
+    real_sweep, calls = services.messages_dispatch_due, []
+
+    def sweep(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise OperationalError("the database went away")
+        return real_sweep(**kwargs)
+
+    monkeypatch.setattr(services, "messages_dispatch_due", sweep)
+    stop = StopAfter(2)
+    with time_machine.travel(ny(2026, 6, 1, 9, 0), tick=False):
+        sent = tasks.run_dispatcher(stop)
+
+    assert len(calls) == 2
+    assert stop.waits[0] == 5  # after the failure: the interval
+    assert sent == 1  # the booking confirmation, on the second sweep
+    assert OutboxMessage.objects.get(kind="confirmation").state == OutboxState.ACCEPTED

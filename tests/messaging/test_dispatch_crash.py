@@ -113,5 +113,6 @@ def test_a_dispatcher_killed_mid_burst_and_restarted_sends_each_text_at_most_onc
     # Each text either went out once and is accepted, or was caught mid-hand-over and is marked
     # unknown for a person (or the provider's status callback) to settle: none is lost silently.
     assert accepted + unknown == rows.exclude(state=OutboxState.SKIPPED).count()
-    assert unknown <= 2  # at most the one chunk (DISPATCH_HANDOVER_CHUNK) that was in flight
+    # At most the two chunks (DISPATCH_HANDOVER_CHUNK each) that were with the provider.
+    assert unknown <= 4
     assert sent_after, "the restarted dispatcher sent the rest"

@@ -10,7 +10,6 @@ from xml.etree import ElementTree
 import pytest
 import time_machine
 from django.core import mail
-from django.test import Client as HttpClient
 from twilio.request_validator import RequestValidator
 
 from messaging import dispatch
@@ -18,55 +17,12 @@ from messaging.backends import locmem
 from messaging.models import OutboxMessage
 from practice.models import Client, ConsentAction, ConsentEvent, ConsentEventSource, ConsentSource
 from scheduling.services import appointment_book
-from tests.messaging.conftest import ny
+from tests.messaging.conftest import ANN_PHONE, AUTH_TOKEN, PRACTICE_NUMBER, SITE_URL, ny
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("twilio_settings")]
 
-AUTH_TOKEN = "test-auth-token-0123456789abcdef"
-SITE_URL = "https://attend.example.org"
 HOOK_PATH = "/hooks/twilio/inbound/"
-ANN_PHONE = "+12125550101"
-PRACTICE_NUMBER = "+12125550199"
-OTHER_PRACTICE_NUMBER = "+13105550199"
 FORM = "application/x-www-form-urlencoded"
-
-
-@pytest.fixture(autouse=True)
-def twilio_settings(settings):
-    settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
-    settings.TWILIO_FROM_NUMBER = ""
-    settings.SITE_URL = SITE_URL
-
-
-@pytest.fixture
-def web(db) -> HttpClient:
-    return HttpClient(enforce_csrf_checks=True)
-
-
-@pytest.fixture
-def numbers(practice, other_practice):
-    practice.sms_from_number = PRACTICE_NUMBER
-    practice.save()
-    other_practice.sms_from_number = OTHER_PRACTICE_NUMBER
-    other_practice.save()
-
-
-@pytest.fixture
-def ann(numbers, consenting_ann) -> Client:
-    return consenting_ann
-
-
-@pytest.fixture
-def ann_elsewhere(other_practice, numbers) -> Client:
-    """The same phone number is a client of the other practice too."""
-    return Client.objects.create(
-        practice=other_practice,
-        first_name="Ann",
-        last_name="Other",
-        phone=ANN_PHONE,
-        sms_consent_at=ny(2026, 1, 1, 9, 0),
-        sms_consent_source=ConsentSource.VERBAL,
-    )
 
 
 def new_sid() -> str:

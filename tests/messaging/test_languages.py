@@ -20,7 +20,14 @@ from messaging.content import (
     translations_errors,
 )
 from messaging.defaults import CANCELLATION_NOTICE_TEXTS, DEFAULT_STEPS
-from messaging.languages import LANGUAGES, local_date, message_language, offered_languages, step_text
+from messaging.languages import (
+    LANGUAGES,
+    local_date,
+    local_time,
+    message_language,
+    offered_languages,
+    step_text,
+)
 from messaging.models import ClientPreferences, OutboxMessage, Sequence
 from messaging.preferences import preference_link_for
 from messaging.services import sequence_for
@@ -123,6 +130,22 @@ def test_dates_read_naturally_in_each_language():
     moment = ny(2026, 9, 30, 10, 30)
     assert local_date(moment, "en") == "Wednesday, September 30"
     assert local_date(moment, "es") == "miércoles, 30 de septiembre"
+
+
+def test_the_same_instant_reads_in_each_zone_of_its_own():
+    # Formatted moments are cached; aware datetimes compare equal across zones, so the zone
+    # must be part of what the cache tells apart.
+    from zoneinfo import ZoneInfo
+
+    moment = ny(2026, 9, 30, 23, 30)
+    pacific = moment.astimezone(ZoneInfo("America/Los_Angeles"))
+    assert (local_date(moment, "en"), local_time(moment, "en")) == ("Wednesday, September 30", "11:30 PM EDT")
+    assert (local_date(pacific, "en"), local_time(pacific, "en")) == (
+        "Wednesday, September 30",
+        "8:30 PM PDT",
+    )
+    utc = moment.astimezone(ZoneInfo("UTC"))
+    assert (local_date(utc, "en"), local_time(utc, "en")) == ("Thursday, October 1", "3:30 AM UTC")
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import logging
 
 import pytest
 import time_machine
-from django.test import Client as HttpClient
 
 from messaging import dispatch
 from messaging.backends import locmem
@@ -16,61 +15,14 @@ from messaging.services import message_plan_for
 from practice.models import Client, ConsentAction
 from scheduling.models import ActivityChannel, ActivityKind, AppointmentActivity, FollowUp, FollowUpKind
 from scheduling.services import appointment_book, appointment_cancel
-from tests.messaging.conftest import ny
-from tests.messaging.test_inbound_sms import (
-    ANN_PHONE,
-    AUTH_TOKEN,
-    OTHER_PRACTICE_NUMBER,
-    PRACTICE_NUMBER,
-    SITE_URL,
-    inbound,
-    post,
-    reply_of,
-)
+from tests.messaging.conftest import ANN_PHONE, OTHER_PRACTICE_NUMBER, ny
+from tests.messaging.test_inbound_sms import inbound, post, reply_of
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("twilio_settings")]
 
 BOOKED_AT = ny(2026, 6, 1, 9, 0)
 SESSION = ny(2026, 6, 10, 10, 0)
 REPLY_AT = ny(2026, 6, 9, 10, 5)
-
-
-@pytest.fixture(autouse=True)
-def twilio_settings(settings):
-    settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
-    settings.TWILIO_FROM_NUMBER = ""
-    settings.SITE_URL = SITE_URL
-
-
-@pytest.fixture
-def web(db) -> HttpClient:
-    return HttpClient(enforce_csrf_checks=True)
-
-
-@pytest.fixture
-def numbers(practice, other_practice):
-    practice.sms_from_number = PRACTICE_NUMBER
-    practice.save()
-    other_practice.sms_from_number = OTHER_PRACTICE_NUMBER
-    other_practice.save()
-
-
-@pytest.fixture
-def ann(numbers, consenting_ann) -> Client:
-    return consenting_ann
-
-
-@pytest.fixture
-def ann_elsewhere(other_practice, numbers) -> Client:
-    """The same phone number is a client of the other practice too."""
-    return Client.objects.create(
-        practice=other_practice,
-        first_name="Ann",
-        last_name="Other",
-        phone=ANN_PHONE,
-        sms_consent_at=ny(2026, 1, 1, 9, 0),
-        sms_consent_source="verbal",
-    )
 
 
 def book(practice, clinician, clients, service_type, starts_at=SESSION):

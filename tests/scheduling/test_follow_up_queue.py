@@ -64,3 +64,12 @@ def test_resolving_records_who_and_the_note(signed_in, front_desk, failed_check)
 
 def test_billers_have_no_queue(signed_in, biller, failed_check):
     assert signed_in(biller).get(reverse("follow_up_list")).status_code == 403
+
+
+def test_another_clinician_of_the_practice_cannot_resolve_the_item(signed_in, other_clinician, failed_check):
+    response = signed_in(other_clinician.user).post(
+        reverse("follow_up_resolve", args=[failed_check.pk]), {"note": "x"}
+    )
+    assert response.status_code == 404
+    failed_check.refresh_from_db()
+    assert failed_check.resolved_at is None

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from practice.models import Practice
 from scheduling.ehr import PREVIOUS_SECRET_GRACE, ehr_webhook_secret_rotate
-from scheduling.ehr_models import EhrWebhookSecret
+from scheduling.models import EhrWebhookSecret
 
 
 class Command(BaseCommand):

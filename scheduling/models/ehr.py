@@ -1,6 +1,6 @@
 """Inbound EHR webhooks (SPEC F20): each practice's signing secret and the events received.
 
-Imported by scheduling.models so Django finds the models. Written only by scheduling.ehr.
+Written only by scheduling.ehr.
 """
 
 from __future__ import annotations

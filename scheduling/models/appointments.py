@@ -485,7 +485,3 @@ class ManageLink(models.Model):
 
     def __str__(self) -> str:
         return f"Session link of participant #{self.participant_id} until {self.expires_at:%Y-%m-%d %H:%M}"
-
-
-from scheduling.availability_models import TimeOff, WeeklyHours  # noqa: E402, F401  (SPEC F4)
-from scheduling.ehr_models import EhrWebhookEvent, EhrWebhookSecret  # noqa: E402, F401  (SPEC F20)

@@ -4,7 +4,6 @@ Weekly hours are wall-clock times in the clinician's zone (the practice's unless
 has one of their own), so "Mondays 09:00-17:00" stays 09:00-17:00 local across daylight-saving
 changes; turning them into UTC instants happens per date, in ``scheduling.availability``.
 Time off is a pair of instants (UTC in the database) because it is an absence at a real time.
-Imported by scheduling.models so Django finds the models.
 """
 
 from __future__ import annotations

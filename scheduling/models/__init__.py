@@ -1,0 +1,63 @@
+"""The scheduling app's models, one module per concern; all are importable from here.
+
+- ``appointments``: service types, appointments with their participants and attendance,
+  recurring series, follow-ups, the appointment activity log, client session links and API
+  idempotency records.
+- ``availability``: clinicians' weekly hours and time off (SPEC F4).
+- ``ehr``: inbound EHR webhooks, each practice's signing secret and the events received (F20).
+"""
+
+from scheduling.models.appointments import (
+    SLOT_HOLDING_STATUSES,
+    STATUS_TRANSITIONS,
+    UPCOMING_STATUSES,
+    ActivityChannel,
+    ActivityKind,
+    Appointment,
+    AppointmentActivity,
+    AppointmentParticipant,
+    AppointmentQuerySet,
+    AppointmentSource,
+    AppointmentStatus,
+    Attendance,
+    FollowUp,
+    FollowUpKind,
+    FollowUpQuerySet,
+    Frequency,
+    IdempotencyRecord,
+    ManageLink,
+    ManageLinkQuerySet,
+    Series,
+    ServiceType,
+)
+from scheduling.models.availability import TimeOff, Weekday, WeeklyHours
+from scheduling.models.ehr import EhrWebhookEvent, EhrWebhookSecret
+
+__all__ = [
+    "SLOT_HOLDING_STATUSES",
+    "STATUS_TRANSITIONS",
+    "UPCOMING_STATUSES",
+    "ActivityChannel",
+    "ActivityKind",
+    "Appointment",
+    "AppointmentActivity",
+    "AppointmentParticipant",
+    "AppointmentQuerySet",
+    "AppointmentSource",
+    "AppointmentStatus",
+    "Attendance",
+    "EhrWebhookEvent",
+    "EhrWebhookSecret",
+    "FollowUp",
+    "FollowUpKind",
+    "FollowUpQuerySet",
+    "Frequency",
+    "IdempotencyRecord",
+    "ManageLink",
+    "ManageLinkQuerySet",
+    "Series",
+    "ServiceType",
+    "TimeOff",
+    "Weekday",
+    "WeeklyHours",
+]
