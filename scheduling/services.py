@@ -119,6 +119,19 @@ def _double_booking_error(clinician: ClinicianProfile, other: Appointment | None
     )
 
 
+def _hold_calendars(*clinician_ids: int) -> None:
+    """Take the booking lock on these clinicians' calendars (their profile rows, in id order),
+    held until the transaction ends. Every service that puts a session into a calendar takes it
+    first, so bookings into one calendar run one at a time: the slot check then sees every
+    booking made before it, and PostgreSQL's no-overlap constraint never has to weigh two
+    unfinished inserts for one slot against each other (it settles that by aborting one of them
+    with a deadlock error, which is what eight simultaneous pushes of one EHR appointment got).
+    FOR NO KEY UPDATE: it does not block the foreign-key checks of rows that point at the
+    profile. SQLite runs one writer at a time anyway; there it adds nothing."""
+    rows = ClinicianProfile.objects.select_for_update(no_key=True).filter(pk__in=set(clinician_ids))
+    list(rows.order_by("pk").values_list("pk", flat=True))
+
+
 def _ensure_slot_free(
     *, practice: Practice, clinician: ClinicianProfile, starts_at: datetime, ends_at: datetime
 ) -> None:
@@ -223,6 +236,7 @@ def appointment_book(
     )
     try:
         with transaction.atomic():
+            _hold_calendars(clinician.pk)
             _ensure_external_id_free(
                 practice=practice, source=source, external_source=external_source, external_id=external_id
             )
@@ -289,6 +303,7 @@ def series_book(
     )
     try:
         with transaction.atomic():
+            _hold_calendars(clinician.pk)
             clashes = [
                 start
                 for start in starts
@@ -417,6 +432,10 @@ def appointment_reschedule(
 
     try:
         with transaction.atomic():
+            # Both calendars before the appointment's row: a booking holding a calendar can find
+            # this session's slot changing under it and wait for this transaction, so taking a
+            # calendar after the row could close a cycle.
+            _hold_calendars(appointment.clinician_id, clinician.pk)
             old = _lock(appointment)
             _require_upcoming(old, "rescheduled")
             # Ids only: the replacement's rows need nothing else of the clients.
