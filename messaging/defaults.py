@@ -51,7 +51,8 @@ DEFAULT_STEPS: list[dict] = [
                     "Qué esperar: busque un lugar tranquilo y privado; use audífonos si puede; conéctese un\n"
                     "par de minutos antes. El archivo de calendario adjunto agrega la cita a su\n"
                     "calendario.\n\n"
-                    "¿Necesita cambiar la hora? Llame a {{ practice_name }} al {{ practice_phone }}.\n\n"
+                    "Confirme, pida otra hora o cancele aquí: {{ manage_link }}\n"
+                    "O llame a {{ practice_name }} al {{ practice_phone }}.\n\n"
                     "Elija cómo y cuándo le enviamos recordatorios: {{ preferences_link }}\n"
                 ),
             }
@@ -73,7 +74,8 @@ DEFAULT_STEPS: list[dict] = [
             "es": {
                 "body": (
                     "Hola {{ client_name }}, le recordamos su cita por video con {{ clinician_name }} "
-                    "mañana ({{ session_time }}). Para entrar: {{ join_link }}"
+                    "mañana ({{ session_time }}). Para entrar: {{ join_link }} Responda C para confirmar, "
+                    "R para cambiar la hora, o gestione su cita: {{ manage_link }}"
                 )
             }
         },
@@ -94,7 +96,8 @@ DEFAULT_STEPS: list[dict] = [
             "es": {
                 "body": (
                     "Hola {{ client_name }}, le recordamos su cita con {{ clinician_name }} en "
-                    "{{ practice_name }} mañana ({{ session_time }}). Preguntas: {{ practice_phone }}"
+                    "{{ practice_name }} mañana ({{ session_time }}). Responda C para confirmar o R para "
+                    "cambiar la hora, o toque {{ manage_link }} Preguntas: {{ practice_phone }}"
                 )
             }
         },

@@ -105,6 +105,10 @@ REPLY_WORDS = {
     "CONFIRMED": CONFIRM,
     "R": RESCHEDULE,
     "RESCHEDULE": RESCHEDULE,
+    # The Spanish texts ask for C or R too; the whole words are understood as well.
+    "CONFIRMAR": CONFIRM,
+    "CONFIRMO": CONFIRM,
+    "REPROGRAMAR": RESCHEDULE,
 }
 # A no-show's reply ("can I come next week?") still reaches that session for this long.
 NO_SHOW_REPLIES_FOR = timedelta(days=7)

@@ -1,6 +1,7 @@
 """Languages of client messages: per-language step texts under the same whitelist and SMS
 length rules, the client's choice on the preference page, and fallback to the default."""
 
+import importlib
 import re
 
 import pytest
@@ -184,9 +185,38 @@ def test_a_client_who_chose_spanish_gets_spanish_texts_and_e_mails(session, cons
     (confirmation,) = mail.outbox
     assert confirmation.subject == "Su cita con Dr. Smith el miércoles, 10 de junio"
     assert "Este buzón no se revisa" in confirmation.body
-    assert locmem.outbox[0].body.startswith(
+    assert "Confirme, pida otra hora o cancele aquí: http" in confirmation.body
+    day_before = locmem.outbox[0].body
+    assert day_before.startswith(
         "Hola Ann, le recordamos su cita por video con Dr. Smith mañana (10:00 AM EDT)."
     )
+    assert "Responda C para confirmar, R para cambiar la hora, o gestione su cita: http" in day_before
+
+
+def test_existing_practices_get_the_new_spanish_texts_unless_they_edited_them(practice):
+    from django.apps import apps
+
+    migration = importlib.import_module("messaging.migrations.0012_spanish_texts_with_session_link")
+    steps = {step.key: step for step in sequence_for(practice).steps.all()}
+    old_t24 = migration.CHANGES["t24_sms"][0]
+    steps["t24_sms"].translations = {"es": old_t24}
+    steps["t24_sms"].save()
+    edited = {"body": "Hola {{ client_name }}, mañana a las {{ session_time }}: {{ join_link }}"}
+    steps["t24_sms_in_person"].translations = {"es": edited}
+    steps["t24_sms_in_person"].save()
+
+    migration.update_texts(apps, None)
+
+    steps["t24_sms"].refresh_from_db()
+    steps["t24_sms_in_person"].refresh_from_db()
+    assert steps["t24_sms"].translations["es"] == migration.CHANGES["t24_sms"][1]
+    assert "{{ manage_link }}" in steps["t24_sms"].translations["es"]["body"]
+    assert steps["t24_sms_in_person"].translations["es"] == edited
+
+    migration.restore_texts(apps, None)
+
+    steps["t24_sms"].refresh_from_db()
+    assert steps["t24_sms"].translations["es"] == old_t24
 
 
 def test_the_clinician_prompt_stays_in_the_default_language(session, consenting_ann):

@@ -57,7 +57,10 @@ def activities(appointment):
 # --- C: confirm -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("body", ["C", "c", " C ", "C.", "c!", "CONFIRM", "confirm", "Confirm.", "confirmed"])
+@pytest.mark.parametrize(
+    "body",
+    ["C", "c", " C ", "C.", "c!", "CONFIRM", "confirm", "Confirm.", "confirmed", "Confirmar", "confirmo"],
+)
 def test_c_or_confirm_in_any_spelling_confirms_the_session(web, session, body):
     response = text(web, body)
 
@@ -89,7 +92,7 @@ def test_confirming_by_text_is_audit_logged_on_the_appointment(web, session):
 # --- R: reschedule request -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("body", ["R", "r", "R.", "reschedule", "RESCHEDULE", " Reschedule! "])
+@pytest.mark.parametrize("body", ["R", "r", "R.", "reschedule", "RESCHEDULE", " Reschedule! ", "Reprogramar"])
 def test_r_or_reschedule_asks_the_front_desk_for_a_new_time(web, session, body):
     response = text(web, body)
 
