@@ -32,6 +32,12 @@ from messaging.backends.base import ChannelError, EmailMessageData, SendResult, 
 from messaging.backends.webpush import webpush_configured
 from messaging.defaults import CANCELLATION_NOTICE_TEXTS, NO_SHOW_NOTICE, ONE_OFF_NOTICES
 from messaging.defaults import LINK_RESEND as LINK_RESEND_TEMPLATES
+from messaging.kinds import (
+    CANCELLATION_NOTICE,
+    FALLBACK_SUFFIX,
+    message_is_link_resend,
+    message_plan_fallback,
+)
 from messaging.languages import default_language, message_language, phrase, step_text
 from messaging.models import (
     Audience,
@@ -48,12 +54,6 @@ from messaging.planning import retry_delay, send_deadline
 from messaging.preferences import preferences_of, step_opted_out
 from messaging.push import PushFanOut, PushTarget, push_fan_out, push_fan_out_record, push_targets_for_message
 from messaging.quiet_hours import CLIENT, PRACTICE, quiet_spell, window
-from messaging.services import (
-    CANCELLATION_NOTICE,
-    FALLBACK_SUFFIX,
-    message_is_link_resend,
-    message_plan_fallback,
-)
 from practice import facts
 from practice.consent import client_sms_opt_out_from_carrier
 from practice.facts import Fact

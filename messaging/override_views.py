@@ -19,9 +19,8 @@ from messaging.models import Anchor, StepOverride
 from messaging.overrides import OFF, ON, overridable_steps, step_override_set
 from messaging.planning import applies_to_session
 from messaging.services import sequence_for
-from practice.access import BOOKERS, SCHEDULERS, require_manage_appointment, staff_view
+from practice.access import BOOKERS, SCHEDULERS, require_manage_appointment, staff_view, visible_clients
 from practice.models import ClinicianProfile, Role
-from practice.views import visible_clients
 from scheduling.models import Appointment, AppointmentParticipant
 
 DEFAULT = "default"

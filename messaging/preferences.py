@@ -19,6 +19,7 @@ from datetime import datetime, time, timedelta
 from django.db import transaction
 
 from messaging.models import Audience, ClientPreferences, PreferenceLink, Step
+from messaging.sequences import sequence_for
 from practice.consent import ConsentError, client_sms_opt_in, client_sms_opt_out
 from practice.models import Client, ConsentEventSource, Practice, PreferredChannel
 
@@ -133,8 +134,6 @@ class OptionalStep:
 
 def optional_steps_for(practice: Practice) -> list[OptionalStep]:
     """The reminders of the practice's sequence a client may switch off, in sequence order."""
-    from messaging.services import sequence_for
-
     keys = (
         Step.objects.filter(
             sequence=sequence_for(practice),
@@ -150,7 +149,6 @@ def optional_steps_for(practice: Practice) -> list[OptionalStep]:
 
 def _offered_or_default(practice: Practice, language: str) -> str:
     from messaging.languages import offered_languages
-    from messaging.services import sequence_for
 
     offered = offered_languages(sequence_for(practice))
     if language and language not in offered:

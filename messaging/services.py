@@ -24,9 +24,15 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from messaging import holdout
-from messaging.defaults import CHECK_IN_TEXT, DEFAULT_STEPS, NO_SHOW_NOTICE
+from messaging import dispatch, holdout
+from messaging.defaults import CHECK_IN_TEXT, NO_SHOW_NOTICE
 from messaging.holdout import apply_holdouts
+from messaging.kinds import (
+    CANCELLATION_NOTICE,
+    FALLBACK_SUFFIX,
+    LINK_RESEND,
+    message_plan_fallback,
+)
 from messaging.models import (
     Anchor,
     Audience,
@@ -40,6 +46,7 @@ from messaging.models import (
     Step,
 )
 from messaging.planning import anchor_time, applies_to_session, due_time
+from messaging.sequences import sequence_for
 from practice import facts
 from practice.facts import Fact
 from practice.models import Modality, Practice
@@ -54,12 +61,8 @@ from scheduling.models import (
 
 logger = logging.getLogger(__name__)
 
-CANCELLATION_NOTICE = "cancellation_notice"
 # A no-show recorded later than this after the session gets no notice (staff catching up).
 NO_SHOW_NOTICE_WITHIN = timedelta(hours=12)
-FALLBACK_SUFFIX = ":email"
-# Staff tapped "Resend link" (the today board, the queue): kinds link_resend:1, link_resend:2, …
-LINK_RESEND = "link_resend"
 # A second tap within this time is the same request (a double tap, two people at two desks).
 LINK_RESEND_COOLDOWN = timedelta(minutes=2)
 
@@ -82,24 +85,6 @@ FINAL_STATES = {
 
 
 # --- Sequences --------------------------------------------------------------------------------
-
-
-def sequence_for(practice: Practice) -> Sequence:
-    """The practice's sequence, created with the default steps (SPEC F9) on first use."""
-    sequence = Sequence.objects.filter(practice=practice).first()
-    if sequence is not None:
-        return sequence
-    try:
-        with transaction.atomic():
-            sequence = Sequence.objects.create(practice=practice)
-            Step.objects.bulk_create(
-                Step(sequence=sequence, position=index, **fields)
-                for index, fields in enumerate(DEFAULT_STEPS)
-            )
-    except IntegrityError:
-        # Another worker made it at the same moment.
-        sequence = Sequence.objects.get(practice=practice)
-    return sequence
 
 
 # Editable on the sequence settings page; ``key`` and ``audience`` are not: outbox rows, client
@@ -638,34 +623,11 @@ def message_send_check_in(
 
 
 def _send_now(message_id: int) -> None:
-    from messaging import dispatch
-
     try:
         dispatch.dispatch_one(message_id=message_id)
     except Exception:
         # The row stays planned (or its claim lease expires) and the next sweep sends it.
         logger.exception("immediate send of outbox message %s failed; the dispatcher will retry", message_id)
-
-
-def message_plan_fallback(*, message: OutboxMessage, now: datetime, why: str) -> OutboxMessage | None:
-    """An SMS that failed or could not be delivered goes out again by e-mail (SPEC F12), once."""
-    if message.channel != Channel.SMS or message.kind.endswith(FALLBACK_SUFFIX):
-        return None
-    fallback, _ = OutboxMessage.objects.get_or_create(
-        appointment_id=message.appointment_id,
-        recipient_key=message.recipient_key,
-        kind=message.kind + FALLBACK_SUFFIX,
-        defaults={
-            "practice_id": message.practice_id,
-            "participant_id": message.participant_id,
-            "step_id": message.step_id,
-            "channel": Channel.EMAIL,
-            "fallback_of": message,
-            "due_at": now,
-            "reason": f"E-mail instead of a text: {why}"[:300],
-        },
-    )
-    return fallback
 
 
 def message_plan_missing(*, now: datetime, horizon_days: int = 8, limit: int = 200) -> int:
@@ -723,10 +685,6 @@ def message_plan_link_resend(
             appointment=appointment, recipient_key=recipient_key, kind=kind
         ), False
     return message, True
-
-
-def message_is_link_resend(kind: str) -> bool:
-    return kind.startswith(LINK_RESEND + ":")
 
 
 # States that need a person: the message did not reach the client, or nobody knows if it did.
@@ -872,8 +830,6 @@ def message_timeline_rows(*, appointment: Appointment) -> list[dict]:
 def messages_dispatch_due(
     *, now: datetime | None = None, limit: int | None = None, budget_seconds: float | None = None
 ):
-    from messaging import dispatch
-
     return dispatch.dispatch_due(now=now, limit=limit, budget_seconds=budget_seconds)
 
 

@@ -12,7 +12,7 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 
-from practice.models import Membership, Role
+from practice.models import Client, Membership, Role
 
 ALL_ROLES = frozenset(Role.values)
 SCHEDULERS = frozenset({Role.OWNER, Role.MANAGER, Role.FRONT_DESK})
@@ -52,3 +52,11 @@ def can_manage_appointment(membership: Membership, appointment) -> bool:
 def require_manage_appointment(membership: Membership, appointment) -> None:
     if not can_manage_appointment(membership, appointment):
         raise PermissionDenied("You can only change sessions you are allowed to manage.")
+
+
+def visible_clients(membership: Membership):
+    """Clients a staff member may see: clinicians see the clients of their own sessions."""
+    clients = Client.objects.for_practice(membership.practice)
+    if membership.role == Role.CLINICIAN:
+        clients = clients.filter(participations__appointment__clinician__user=membership.user).distinct()
+    return clients

@@ -11,14 +11,8 @@ from auditlog.registry import auditlog
 
 
 def register_models() -> None:
+    """The tenant app's models; each app above registers its own in its ``AppConfig.ready``."""
     from practice.models import Client, ClinicianProfile, ConsentEvent, Membership, Practice
-    from scheduling.models import (
-        Appointment,
-        AppointmentActivity,
-        AppointmentParticipant,
-        Series,
-        ServiceType,
-    )
 
     auditlog.register(Practice)
     auditlog.register(Membership)
@@ -26,12 +20,6 @@ def register_models() -> None:
     # Consent (sms_consent_*) lives on the client row, so its changes are logged here too.
     auditlog.register(Client)
     auditlog.register(ConsentEvent)
-    auditlog.register(ServiceType)
-    auditlog.register(Series)
-    auditlog.register(Appointment)
-    auditlog.register(AppointmentParticipant)
-    # A client's free-text reply stays in its own table, never in the audit log.
-    auditlog.register(AppointmentActivity, exclude_fields=["body"])
 
 
 @contextmanager

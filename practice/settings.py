@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "telehealth",
     "messaging",
     "integrations",
+    "staff",
 ]
 
 MIDDLEWARE = [
@@ -85,7 +86,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "practice.context_processors.current_practice",
-                "practice.context_processors.needs_attention",
+                "staff.context_processors.needs_attention",
                 "messaging.context_processors.dispatcher_status",
                 "messaging.context_processors.web_push",
             ],

@@ -5,8 +5,6 @@ from django.http import HttpResponse
 from django.urls import include, path, reverse
 from django_otp.admin import OTPAdminSite
 
-from practice.views import home
-
 # The operator console requires a verified second factor like every other staff page.
 admin.site.__class__ = OTPAdminSite
 admin.site.site_header = "Attend operator console"
@@ -28,10 +26,9 @@ def healthz(request):
 
 
 urlpatterns = [
-    path("", home, name="home"),
     path("accounts/", include("practice.urls_accounts")),
-    path("", include("practice.urls_staff")),
-    path("", include("practice.urls_board")),
+    # The staff pages (top floor), then each app's own pages, hooks and client links.
+    path("", include("staff.urls")),
     path("", include("scheduling.urls")),
     path("", include("telehealth.urls")),
     path("", include("messaging.urls")),

@@ -13,7 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from scheduling.models import FollowUp, FollowUpKind
 from scheduling.services import follow_up_raise, participant_record_join
-from tests.practice.board_helpers import session, tech_check
+from tests.staff.board_helpers import session, tech_check
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,7 +1,7 @@
 """The pages staff live in all day: the today board (managers, front desk), the clinician's
 "my day" and "my week", and the needs-attention queue with its one-tap actions.
 
-Reading goes through ``practice.board`` (a fixed number of queries per page); every action calls
+Reading goes through ``staff.board`` (a fixed number of queries per page); every action calls
 the one service for it (scheduling / messaging services) and comes back to the page it came from.
 Client names and phone numbers appear in page bodies only, never in titles or URLs.
 """
@@ -22,7 +22,11 @@ from django.views.decorators.http import require_POST
 
 from messaging.services import message_plan_link_resend, note_reminders_for
 from practice.access import BOOKERS, SCHEDULERS, require_manage_appointment, staff_view
-from practice.board import (
+from practice.models import ClinicianProfile, Role
+from scheduling.forms import AttendanceForm, DayFilterForm
+from scheduling.models import Appointment, AppointmentParticipant, FollowUp, FollowUpKind
+from scheduling.services import appointment_mark_attendance, follow_up_resolve
+from staff.board import (
     ACTIVE_STATUSES,
     LinkPattern,
     day_bounds,
@@ -31,10 +35,6 @@ from practice.board import (
     sessions_between,
     week_of,
 )
-from practice.models import ClinicianProfile, Role
-from scheduling.forms import AttendanceForm, DayFilterForm
-from scheduling.models import Appointment, AppointmentParticipant, FollowUp, FollowUpKind
-from scheduling.services import appointment_mark_attendance, follow_up_resolve
 from telehealth.techcheck_rules import staff_wording
 
 CLINICIAN_ONLY = frozenset({Role.CLINICIAN})
@@ -85,7 +85,7 @@ def _board_context(request) -> dict:
 @staff_view(SCHEDULERS)
 def board(request):
     """Every session of the day (practice time zone) with each client's live status."""
-    return render(request, "practice/board.html", _board_context(request))
+    return render(request, "staff/board.html", _board_context(request))
 
 
 @staff_view(SCHEDULERS)
@@ -93,7 +93,7 @@ def board_live(request):
     """The board's refreshing region alone, fetched by static/js/board-refresh.js."""
     context = _board_context(request)
     context["back"] = reverse("board") + request.get_full_path().removeprefix(reverse("board_live"))
-    return render(request, "practice/includes/board_live.html", context)
+    return render(request, "staff/includes/board_live.html", context)
 
 
 # --- Clinician pages --------------------------------------------------------------------------------
@@ -134,7 +134,7 @@ def my_day(request):
         refresh_seconds=_refresh_seconds(),
         nav="my_day",
     )
-    return render(request, "practice/my_day.html", context)
+    return render(request, "staff/my_day.html", context)
 
 
 @staff_view(CLINICIAN_ONLY)
@@ -143,7 +143,7 @@ def my_day_live(request):
     now = timezone.now()
     context = _clinician_context(request, *day_bounds(timezone.localdate(now, timezone=tz), tz), now=now)
     context.update(totals=day_totals(context["rows"]), back=reverse("my_day"))
-    return render(request, "practice/includes/my_day_live.html", context)
+    return render(request, "staff/includes/my_day_live.html", context)
 
 
 @staff_view(CLINICIAN_ONLY)
@@ -169,7 +169,7 @@ def my_week(request):
         today=timezone.localdate(now, timezone=tz),
         nav="my_week",
     )
-    return render(request, "practice/my_week.html", context)
+    return render(request, "staff/my_week.html", context)
 
 
 # --- One-tap actions ------------------------------------------------------------------------------------
@@ -287,7 +287,7 @@ def describe(item: FollowUp) -> list[str]:
 
 
 class QueueLinks:
-    """An item's links, reversed once per page (see ``practice.board.LinkPattern``)."""
+    """An item's links, reversed once per page (see ``staff.board.LinkPattern``)."""
 
     def __init__(self):
         self._client = LinkPattern("client_detail")
@@ -353,7 +353,7 @@ def follow_up_list(request):
         "back": request.get_full_path(),
         "nav": "queue",
     }
-    return render(request, "practice/follow_up_list.html", context)
+    return render(request, "staff/follow_up_list.html", context)
 
 
 @require_POST

@@ -28,8 +28,8 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from staff.management.commands.rundemo import Child, stop_children
 
-from practice.management.commands.rundemo import Child, stop_children
 from practice.models import Client, ClinicianProfile, ConsentSource, Membership, Practice, Role, User
 from scheduling.models import Appointment, AppointmentStatus, Series
 
@@ -262,7 +262,7 @@ def test_a_failed_rebuild_leaves_the_previous_demo_in_place(db, monkeypatch):
     def broken_build(**kwargs):
         raise RuntimeError("the build broke half-way")
 
-    monkeypatch.setattr("practice.demo._build_harbor", broken_build)
+    monkeypatch.setattr("staff.demo._build_harbor", broken_build)
     with pytest.raises(RuntimeError):
         seed("--reset")
 

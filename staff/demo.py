@@ -11,8 +11,7 @@ backup codes (a django-otp StaticDevice; each also has a confirmed TOTP device).
 Appointments are made only through ``scheduling.services`` with one ``now``, so the demo
 obeys the same rules as real bookings (no double booking, attendance transitions, late-cancel
 policy) and publishes the same events (the telehealth app creates meetings from them).
-Practice is the lowest layer and normally imports nothing above it; this module is the
-exception because it is only imported by the demo commands, never at start-up.
+It lives in staff/, the top floor, because it reads every app below.
 """
 
 from __future__ import annotations

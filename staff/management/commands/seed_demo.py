@@ -9,7 +9,7 @@ import logging
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from practice import demo
+from staff import demo
 
 
 class Command(BaseCommand):

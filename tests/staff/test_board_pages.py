@@ -10,7 +10,7 @@ from django.urls import reverse
 from practice.models import ClinicianProfile, Role
 from scheduling.models import Attendance
 from tests.conftest import make_user
-from tests.practice.board_helpers import message, ny, session, tech_check
+from tests.staff.board_helpers import message, ny, session, tech_check
 
 pytestmark = pytest.mark.django_db
 

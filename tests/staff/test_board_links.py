@@ -4,9 +4,9 @@ the URL ``reverse`` gives for that row."""
 import pytest
 from django.urls import reverse
 
-from practice.board import LinkPattern, session_rows, sessions_between
 from scheduling.models import Appointment
-from tests.practice.board_helpers import ny, session
+from staff.board import LinkPattern, session_rows, sessions_between
+from tests.staff.board_helpers import ny, session
 
 
 @pytest.mark.parametrize("ids", [(1, 2), (12, 345), (900, 9), (2**40, 7)])

@@ -29,7 +29,7 @@ def _steps_of(practice):
 def sequence_settings(request):
     sequence = sequence_for(request.practice)
     context = {"sequence": sequence, "steps": sequence.steps.all(), "nav": "sequence"}
-    return render(request, "messaging/sequence_settings.html", context)
+    return render(request, "staff/sequence_settings.html", context)
 
 
 @staff_view(MANAGERS)
@@ -62,7 +62,7 @@ def step_edit(request, pk: int):
         "sample_context": SAMPLE_CONTEXT,
         "nav": "sequence",
     }
-    return render(request, "messaging/step_form.html", context)
+    return render(request, "staff/step_form.html", context)
 
 
 @require_POST

@@ -1,8 +1,8 @@
 """The metrics page and its CSV (SPEC F17, F18).
 
-It lives in messaging because it reads every app (scheduling, telehealth and the outbox) and
-only messaging may. Owners and managers see it and set the baseline no-show rate; billers see it
-read-only; front desk and clinicians do not. Figures come from messaging.metrics.
+The figures and their rules live in messaging.metrics, next to the outbox they are about; this
+page only shows them. Owners and managers see it and set the baseline no-show rate; billers see it
+read-only; front desk and clinicians do not.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def metrics(request):
         "min_per_arm": MIN_PER_ARM,
         "nav": "metrics",
     }
-    return render(request, "messaging/metrics.html", context)
+    return render(request, "staff/metrics.html", context)
 
 
 @require_POST

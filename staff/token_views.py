@@ -36,14 +36,14 @@ def api_tokens(request):
         else:
             response = render(
                 request,
-                "practice/api_token_created.html",
+                "staff/api_token_created.html",
                 {"token": token, "key": key, "nav": "integrations"},
             )
             response["Cache-Control"] = "no-store"  # the key must not sit in a browser cache
             return response
     tokens = ApiToken.objects.filter(practice=request.practice).order_by("revoked_at", "-created_at")
     context = {"tokens": tokens, "form": form, "nav": "integrations"}
-    return render(request, "practice/api_tokens.html", context, status=400 if form.errors else 200)
+    return render(request, "staff/api_tokens.html", context, status=400 if form.errors else 200)
 
 
 @require_POST

@@ -24,8 +24,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from practice import demo
 from practice.models import User
+from staff import demo
 
 STOP_GRACE_SECONDS = 10
 POLL_SECONDS = 0.2

@@ -13,7 +13,7 @@ from messaging.models import OutboxMessage
 from messaging.services import follow_ups_raise_for_message_problems, messages_dispatch_due
 from scheduling.models import Attendance, FollowUp, FollowUpKind
 from scheduling.services import follow_up_raise
-from tests.practice.board_helpers import message, ny, session
+from tests.staff.board_helpers import message, ny, session
 
 pytestmark = pytest.mark.django_db
 

@@ -6,9 +6,9 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from practice.board import Reminders, presence_of, session_rows, sessions_between
 from scheduling.models import Appointment, AppointmentStatus, Attendance
-from tests.practice.board_helpers import message, ny, session, tech_check
+from staff.board import Reminders, presence_of, session_rows, sessions_between
+from tests.staff.board_helpers import message, ny, session, tech_check
 
 START = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)
 END = START + timedelta(minutes=45)

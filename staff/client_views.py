@@ -1,4 +1,4 @@
-"""Staff pages of the tenant app: the home redirect and clients.
+"""Staff pages: the home redirect and clients.
 
 Every query starts from ``request.practice``: a client of another practice is a 404, never a
 403 that would confirm it exists.
@@ -16,9 +16,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from practice import services
-from practice.access import ALL_ROLES, CLIENT_EDITORS, SCHEDULERS, staff_view
+from practice.access import ALL_ROLES, CLIENT_EDITORS, SCHEDULERS, staff_view, visible_clients
 from practice.forms import ClientForm, add_service_errors
-from practice.models import Client, ClientStatus, Membership, Role
+from practice.models import Client, ClientStatus, Role
 from scheduling.models import Appointment
 
 CLIENTS_PER_PAGE = 50
@@ -31,20 +31,12 @@ def home(request):
     if request.membership is None:
         if request.user.is_staff:
             return redirect("admin:index")
-        return render(request, "practice/no_practice.html", status=403)
+        return render(request, "staff/no_practice.html", status=403)
     if request.membership.role in SCHEDULERS:
         return redirect("board")
     if request.membership.role == Role.CLINICIAN:
         return redirect("my_day")
     return redirect("appointment_list")
-
-
-def visible_clients(membership: Membership):
-    """Clients a staff member may see: clinicians see the clients of their own sessions."""
-    clients = Client.objects.for_practice(membership.practice)
-    if membership.role == Role.CLINICIAN:
-        clients = clients.filter(participations__appointment__clinician__user=membership.user).distinct()
-    return clients
 
 
 @staff_view(ALL_ROLES)
@@ -72,7 +64,7 @@ def client_list(request):
         "can_edit": request.membership.role in CLIENT_EDITORS,
         "nav": "clients",
     }
-    return render(request, "practice/client_list.html", context)
+    return render(request, "staff/client_list.html", context)
 
 
 @staff_view(ALL_ROLES)
@@ -95,7 +87,7 @@ def client_detail(request, pk: int):
         "can_edit": request.membership.role in CLIENT_EDITORS,
         "nav": "clients",
     }
-    return render(request, "practice/client_detail.html", context)
+    return render(request, "staff/client_detail.html", context)
 
 
 def _save_client(request, form: ClientForm, client: Client | None):
@@ -124,7 +116,7 @@ def client_create(request):
         if client is not None:
             messages.success(request, f"{client.full_name} was added.")
             return redirect("client_detail", pk=client.pk)
-    return render(request, "practice/client_form.html", {"form": form, "nav": "clients"})
+    return render(request, "staff/client_form.html", {"form": form, "nav": "clients"})
 
 
 @staff_view(CLIENT_EDITORS)
@@ -134,4 +126,4 @@ def client_edit(request, pk: int):
     if request.method == "POST" and form.is_valid() and _save_client(request, form, client) is not None:
         messages.success(request, "Changes saved.")
         return redirect("client_detail", pk=client.pk)
-    return render(request, "practice/client_form.html", {"form": form, "client": client, "nav": "clients"})
+    return render(request, "staff/client_form.html", {"form": form, "client": client, "nav": "clients"})
