@@ -28,10 +28,10 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from staff.management.commands.rundemo import Child, stop_children
 
 from practice.models import Client, ClinicianProfile, ConsentSource, Membership, Practice, Role, User
 from scheduling.models import Appointment, AppointmentStatus, Series
+from staff.management.commands.rundemo import Child, stop_children
 
 NEW_YORK = ZoneInfo("America/New_York")
 MANAGE_PY = str(Path(settings.BASE_DIR) / "manage.py")
