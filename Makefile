@@ -22,9 +22,11 @@ demo: venv
 	$(PY) manage.py seed_demo --reset
 	$(PY) manage.py rundemo --port $(PORT)
 
-## test: the whole test suite (SQLite; set DATABASE_URL=postgres://… for PostgreSQL)
+## test: the whole test suite (SQLite; set DATABASE_URL=postgres://… for PostgreSQL), on every core
+# (pytest-xdist: each worker gets its own test database).
+TEST_WORKERS ?= auto
 test: venv
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 test-postgres: venv
 	DATABASE_URL=$(PG_URL) $(PY) -m pytest -q
