@@ -13,12 +13,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 ROOT = Path(__file__).resolve().parents[2]
+NEW_YORK = ZoneInfo("America/New_York")
 
 
 @pytest.fixture(autouse=True)
@@ -83,3 +87,37 @@ def wait_until(predicate: Callable[[], object], *, timeout: float, interval: flo
         if time.monotonic() > deadline:
             pytest.fail(f"gave up after {timeout:.0f} s waiting for {what or predicate}")
         time.sleep(interval)
+
+
+def follow_the_clock(
+    traveller,
+    *,
+    until: datetime,
+    wake_at: list[datetime],
+    on_wake=lambda now: None,
+    after_sweep=lambda now: None,
+    tz: ZoneInfo = NEW_YORK,
+) -> list[str]:
+    """Sweep at each moment a row falls due (and at each of ``wake_at``) until ``until``, as a
+    dispatcher that never stopped would; returns one line per sweep."""
+    from messaging.dispatch import dispatch_due, next_due_at
+
+    sweeps = []
+    wake_at = sorted(wake_at)
+    while True:
+        now = timezone.now()
+        on_wake(now)
+        report = dispatch_due()
+        after_sweep(now)
+        sweeps.append(
+            f"{now.astimezone(tz):%H:%M:%S} sent={report.sent} retried={report.retried} "
+            f"failed={report.failed} unknown={report.unknown}"
+        )
+        candidates = [moment for moment in wake_at if moment > now]
+        due = next_due_at()
+        if due is not None:
+            candidates.append(max(due, now + timedelta(seconds=1)))
+        upcoming = min(candidates, default=None)
+        if upcoming is None or upcoming > until:
+            return sweeps
+        traveller.move_to(upcoming)

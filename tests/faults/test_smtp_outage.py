@@ -19,14 +19,13 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from aiosmtpd.controller import Controller
-from django.utils import timezone
 
-from messaging.dispatch import dispatch_due, next_due_at
 from messaging.models import Channel, OutboxMessage, OutboxState
 from messaging.planning import send_deadline
 from practice.models import Client
 from scheduling.services import appointment_book
 from tests.bench.smtp_sink import free_port
+from tests.faults.conftest import follow_the_clock
 from tests.faults.proxy import FaultProxy
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
@@ -80,26 +79,6 @@ def book(practice, clinician, service_type, *, name: str, starts_at: datetime):
         starts_at=starts_at,
         service_type=service_type,
     )
-
-
-def follow_the_clock(traveller, *, until: datetime, wake_at: list[datetime], on_wake) -> list[str]:
-    """Sweep at each moment a row falls due (and at each of ``wake_at``) until ``until``, as a
-    dispatcher that never stopped would; returns one line per sweep."""
-    sweeps = []
-    wake_at = sorted(wake_at)
-    while True:
-        now = timezone.now()
-        on_wake(now)
-        report = dispatch_due()
-        sweeps.append(f"{now.astimezone(NEW_YORK):%H:%M:%S} sent={report.sent} retried={report.retried}")
-        candidates = [moment for moment in wake_at if moment > now]
-        due = next_due_at()
-        if due is not None:
-            candidates.append(max(due, now + timedelta(seconds=1)))
-        upcoming = min(candidates, default=None)
-        if upcoming is None or upcoming > until:
-            return sweeps
-        traveller.move_to(upcoming)
 
 
 def test_email_retries_through_a_ten_minute_smtp_outage_and_nothing_is_dropped_or_sent_late(
