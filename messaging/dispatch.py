@@ -34,6 +34,7 @@ from messaging.defaults import CANCELLATION_NOTICE_TEXTS, NO_SHOW_NOTICE, ONE_OF
 from messaging.defaults import LINK_RESEND as LINK_RESEND_TEMPLATES
 from messaging.kinds import (
     CANCELLATION_NOTICE,
+    FALLBACK_REASON,
     FALLBACK_SUFFIX,
     message_is_link_resend,
     message_plan_fallback,
@@ -335,6 +336,9 @@ def _prepare(
             attach_calendar=attach,
             language=language,
         )
+    if message.fallback_of_id is not None and not note:
+        # Kept on the timeline once sent: the e-mail went out because the text did not.
+        note = message.reason if message.reason.startswith(FALLBACK_REASON) else FALLBACK_REASON + "."
     return SendJob(message_id=message.pk, channel=channel, payload=payload, note=note)
 
 
@@ -445,13 +449,23 @@ def _record(job: SendJob, outcome, message: OutboxMessage, now: datetime, report
         )
         report.retried += 1
         return
+    # Say why it was not tried again as well as what the provider answered.
+    settled_reason = reason
+    if not outcome.permanent:
+        if message.attempts + 1 >= MAX_ATTEMPTS:
+            gave_up = f"after {MAX_ATTEMPTS} attempts"
+        elif deadline == message.appointment.starts_at:
+            gave_up = "the session starts before the next try"
+        else:
+            gave_up = "the next try would come too late to be useful"
+        settled_reason = f"Gave up ({gave_up}). Last error: {reason}"
     if job.channel == Channel.SMS and outcome.code == "21610":
         # The number replied STOP to our sender (or the carrier blocks it): no more texts to it.
         client_sms_opt_out_from_carrier(phone=job.payload.to, from_number=job.payload.from_number, now=now)
     with transaction.atomic():
         failed = mine.update(
             state=OutboxState.FAILED,
-            reason=reason[:300],
+            reason=settled_reason[:300],
             attempts=attempts,
             settled_at=now,
             lease_until=None,

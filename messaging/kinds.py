@@ -16,6 +16,8 @@ CANCELLATION_NOTICE = "cancellation_notice"
 FALLBACK_SUFFIX = ":email"
 # Staff tapped "Resend link" (the today board, the queue): kinds link_resend:1, link_resend:2, …
 LINK_RESEND = "link_resend"
+# How the fallback e-mail's row explains itself on the timeline, before and after it is sent.
+FALLBACK_REASON = "E-mail instead of a text"
 
 
 def message_is_link_resend(kind: str) -> bool:
@@ -37,7 +39,7 @@ def message_plan_fallback(*, message: OutboxMessage, now: datetime, why: str) ->
             "channel": Channel.EMAIL,
             "fallback_of": message,
             "due_at": now,
-            "reason": f"E-mail instead of a text: {why}"[:300],
+            "reason": f"{FALLBACK_REASON}: {why}"[:300],
         },
     )
     return fallback

@@ -13,7 +13,7 @@ from messaging import dispatch, tasks
 from messaging.backends import locmem
 from messaging.backends.base import ChannelError
 from messaging.models import OutboxMessage, OutboxState, Sequence
-from messaging.services import message_record_status
+from messaging.services import message_record_status, message_timeline
 from scheduling.services import appointment_book, participant_record_join
 from tests.messaging.conftest import ny
 
@@ -172,6 +172,45 @@ def test_retries_stop_at_the_session_start_and_fall_back_to_email(session, monke
     assert fallback.channel == "email"
     sweep_at(ny(2026, 6, 10, 9, 53))
     assert row(session, "t15_sms:email").state == OutboxState.ACCEPTED
+
+
+def test_a_text_given_up_at_the_session_start_says_so_and_what_the_provider_answered(session, monkeypatch):
+    use_sms(monkeypatch, FlakySMS(ChannelError("timeout talking to provider", permanent=False), failures=99))
+
+    for moment in ((9, 45), (9, 45, 30), (9, 46, 30), (9, 48, 30), (9, 52, 30)):
+        sweep_at(ny(2026, 6, 10, *moment))
+
+    t15 = row(session, "t15_sms")
+    assert t15.state == OutboxState.FAILED
+    assert t15.reason == (
+        "Gave up (the session starts before the next try). Last error: timeout talking to provider"
+    )
+    # The fallback e-mail names the provider's answer, not the give-up.
+    assert row(session, "t15_sms:email").reason == (
+        "E-mail instead of a text: the text failed (timeout talking to provider)."
+    )
+
+
+def test_a_permanent_failure_keeps_the_providers_answer_as_its_reason(session, monkeypatch):
+    use_sms(monkeypatch, FlakySMS(ChannelError("invalid number", permanent=True), failures=99))
+
+    sweep_at(ny(2026, 6, 9, 10, 0))
+
+    assert row(session, "t24_sms").reason == "invalid number"
+
+
+def test_the_fallback_email_keeps_its_reason_on_the_timeline_once_sent(session, monkeypatch):
+    use_sms(monkeypatch, FlakySMS(ChannelError("invalid number", permanent=True), failures=99))
+    sweep_at(ny(2026, 6, 9, 10, 0))
+    planned = row(session, "t24_sms:email").reason
+
+    sweep_at(ny(2026, 6, 9, 10, 1))
+
+    fallback = row(session, "t24_sms:email")
+    assert fallback.state == OutboxState.ACCEPTED
+    assert fallback.reason == planned == "E-mail instead of a text: the text failed (invalid number)."
+    [entry] = [e for e in message_timeline(appointment=session) if e["kind"] == "t24_sms:email"]
+    assert entry["reason"] == planned
 
 
 def test_a_permanent_failure_fails_at_once_and_falls_back_to_email(session, monkeypatch):
