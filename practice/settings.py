@@ -6,6 +6,7 @@ value fails loudly at start-up instead of silently falling back.
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
 import environ
@@ -114,7 +115,11 @@ DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Task queue (django-q2) ------------------------------------------------------------
+# Set, django-q2 queues tasks in Redis (redis-py, given the URL as is: redis://, rediss:// for
+# TLS, unix://); schedules, results and all of Attend's state stay in the database either way.
 REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL and urlsplit(REDIS_URL).scheme not in ("redis", "rediss", "unix"):
+    raise ImproperlyConfigured("REDIS_URL must start with redis://, rediss:// or unix:// (or be empty).")
 Q_CLUSTER = {
     "name": "attend",
     "workers": env.int("Q_WORKERS", default=2),
