@@ -21,7 +21,14 @@ from practice.access import ALL_ROLES, BOOKERS, can_manage_appointment, require_
 from practice.forms import add_service_errors
 from practice.models import Modality
 from scheduling.client_actions import appointment_activity
-from scheduling.forms import AttendanceForm, BookingForm, CancelForm, DayFilterForm, RescheduleForm
+from scheduling.forms import (
+    AttendanceForm,
+    BookingForm,
+    BookingPrefillForm,
+    CancelForm,
+    DayFilterForm,
+    RescheduleForm,
+)
 from scheduling.lifecycle import LIVE_STATUSES
 from scheduling.models import ActivityKind, Appointment, AppointmentParticipant, Attendance
 from scheduling.services import (
@@ -86,7 +93,13 @@ def appointment_list(request):
 
 @staff_view(BOOKERS)
 def appointment_create(request):
-    form = BookingForm(request.POST if request.method == "POST" else None, membership=request.membership)
+    initial = {}
+    if request.method == "GET" and request.GET:
+        # A click on an empty slot of the calendar suggests the clinician, date and time.
+        initial = BookingPrefillForm(request.GET, membership=request.membership).initial_values()
+    form = BookingForm(
+        request.POST if request.method == "POST" else None, initial=initial, membership=request.membership
+    )
     if request.method == "POST" and form.is_valid():
         booked = _book_from_form(request, form)
         if booked is not None:
