@@ -166,6 +166,18 @@ class CancelForm(forms.Form):
         label="Reason (optional)",
         help_text="Administrative only, e.g. “client unwell”, “clinician unavailable”. No clinical details.",
     )
+    scope = forms.ChoiceField(
+        required=False,
+        choices=[("this", "This session"), ("following", "This and following sessions of the series")],
+        initial="this",
+        widget=forms.RadioSelect,
+        label="Which sessions",
+    )
+
+    def __init__(self, *args, in_series: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not in_series:
+            del self.fields["scope"]
 
 
 class AttendanceForm(forms.Form):

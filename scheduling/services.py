@@ -352,6 +352,7 @@ def series_cancel_rest(
     series: Series,
     after: datetime | None = None,
     by=None,
+    by_client: bool = False,
     reason: str = "",
     now: datetime | None = None,
 ) -> list[Appointment]:
@@ -367,7 +368,7 @@ def series_cancel_rest(
             ).order_by("starts_at")
         )
         return [
-            appointment_cancel(appointment=occurrence, by=by, reason=reason, now=now)
+            appointment_cancel(appointment=occurrence, by=by, by_client=by_client, reason=reason, now=now)
             for occurrence in occurrences
         ]
 

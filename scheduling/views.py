@@ -39,6 +39,7 @@ from scheduling.services import (
     appointment_mark_attendance,
     appointment_reschedule,
     series_book,
+    series_cancel_rest,
 )
 
 # Service errors name the service's arguments; the booking form calls some of them differently.
@@ -217,19 +218,29 @@ def appointment_reschedule_view(request, pk: int):
 def appointment_cancel_view(request, pk: int):
     appointment = _visible_appointment(request, pk)
     require_manage_appointment(request.membership, appointment)
-    form = CancelForm(request.POST if request.method == "POST" else None)
+    form = CancelForm(
+        request.POST if request.method == "POST" else None, in_series=appointment.series_id is not None
+    )
     if request.method == "POST" and form.is_valid():
+        reasons = {
+            "by": request.user,
+            "by_client": form.cleaned_data["by_client"],
+            "reason": form.cleaned_data["reason"],
+        }
         try:
-            appointment_cancel(
-                appointment=appointment,
-                by=request.user,
-                by_client=form.cleaned_data["by_client"],
-                reason=form.cleaned_data["reason"],
-            )
+            if form.cleaned_data.get("scope") == "following":
+                cancelled = series_cancel_rest(
+                    series=appointment.series, after=appointment.starts_at, **reasons
+                )
+            else:
+                cancelled = [appointment_cancel(appointment=appointment, **reasons)]
+            if not cancelled:
+                raise ValidationError("No upcoming session of the series from this one on to cancel.")
         except ValidationError as error:
             add_service_errors(form, error)
         else:
-            messages.success(request, "Session cancelled.")
+            count = len(cancelled)
+            messages.success(request, "Session cancelled." if count == 1 else f"{count} sessions cancelled.")
             return redirect("appointment_detail", pk=appointment.pk)
     context = {
         "form": form,
