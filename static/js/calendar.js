@@ -159,9 +159,13 @@
     timeZone: "UTC",
     resources: config.resources,
     eventSources: [{ events: fetchEvents }],
-    headerToolbar: { start: "prev,next today", center: "title", end: "resourceTimeGridDay,resourceTimeGridWeek" },
+    // "Today" on the practice's clock (the grid's own button would use the date in UTC).
+    customButtons: {
+      practiceToday: { text: "Today", click: function () { calendar.setOption("date", config.today); } },
+    },
+    headerToolbar: { start: "prev,next practiceToday", center: "title", end: "resourceTimeGridDay,resourceTimeGridWeek" },
     buttonText: function (text) {
-      return Object.assign({}, text, { today: "Today", resourceTimeGridDay: "Day", resourceTimeGridWeek: "Week" });
+      return Object.assign({}, text, { resourceTimeGridDay: "Day", resourceTimeGridWeek: "Week" });
     },
     allDaySlot: false,
     slotMinTime: config.slotMinTime,
