@@ -167,6 +167,7 @@
     buttonText: function (text) {
       return Object.assign({}, text, { resourceTimeGridDay: "Day", resourceTimeGridWeek: "Week" });
     },
+    firstDay: 1,  // weeks start on Monday, as on My week
     allDaySlot: false,
     slotMinTime: config.slotMinTime,
     slotMaxTime: config.slotMaxTime,

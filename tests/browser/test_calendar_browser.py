@@ -10,7 +10,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from scheduling.models import Appointment, AppointmentStatus, WeeklyHours
+from scheduling.models import Appointment, AppointmentStatus, Frequency, WeeklyHours
+from scheduling.services import series_book
 from tests.browser.test_board_browser import sign_in
 from tests.staff.board_helpers import session
 
@@ -221,4 +222,39 @@ def test_a_biller_reads_the_calendar_without_dragging_or_booking(
     page.mouse.click(target["x"], target["y"])
     page.wait_for_timeout(500)
     assert "/calendar/" in page.url
+    assert page.problems == []
+
+
+def test_a_series_session_moves_with_the_rest_of_its_series_when_asked(
+    page, live_server, front_desk, practice, clinician, client_ann, service_type, hours, day, screenshot
+):
+    series = series_book(
+        practice=practice,
+        clinician=clinician,
+        clients=[client_ann],
+        first_starts_at=_at(practice, day, 10),
+        duration=timedelta(minutes=45),
+        frequency=Frequency.WEEKLY,
+        occurrences=3,
+        service_type=service_type,
+    )
+    page.set_viewport_size(DESKTOP)
+    sign_in(page, live_server.url, front_desk, reverse("appointment_list"))
+    page.goto(
+        f"{live_server.url}{reverse('calendar_grid')}?view=week&clinician={clinician.pk}&date={day.isoformat()}"
+    )
+    event = page.locator(".ec-event.att-event").filter(has_text="series")
+    event.wait_for()
+    screenshot(page, "week")
+    # Wednesday is the third column of the week; Thursday the fourth.
+    _drag(page, event, _point(page, 3, 13))
+    page.locator("#calendar-confirm-scope").wait_for()
+    page.get_by_label("This and following sessions").check()
+    screenshot(page, "confirm")
+    page.get_by_role("button", name="Move", exact=True).click()
+    page.locator("#calendar-status").filter(has_text="Moved 3 sessions").wait_for()
+    live = Appointment.objects.filter(series=series).exclude(status=AppointmentStatus.RESCHEDULED)
+    assert sorted(a.starts_at for a in live) == [
+        _at(practice, day + timedelta(days=1 + 7 * week), 13) for week in range(3)
+    ]
     assert page.problems == []
