@@ -123,6 +123,24 @@ class BookingForm(SessionTimeMixin, forms.Form):
         return cleaned
 
 
+class BookingPrefillForm(forms.Form):
+    """What a link may suggest for a new booking (the calendar's click on an empty slot): each
+    value is checked like typed input and dropped when it does not pass; nothing is trusted,
+    and the booking itself is still checked in full when the form is posted."""
+
+    clinician = forms.ModelChoiceField(queryset=ClinicianProfile.objects.none(), required=False)
+    date = forms.DateField(required=False, input_formats=["%Y-%m-%d"])
+    start_time = forms.TimeField(required=False, input_formats=["%H:%M"])
+
+    def __init__(self, *args, membership: Membership, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["clinician"].queryset = clinician_choices(membership)
+
+    def initial_values(self) -> dict:
+        self.is_valid()
+        return {name: value for name, value in self.cleaned_data.items() if value not in (None, "")}
+
+
 class RescheduleForm(SessionTimeMixin, forms.Form):
     clinician = forms.ModelChoiceField(queryset=ClinicianProfile.objects.none())
     date = forms.DateField(widget=DateInput)
@@ -148,6 +166,18 @@ class CancelForm(forms.Form):
         label="Reason (optional)",
         help_text="Administrative only, e.g. “client unwell”, “clinician unavailable”. No clinical details.",
     )
+    scope = forms.ChoiceField(
+        required=False,
+        choices=[("this", "This session"), ("following", "This and following sessions of the series")],
+        initial="this",
+        widget=forms.RadioSelect,
+        label="Which sessions",
+    )
+
+    def __init__(self, *args, in_series: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not in_series:
+            del self.fields["scope"]
 
 
 class AttendanceForm(forms.Form):

@@ -352,6 +352,7 @@ def series_cancel_rest(
     series: Series,
     after: datetime | None = None,
     by=None,
+    by_client: bool = False,
     reason: str = "",
     now: datetime | None = None,
 ) -> list[Appointment]:
@@ -367,9 +368,68 @@ def series_cancel_rest(
             ).order_by("starts_at")
         )
         return [
-            appointment_cancel(appointment=occurrence, by=by, reason=reason, now=now)
+            appointment_cancel(appointment=occurrence, by=by, by_client=by_client, reason=reason, now=now)
             for occurrence in occurrences
         ]
+
+
+def series_reschedule_following(
+    *,
+    appointment: Appointment,
+    starts_at: datetime,
+    clinician: ClinicianProfile | None = None,
+    by=None,
+    now: datetime | None = None,
+) -> list[Appointment]:
+    """Move ``appointment`` and every later upcoming occurrence of its series by the same change
+    of wall-clock time (and to ``clinician``), all or nothing: "this and following" on the
+    calendar. Each occurrence moves through ``appointment_reschedule`` (its rules, events and
+    reminders); a refusal for any date names that date and leaves every session where it was.
+    Occurrences already held, cancelled or moved are left as they are. The ``Series`` row keeps
+    recording how the series was booked."""
+    now = now or timezone.now()
+    if appointment.series_id is None:
+        raise ValidationError({"starts_at": ["This session is not part of a series."]})
+    tz = (clinician or appointment.clinician).zoneinfo
+    wall_shift = starts_at.astimezone(tz).replace(tzinfo=None) - appointment.starts_at.astimezone(tz).replace(
+        tzinfo=None
+    )
+    with transaction.atomic():
+        occurrences = list(
+            Appointment.objects.filter(
+                series_id=appointment.series_id,
+                starts_at__gte=appointment.starts_at,
+                status__in=UPCOMING_STATUSES,
+            )
+            .select_related("practice", "clinician")
+            .order_by("starts_at")
+        )
+        if appointment.pk not in {o.pk for o in occurrences}:
+            _require_upcoming(appointment, "rescheduled")
+        # Later sessions first when moving later (earlier first when moving earlier), so no
+        # occurrence lands on a sibling that has not moved yet.
+        if wall_shift > timedelta(0):
+            occurrences.reverse()
+        moved = []
+        for occurrence in occurrences:
+            local = occurrence.starts_at.astimezone(tz).replace(tzinfo=None) + wall_shift
+            new_start = local.replace(tzinfo=tz).astimezone(ZoneInfo("UTC"))
+            try:
+                moved.append(
+                    appointment_reschedule(
+                        appointment=occurrence,
+                        starts_at=new_start,
+                        clinician=clinician,
+                        by=by,
+                        now=now,
+                    )
+                )
+            except ValidationError as error:
+                day = occurrence.starts_at.astimezone(tz).strftime("%b %-d")
+                raise ValidationError(
+                    {"starts_at": [f"The session of {day}: {' '.join(error.messages)}"]}
+                ) from error
+        return sorted(moved, key=lambda row: row.starts_at)
 
 
 # --- Changes ----------------------------------------------------------------------------------

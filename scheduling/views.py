@@ -21,7 +21,14 @@ from practice.access import ALL_ROLES, BOOKERS, can_manage_appointment, require_
 from practice.forms import add_service_errors
 from practice.models import Modality
 from scheduling.client_actions import appointment_activity
-from scheduling.forms import AttendanceForm, BookingForm, CancelForm, DayFilterForm, RescheduleForm
+from scheduling.forms import (
+    AttendanceForm,
+    BookingForm,
+    BookingPrefillForm,
+    CancelForm,
+    DayFilterForm,
+    RescheduleForm,
+)
 from scheduling.lifecycle import LIVE_STATUSES
 from scheduling.models import ActivityKind, Appointment, AppointmentParticipant, Attendance
 from scheduling.services import (
@@ -32,6 +39,7 @@ from scheduling.services import (
     appointment_mark_attendance,
     appointment_reschedule,
     series_book,
+    series_cancel_rest,
 )
 
 # Service errors name the service's arguments; the booking form calls some of them differently.
@@ -86,7 +94,13 @@ def appointment_list(request):
 
 @staff_view(BOOKERS)
 def appointment_create(request):
-    form = BookingForm(request.POST if request.method == "POST" else None, membership=request.membership)
+    initial = {}
+    if request.method == "GET" and request.GET:
+        # A click on an empty slot of the calendar suggests the clinician, date and time.
+        initial = BookingPrefillForm(request.GET, membership=request.membership).initial_values()
+    form = BookingForm(
+        request.POST if request.method == "POST" else None, initial=initial, membership=request.membership
+    )
     if request.method == "POST" and form.is_valid():
         booked = _book_from_form(request, form)
         if booked is not None:
@@ -204,19 +218,29 @@ def appointment_reschedule_view(request, pk: int):
 def appointment_cancel_view(request, pk: int):
     appointment = _visible_appointment(request, pk)
     require_manage_appointment(request.membership, appointment)
-    form = CancelForm(request.POST if request.method == "POST" else None)
+    form = CancelForm(
+        request.POST if request.method == "POST" else None, in_series=appointment.series_id is not None
+    )
     if request.method == "POST" and form.is_valid():
+        reasons = {
+            "by": request.user,
+            "by_client": form.cleaned_data["by_client"],
+            "reason": form.cleaned_data["reason"],
+        }
         try:
-            appointment_cancel(
-                appointment=appointment,
-                by=request.user,
-                by_client=form.cleaned_data["by_client"],
-                reason=form.cleaned_data["reason"],
-            )
+            if form.cleaned_data.get("scope") == "following":
+                cancelled = series_cancel_rest(
+                    series=appointment.series, after=appointment.starts_at, **reasons
+                )
+            else:
+                cancelled = [appointment_cancel(appointment=appointment, **reasons)]
+            if not cancelled:
+                raise ValidationError("No upcoming session of the series from this one on to cancel.")
         except ValidationError as error:
             add_service_errors(form, error)
         else:
-            messages.success(request, "Session cancelled.")
+            count = len(cancelled)
+            messages.success(request, "Session cancelled." if count == 1 else f"{count} sessions cancelled.")
             return redirect("appointment_detail", pk=appointment.pk)
     context = {
         "form": form,

@@ -3,7 +3,15 @@ and settings. Every app below is read from here; the URL names are the ones temp
 
 from django.urls import path
 
-from staff import board_views, client_views, feedback_views, metrics_views, sequence_views, token_views
+from staff import (
+    board_views,
+    calendar_views,
+    client_views,
+    feedback_views,
+    metrics_views,
+    sequence_views,
+    token_views,
+)
 
 urlpatterns = [
     path("", client_views.home, name="home"),
@@ -23,6 +31,10 @@ urlpatterns = [
         board_views.participant_mark_attendance,
         name="participant_mark_attendance",
     ),
+    # The calendar grid (staff/calendar.py): page, events of a range, move by drag.
+    path("calendar/", calendar_views.calendar_page, name="calendar_grid"),
+    path("calendar/events/", calendar_views.calendar_events_json, name="calendar_events"),
+    path("calendar/sessions/<int:pk>/move/", calendar_views.calendar_move, name="calendar_move"),
     path("queue/", board_views.follow_up_list, name="follow_up_list"),
     path("queue/<int:pk>/resolve/", board_views.follow_up_resolve_view, name="follow_up_resolve"),
     # Clients.
