@@ -296,6 +296,14 @@ def invitation_for_token(raw_token: str, *, now: datetime | None = None) -> Invi
     return invitation
 
 
+def _ensure_clinician_profile(practice: Practice, user: User) -> None:
+    """A clinician can be booked at once: they get a profile with their name if they had none."""
+    if not ClinicianProfile.objects.filter(practice=practice, user=user).exists():
+        ClinicianProfile.objects.create(
+            practice=practice, user=user, display_name=user.full_name, email=user.email
+        )
+
+
 def invitation_accept(
     *, raw_token: str, password: str | None, full_name: str = "", now: datetime | None = None
 ) -> User:
@@ -326,13 +334,8 @@ def invitation_accept(
             membership.is_active = True
             membership.deactivated_at = None
             membership.save(update_fields=["role", "is_active", "deactivated_at"])
-        if (
-            invitation.role == Role.CLINICIAN
-            and not ClinicianProfile.objects.filter(practice=invitation.practice, user=user).exists()
-        ):
-            ClinicianProfile.objects.create(
-                practice=invitation.practice, user=user, display_name=user.full_name, email=user.email
-            )
+        if invitation.role == Role.CLINICIAN:
+            _ensure_clinician_profile(invitation.practice, user)
         invitation.accepted_at = now
         invitation.accepted_by = user
         invitation.save(update_fields=["accepted_at", "accepted_by"])
@@ -370,6 +373,8 @@ def membership_set_role(*, membership: Membership, role: str, by: Membership) ->
             raise ValidationError({"role": [LAST_OWNER_MESSAGE]})
         membership.role = role
         membership.save(update_fields=["role"])
+        if role == Role.CLINICIAN:
+            _ensure_clinician_profile(membership.practice, membership.user)
     return membership
 
 

@@ -17,6 +17,7 @@ from auditlog.models import LogEntry
 from auditlog.registry import auditlog
 from django import forms
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Paginator
 from django.db import models
 from django.db.models import Q
@@ -97,42 +98,76 @@ class AuditFilterForm(forms.Form):
         return cleaned
 
 
-def _value(value) -> str:
-    if value in (None, "", "None"):
-        return "nothing"
-    text = str(value)
+# How people call some records (the model names are the developers' words).
+KIND_NAMES = {
+    "appointment": "session",
+    "appointment participant": "session's client",
+    "membership": "team membership",
+    "clinician profile": "clinician",
+    "client preferences": "client's preferences",
+}
+
+
+def _short(text: str) -> str:
     return text if len(text) <= 80 else text[:77] + "…"
 
 
-def sentence(entry: LogEntry, field_names: dict[str, str]) -> dict:
-    """{"who": …, "what": …, "details": [...]} for one entry: "Fran Delgado changed the
-    appointment “Ann Avery with Dr. Smith”", details "status from scheduled to cancelled"."""
+def _display(field: models.Field | None, raw, tz) -> str:
+    """One recorded value as a person reads it: choice labels, yes/no, local times."""
+    if raw in (None, "", "None"):
+        return "nothing"
+    text = str(raw)
+    if field is None:
+        return _short(text)
+    if field.choices:
+        label = dict(field.flatchoices).get(text)
+        if label is None and text.lstrip("-").isdigit():
+            label = dict(field.flatchoices).get(int(text))
+        return str(label).lower() if label is not None else _short(text)
+    if isinstance(field, models.BooleanField):
+        return {"True": "yes", "False": "no"}.get(text, text)
+    if isinstance(field, models.DateTimeField):
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            return _short(text)
+        if when.tzinfo is not None:
+            return when.astimezone(tz).strftime("%b %-d, %Y %-I:%M %p")
+    return _short(text)
+
+
+def _field(model, name: str):
+    try:
+        return model._meta.get_field(name)
+    except (FieldDoesNotExist, AttributeError):
+        return None
+
+
+def sentence(entry: LogEntry, tz) -> dict:
+    """{"who": …, "what": …, "details": [...]} for one entry: "Fran Delgado" "changed the
+    session “…”", details "status from scheduled to cancelled"."""
     if entry.actor is not None:
         who = entry.actor.full_name or entry.actor.email
     elif entry.actor_email:
         who = entry.actor_email
     else:
         who = "Attend (automatic)"
+    model = entry.content_type.model_class() if entry.content_type_id else None
     kind = entry.content_type.name if entry.content_type_id else "record"
+    kind = KIND_NAMES.get(kind, kind)
     verb = VERBS.get(entry.action, "changed")
     details = []
     if entry.action == LogEntry.Action.UPDATE:
-        for field, change in (entry.changes_dict or {}).items():
-            label = field_names.get(f"{entry.content_type_id}:{field}", field.replace("_", " "))
+        for name, change in (entry.changes_dict or {}).items():
+            field = _field(model, name)
+            label = str(field.verbose_name) if field is not None else name.replace("_", " ")
             if isinstance(change, list | tuple) and len(change) == 2:
-                details.append(f"{label} from {_value(change[0])} to {_value(change[1])}")
+                details.append(
+                    f"{label} from {_display(field, change[0], tz)} to {_display(field, change[1], tz)}"
+                )
             else:
-                details.append(f"{label}")
-    return {"who": who, "what": f"{verb} the {kind} “{entry.object_repr}”", "details": details}
-
-
-def _field_names() -> dict[str, str]:
-    names = {}
-    for model, _ in audited_models():
-        content_type = ContentType.objects.get_for_model(model)
-        for field in model._meta.concrete_fields:
-            names[f"{content_type.pk}:{field.name}"] = str(field.verbose_name)
-    return names
+                details.append(label)
+    return {"who": who, "what": f"{verb} the {kind} “{_short(entry.object_repr)}”", "details": details}
 
 
 @staff_view(MANAGERS)
@@ -152,8 +187,7 @@ def audit_log(request):
         entries = entries.filter(timestamp__lt=datetime.combine(next_day, time.min, tzinfo=tz))
     entries = entries.select_related("actor", "content_type").order_by("-timestamp", "-pk")
     page = Paginator(entries, ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
-    names = _field_names()
-    rows = [{"entry": entry, **sentence(entry, names)} for entry in page.object_list]
+    rows = [{"entry": entry, **sentence(entry, tz)} for entry in page.object_list]
     query = request.GET.copy()
     query.pop("page", None)
     context = {

@@ -91,3 +91,33 @@ def test_the_log_is_paginated(signed_in, manager, client_ann):
     assert len(first.context["rows"]) == 50 and first.context["page"].has_next()
     second = http.get(reverse("audit_log"), {"page": 2})
     assert second.context["rows"]
+
+
+def test_a_cancellation_reads_as_a_sentence(
+    signed_in, manager, front_desk, practice, clinician, client_ann, tomorrow_10am, service_type
+):
+    from scheduling.services import appointment_book, appointment_cancel
+
+    session = appointment_book(
+        practice=practice, clinician=clinician, clients=[client_ann], starts_at=tomorrow_10am, service_type=service_type
+    )
+    with acting_as(front_desk):
+        appointment_cancel(appointment=session)
+    text = signed_in(manager).get(reverse("audit_log")).content.decode()
+    assert "Frank Desk</strong> changed the session" in text
+    assert "status from scheduled to cancelled" in text
+
+
+def test_a_second_factor_reset_and_a_deactivation_read_as_sentences(signed_in, manager, front_desk):
+    from practice.models import Membership
+    from practice.services import membership_deactivate, two_factor_reset
+
+    me = Membership.objects.get(user=manager)
+    desk = Membership.objects.get(user=front_desk)
+    two_factor_reset(membership=desk, by=me)
+    with acting_as(manager):
+        membership_deactivate(membership=desk, by=me)
+    text = signed_in(manager).get(reverse("audit_log")).content.decode()
+    assert "Maria Manager</strong> changed the team membership" in text
+    assert "second factor from enrolled to reset" in text
+    assert "is active from yes to no" in text
