@@ -11,7 +11,17 @@ from scheduling.models import WeeklyHours
 
 pytestmark = pytest.mark.django_db
 
-NASTY = ["\x00", "' OR 1=1 --", "9" * 400, "-1", "１２", "<script>", "\ud7ff", "2027-02-30T25:61", " "]
+NASTY = [
+    "\x00",
+    "' OR 1=1 --",
+    "9" * 400,
+    "-1",
+    "\uff11\uff12",
+    "<script>",
+    "\ud7ff",
+    "2027-02-30T25:61",
+    " ",
+]
 
 
 @pytest.fixture

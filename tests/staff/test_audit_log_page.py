@@ -99,7 +99,11 @@ def test_a_cancellation_reads_as_a_sentence(
     from scheduling.services import appointment_book, appointment_cancel
 
     session = appointment_book(
-        practice=practice, clinician=clinician, clients=[client_ann], starts_at=tomorrow_10am, service_type=service_type
+        practice=practice,
+        clinician=clinician,
+        clients=[client_ann],
+        starts_at=tomorrow_10am,
+        service_type=service_type,
     )
     with acting_as(front_desk):
         appointment_cancel(appointment=session)
