@@ -199,4 +199,13 @@ class RateLimitedPasswordResetForm(PasswordResetForm):
         limited_address = _over_limit(f"pwreset:ip:{self.client_address}", RESET_LIMIT_PER_ADDRESS)
         if limited_email or limited_address:
             return  # the same answer as a sent e-mail: nothing tells the caller it was held back
+        # Links point at SITE_URL like every other link Attend sends, never at the Host header
+        # of the request (a forged Host must not put an attacker's domain in the e-mail).
+        from urllib.parse import urlsplit
+
+        from django.conf import settings
+
+        site = urlsplit(settings.SITE_URL)
+        kwargs["domain_override"] = site.netloc
+        kwargs["use_https"] = site.scheme == "https"
         super().save(*args, **kwargs)

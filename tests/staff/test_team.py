@@ -241,8 +241,23 @@ def test_forgot_password_answers_the_same_and_is_rate_limited(manager, settings)
     for _ in range(5):
         http.post(reverse("password_reset"), {"email": manager.email})
     assert len(mail.outbox) == 3  # three per address per hour
-    link = re.search(r"https?://\S+/accounts/password-reset/\S+/", mail.outbox[0].body).group(0)
-    assert http.get(link.split("testserver", 1)[-1]).status_code in (200, 302)
+
+
+def test_a_reset_link_points_at_the_site_url_and_sets_a_new_password(manager, settings):
+    settings.SITE_URL = "https://attend.example"
+    http = HttpClient()
+    http.post(reverse("password_reset"), {"email": manager.email})  # the request host is "testserver"
+    link = re.search(r"(\S+)/accounts/password-reset/(\S+)/", mail.outbox[-1].body)
+    assert link.group(1) == "https://attend.example"
+    form = http.get(f"/accounts/password-reset/{link.group(2)}/", follow=True)
+    assert form.status_code == 200 and form.context["validlink"]
+    done = http.post(
+        form.redirect_chain[-1][0],
+        {"new_password1": "another-long-passphrase", "new_password2": "another-long-passphrase"},
+    )
+    assert done.status_code == 302 and done["Location"] == reverse("password_reset_complete")
+    manager.refresh_from_db()
+    assert manager.check_password("another-long-passphrase")
 
 
 def test_the_sign_in_page_links_to_forgot_password():
