@@ -24,6 +24,11 @@ EDITORS = MANAGERS | {Role.CLINICIAN}
 
 
 class WeeklyHoursForm(forms.Form):
+    # Both forms share a page and field names: distinct ids keep each label on its own input.
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "hours_%s")
+        super().__init__(*args, **kwargs)
+
     weekday = forms.TypedChoiceField(choices=Weekday.choices, coerce=int, label="Day")
     starts_at = forms.TimeField(label="From", widget=forms.TimeInput(attrs={"type": "time"}))
     ends_at = forms.TimeField(label="To", widget=forms.TimeInput(attrs={"type": "time"}))
@@ -38,6 +43,10 @@ class WeeklyHoursForm(forms.Form):
 
 class TimeOffForm(forms.Form):
     """Times are read on the clinician's clock: the view validates inside timezone.override."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "off_%s")
+        super().__init__(*args, **kwargs)
 
     starts_at = forms.DateTimeField(
         label="From", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})

@@ -116,7 +116,7 @@ def _stored_summary(practice) -> dict[str, list[tuple[str, bool]]]:
     stored = practice_credentials(practice)
     return {
         TelehealthProvider(provider).label: [
-            (name, bool((stored.get(provider) or {}).get(name))) for name in names
+            (name.replace("_", " "), bool((stored.get(provider) or {}).get(name))) for name in names
         ]
         for provider, names in CREDENTIAL_FIELDS.items()
     }

@@ -62,3 +62,31 @@ def test_invite_set_password_and_enrol_two_step_sign_in(browser, live_server, ma
     assert Membership.objects.get(user=user, practice=practice).role == Role.CLINICIAN
     assert user.totpdevice_set.filter(confirmed=True).exists()
     newcomer.close()
+
+
+def test_every_settings_page_renders_without_console_errors(
+    page, live_server, manager, clinician, service_type, screenshot
+):
+    sign_in(page, live_server.url, manager, reverse("settings_hub"))
+    for name, args in (
+        ("settings_hub", []),
+        ("practice_settings", []),
+        ("service_list", []),
+        ("service_edit", [service_type.pk]),
+        ("availability_index", []),
+        ("clinician_availability", [clinician.pk]),
+        ("team", []),
+        ("audit_log", []),
+    ):
+        page.goto(f"{live_server.url}{reverse(name, args=args)}")
+        page.locator("h1").wait_for()
+        screenshot(page, name)
+    page.goto(f"{live_server.url}{reverse('clinician_availability', args=[clinician.pk])}")
+    page.locator("#hours_weekday").select_option("1")
+    page.locator("#hours_starts_at").fill("09:00")
+    page.locator("#hours_ends_at").fill("08:00")
+    page.get_by_role("button", name="Add hours").click()
+    page.get_by_text("The hours must end after they start").wait_for()
+    screenshot(page, "hours-error")
+    # A form with errors answers 400 (the browser notes it); nothing else may complain.
+    assert [p for p in page.problems if "status of 400" not in p] == []
