@@ -5,10 +5,12 @@ practice/services.py, which holds the rules (only owners touch owners; the last 
 
 from __future__ import annotations
 
+import logging
+import smtplib
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -19,6 +21,8 @@ from practice import services
 from practice.access import MANAGERS, staff_view
 from practice.forms import add_service_errors
 from practice.models import Invitation, Membership, Role
+
+logger = logging.getLogger(__name__)
 
 
 class InviteForm(forms.Form):
@@ -89,7 +93,14 @@ def team(request):
         except ValidationError as error:
             add_service_errors(form, error)
         else:
-            transaction.on_commit(lambda: services.invitation_send(invitation=invitation, raw_token=raw))
+            # The invitation is committed (no request-wide transaction): now the network.
+            try:
+                services.invitation_send(invitation=invitation, raw_token=raw)
+            except (OSError, smtplib.SMTPException):
+                logger.exception("Invitation e-mail %s could not be sent", invitation.pk)
+                services.invitation_revoke(invitation=invitation, by=request.membership)
+                form.add_error(None, "The e-mail could not be sent just now, so nothing was sent. Try again.")
+                return _team_page(request, invite_form=form, status=503)
             messages.success(request, f"Invitation sent to {invitation.email}. The link works for 7 days.")
             return redirect("team")
     return _team_page(request, invite_form=form, status=400)

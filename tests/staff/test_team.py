@@ -262,3 +262,18 @@ def test_a_reset_link_points_at_the_site_url_and_sets_a_new_password(manager, se
 
 def test_the_sign_in_page_links_to_forgot_password():
     assert reverse("password_reset").encode() in HttpClient().get(reverse("login")).content
+
+
+def test_an_invitation_whose_email_fails_is_withdrawn_and_said_so(signed_in, manager, monkeypatch):
+    import smtplib
+
+    from practice import services
+
+    def broken(**kwargs):
+        raise smtplib.SMTPServerDisconnected("gone")
+
+    monkeypatch.setattr(services, "invitation_send", broken)
+    response = _invite(signed_in(manager))
+    assert response.status_code == 503
+    assert "could not be sent" in response.content.decode()
+    assert Invitation.objects.get().revoked_at is not None
