@@ -17,10 +17,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from integrations.services import calendar_feed_revoke
 from practice import services
 from practice.access import MANAGERS, staff_view
 from practice.forms import add_service_errors
-from practice.models import Invitation, Membership, Role
+from practice.models import ClinicianProfile, Invitation, Membership, Role
 
 logger = logging.getLogger(__name__)
 
@@ -142,9 +143,13 @@ def member_deactivate(request, pk: int):
         services.membership_deactivate(membership=member, by=request.membership)
     except (ValidationError, PermissionDenied) as error:
         return _refused(request, member, error)
+    # Their private calendar feed (integrations, above practice) stops too.
+    for profile in ClinicianProfile.objects.for_practice(request.practice).filter(user=member.user):
+        calendar_feed_revoke(clinician=profile)
     messages.success(
         request,
-        f"{member.user} can no longer sign in to this practice; their sessions and API tokens are revoked.",
+        f"{member.user} can no longer sign in to this practice; their sessions, API tokens and "
+        "calendar feed are revoked.",
     )
     return redirect("team")
 

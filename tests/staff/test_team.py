@@ -277,3 +277,13 @@ def test_an_invitation_whose_email_fails_is_withdrawn_and_said_so(signed_in, man
     assert response.status_code == 503
     assert "could not be sent" in response.content.decode()
     assert Invitation.objects.get().revoked_at is not None
+
+
+def test_deactivating_a_clinician_revokes_their_calendar_feed(signed_in, manager, clinician, clinician_user):
+    from integrations.models import CalendarFeed
+    from integrations.services import calendar_feed_create
+
+    feed, _ = calendar_feed_create(clinician=clinician)
+    member = Membership.objects.get(user=clinician_user)
+    assert signed_in(manager).post(reverse("member_deactivate", args=[member.pk])).status_code == 302
+    assert CalendarFeed.objects.get(pk=feed.pk).revoked_at is not None
