@@ -125,6 +125,24 @@ def sequence_step_update(*, step: Step, changes: dict) -> Step:
     return step
 
 
+def sequence_set_languages(*, practice: Practice, languages: list[str]) -> Sequence:
+    """The languages the practice offers clients for their messages, the default first
+    (messaging.languages). Audit-logged with the sequence. A client whose language is no longer
+    offered gets the default one from then on (nothing is re-planned)."""
+    from messaging.languages import LANGUAGES
+
+    chosen = list(dict.fromkeys(code for code in languages if code))
+    unknown = [code for code in chosen if code not in LANGUAGES]
+    if unknown or not chosen:
+        raise ValidationError({"languages": ["Choose at least one of the languages Attend has texts in."]})
+    with transaction.atomic():
+        sequence = Sequence.objects.select_for_update().get(pk=sequence_for(practice).pk)
+        if sequence.languages != chosen:
+            sequence.languages = chosen
+            sequence.save(update_fields=["languages", "updated_at"])
+    return sequence
+
+
 # --- Planning ---------------------------------------------------------------------------------
 
 

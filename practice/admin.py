@@ -31,7 +31,8 @@ from practice.models import ApiToken, Client, ClinicianProfile, ConsentEvent, Me
 
 def operator_practice_ids(request):
     """The practices the signed-in operator belongs to, as a subquery (no extra round trip)."""
-    return Membership.objects.filter(user_id=request.user.pk).values("practice_id")
+    # A membership deactivated on the team page gives no access here either.
+    return Membership.objects.filter(user_id=request.user.pk, is_active=True).values("practice_id")
 
 
 class PracticeScopedAdminMixin:

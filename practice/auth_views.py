@@ -9,8 +9,10 @@ from __future__ import annotations
 import segno
 from django.contrib import messages
 from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth import login as auth_login
 from django.contrib.auth import views as django_auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -20,12 +22,23 @@ from django.views.decorators.http import require_http_methods
 from django_otp import devices_for_user, user_has_device
 from django_otp import login as otp_login
 
-from practice.forms import EmailAuthenticationForm, OneTimeCodeForm
+from practice.forms import (
+    EmailAuthenticationForm,
+    OneTimeCodeForm,
+    RateLimitedPasswordResetForm,
+    SetPasswordOnInviteForm,
+    add_service_errors,
+)
+from practice.models import User
 from practice.services import (
     backup_codes_regenerate,
     backup_codes_remaining,
+    invitation_for_token,
     totp_device_confirm,
     totp_device_start_enrolment,
+)
+from practice.services import (
+    invitation_accept as accept_invitation,
 )
 
 # New backup codes are shown once, on the page after they were made.
@@ -157,3 +170,77 @@ def backup_codes(request):
         "next": _next_url(request),
     }
     return render(request, "registration/backup_codes.html", context)
+
+
+# --- Joining from an invitation ---------------------------------------------------------------------
+
+
+@never_cache
+@sensitive_post_parameters("password1", "password2")
+@require_http_methods(["GET", "POST"])
+def invitation_accept(request, token: str):
+    """The link from an invitation e-mail. Opening it changes nothing (link scanners open links);
+    posting the form makes the account, signs the person in with the password, and the 2FA
+    middleware then sends them to enrol an authenticator."""
+    invitation = invitation_for_token(token)
+    if invitation is None:
+        return render(request, "registration/invitation_invalid.html", status=404)
+    if request.user.is_authenticated:
+        return render(
+            request, "registration/invitation_signed_in.html", {"invitation": invitation}, status=409
+        )
+    existing = User.objects.filter(email__iexact=invitation.email).first()
+    form = None
+    if existing is None:
+        form = SetPasswordOnInviteForm(
+            request.POST if request.method == "POST" else None,
+            email=invitation.email,
+            initial={"full_name": invitation.full_name},
+        )
+    if request.method == "POST" and (form is None or form.is_valid()):
+        try:
+            user = accept_invitation(
+                raw_token=token,
+                password=form.cleaned_data["password1"] if form else None,
+                full_name=form.cleaned_data["full_name"] if form else "",
+            )
+        except ValidationError as error:
+            if form is None:
+                return render(request, "registration/invitation_invalid.html", status=404)
+            add_service_errors(form, error)
+        else:
+            if existing is not None:
+                messages.success(request, f"You joined {invitation.practice.name}. Sign in to continue.")
+                return redirect("login")
+            auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, "Your password is set. Now set up two-step sign-in.")
+            return redirect("two_factor_setup")
+    context = {"invitation": invitation, "form": form, "existing": existing}
+    return render(
+        request, "registration/invitation_accept.html", context, status=400 if form and form.errors else 200
+    )
+
+
+class PasswordResetView(django_auth_views.PasswordResetView):
+    """ "Forgot password": the same answer whether or not the address is known, rate-limited
+    per address and per e-mail (practice/forms.py)."""
+
+    form_class = RateLimitedPasswordResetForm
+    template_name = "registration/password_reset_form.html"
+    email_template_name = "registration/password_reset_email.txt"
+    subject_template_name = "registration/password_reset_subject.txt"
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "client_address": self.request.META.get("REMOTE_ADDR", "")}
+
+
+password_reset = PasswordResetView.as_view()
+password_reset_done = django_auth_views.PasswordResetDoneView.as_view(
+    template_name="registration/password_reset_done.html"
+)
+password_reset_confirm = django_auth_views.PasswordResetConfirmView.as_view(
+    template_name="registration/password_reset_confirm.html"
+)
+password_reset_complete = django_auth_views.PasswordResetCompleteView.as_view(
+    template_name="registration/password_reset_complete.html"
+)

@@ -4,7 +4,7 @@ clean values; the services in practice/services.py apply the rules and save."""
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.core.exceptions import ValidationError
 from phonenumber_field.formfields import PhoneNumberField
 
@@ -118,3 +118,94 @@ class ClientForm(forms.ModelForm):
 
     def model_fields(self) -> dict:
         return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+
+# --- Joining the team, and "forgot password" -------------------------------------------------------
+
+
+class SetPasswordOnInviteForm(forms.Form):
+    """Name and password for a new account made from an invitation (Django's password rules)."""
+
+    full_name = forms.CharField(label="Your name", max_length=150)
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 12 characters; not only digits, not a common password.",
+    )
+    password2 = forms.CharField(
+        label="Password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args, email: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean(self):
+        cleaned = super().clean()
+        first, second = cleaned.get("password1"), cleaned.get("password2")
+        if first and second and first != second:
+            self.add_error("password2", "The two passwords differ.")
+        elif first:
+            from django.contrib.auth.password_validation import validate_password
+
+            from practice.models import User
+
+            try:
+                validate_password(first, User(email=self.email, full_name=cleaned.get("full_name", "")))
+            except ValidationError as error:
+                self.add_error("password1", error)
+        return cleaned
+
+
+# Answers to "forgot password" are the same whether or not the e-mail is known; these limits stop
+# the page being used to flood someone's mailbox (or to probe through timing of many requests).
+RESET_LIMIT_PER_EMAIL = 3
+RESET_LIMIT_PER_ADDRESS = 10
+RESET_LIMIT_WINDOW_SECONDS = 60 * 60
+
+
+def _over_limit(key: str, limit: int) -> bool:
+    from django.core.cache import cache
+
+    cache.add(key, 0, RESET_LIMIT_WINDOW_SECONDS)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, RESET_LIMIT_WINDOW_SECONDS)
+        count = 1
+    return count > limit
+
+
+class RateLimitedPasswordResetForm(PasswordResetForm):
+    email = forms.EmailField(
+        label="E-mail",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+
+    def __init__(self, *args, client_address: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.client_address = client_address
+
+    def save(self, *args, **kwargs):
+        import hashlib
+
+        email = self.cleaned_data["email"].strip().lower()
+        email_key = hashlib.sha256(email.encode()).hexdigest()
+        limited_email = _over_limit(f"pwreset:email:{email_key}", RESET_LIMIT_PER_EMAIL)
+        limited_address = _over_limit(f"pwreset:ip:{self.client_address}", RESET_LIMIT_PER_ADDRESS)
+        if limited_email or limited_address:
+            return  # the same answer as a sent e-mail: nothing tells the caller it was held back
+        # Links point at SITE_URL like every other link Attend sends, never at the Host header
+        # of the request (a forged Host must not put an attacker's domain in the e-mail).
+        from urllib.parse import urlsplit
+
+        from django.conf import settings
+
+        site = urlsplit(settings.SITE_URL)
+        kwargs["domain_override"] = site.netloc
+        kwargs["use_https"] = site.scheme == "https"
+        super().save(*args, **kwargs)

@@ -50,7 +50,7 @@ class CurrentPracticeMiddleware:
     """Set ``request.membership`` and ``request.practice`` for signed-in staff.
 
     A user normally belongs to one practice; with several, the one chosen last (kept in the
-    session) applies, else the first.
+    session) applies, else the first. A deactivated membership (team page) never applies.
     """
 
     SESSION_KEY = "attend_practice_id"
@@ -62,7 +62,9 @@ class CurrentPracticeMiddleware:
         request.membership = None
         request.practice = None
         if request.user.is_authenticated:
-            memberships = Membership.objects.filter(user=request.user).select_related("practice")
+            memberships = Membership.objects.filter(user=request.user, is_active=True).select_related(
+                "practice"
+            )
             chosen = request.session.get(self.SESSION_KEY)
             membership = None
             if chosen:

@@ -164,6 +164,9 @@ class Practice(models.Model):
         help_text="How long before the start a client's join link starts working.",
     )
     sms_from_number = PhoneNumberField(blank=True, help_text="Twilio sending number.")
+    # The provider's credentials for this practice, encrypted (practice/credentials.py); written
+    # from the practice settings page, never shown again. Empty: the deployment's settings.
+    telehealth_credentials = models.TextField(blank=True, editable=False)
     email_sender_name = models.CharField(
         max_length=100, blank=True, help_text="Display name on reminder e-mail; practice name if empty."
     )
@@ -187,6 +190,10 @@ class Membership(models.Model):
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices)
+    is_active = models.BooleanField(
+        default=True, help_text="Inactive members cannot sign in to this practice (team page: deactivate)."
+    )
+    deactivated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = PracticeScopedQuerySet.as_manager()
@@ -389,6 +396,42 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+# --- Invitations ------------------------------------------------------------------------------
+
+
+class Invitation(models.Model):
+    """A manager's invitation to join the practice with a role. The link carries a random token;
+    only its SHA-256 hash is stored. Single use, expiring; made and accepted through
+    ``practice.services.invitation_create`` / ``invitation_accept``."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField("e-mail")
+    full_name = models.CharField(max_length=150)
+    role = models.CharField(max_length=20, choices=Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PracticeScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["practice", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"Invitation of {self.email} as {self.get_role_display()}"
+
+    def is_open(self, now) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and now < self.expires_at
 
 
 # --- Consent history (SPEC F13) ------------------------------------------------------------

@@ -14,6 +14,8 @@ class SchedulingConfig(AppConfig):
             AppointmentParticipant,
             Series,
             ServiceType,
+            TimeOff,
+            WeeklyHours,
         )
 
         auditlog.register(ServiceType)
@@ -22,3 +24,6 @@ class SchedulingConfig(AppConfig):
         auditlog.register(AppointmentParticipant)
         # A client's free-text reply stays in its own table, never in the audit log.
         auditlog.register(AppointmentActivity, exclude_fields=["body"])
+        # Availability, edited on the staff "Hours" pages (scheduling/setup_services.py).
+        auditlog.register(WeeklyHours)
+        auditlog.register(TimeOff)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -315,8 +316,11 @@ def _create_account(spec, *, password_hash: str, is_operator: bool = False) -> U
         full_name=spec.full_name,
         password=password_hash,
         is_staff=is_operator,
-        is_superuser=is_operator,
     )
+    if is_operator:
+        # An operator, not a superuser: the console shows only this practice's rows
+        # (the "Operators" group, practice/migrations/0010_operators_group.py).
+        user.groups.add(*Group.objects.filter(name="Operators"))
     TOTPDevice.objects.create(user=user, name="Authenticator app (demo)", confirmed=True)
     backup = StaticDevice.objects.create(user=user, name="Backup codes", confirmed=True)
     StaticToken.objects.bulk_create(

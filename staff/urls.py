@@ -4,12 +4,17 @@ and settings. Every app below is read from here; the URL names are the ones temp
 from django.urls import path
 
 from staff import (
+    audit_views,
+    availability_views,
     board_views,
     calendar_views,
     client_views,
     feedback_views,
     metrics_views,
+    practice_settings_views,
     sequence_views,
+    settings_views,
+    team_views,
     token_views,
 )
 
@@ -48,9 +53,49 @@ urlpatterns = [
     path("metrics/baseline", metrics_views.metrics_baseline, name="metrics_baseline"),
     path("reports/feedback/", feedback_views.survey_report, name="survey_report"),
     # Settings.
+    path("settings/", settings_views.settings_hub, name="settings_hub"),
     path("settings/sequence/", sequence_views.sequence_settings, name="sequence_settings"),
     path("settings/sequence/steps/<int:pk>/", sequence_views.step_edit, name="step_edit"),
     path("settings/sequence/preview", sequence_views.step_preview_json, name="step_preview"),
     path("settings/api-tokens/", token_views.api_tokens, name="api_tokens"),
     path("settings/api-tokens/<int:pk>/revoke/", token_views.api_token_revoke_view, name="api_token_revoke"),
+    # Practice administration (docs/administration.md).
+    path("settings/team/", team_views.team, name="team"),
+    path("settings/team/<int:pk>/role/", team_views.member_role, name="member_role"),
+    path("settings/team/<int:pk>/deactivate/", team_views.member_deactivate, name="member_deactivate"),
+    path("settings/team/<int:pk>/reactivate/", team_views.member_reactivate, name="member_reactivate"),
+    path(
+        "settings/team/<int:pk>/reset-two-factor/",
+        team_views.member_reset_two_factor,
+        name="member_reset_two_factor",
+    ),
+    path("settings/invitations/<int:pk>/revoke/", team_views.invitation_revoke, name="invitation_revoke"),
+    path("settings/practice/", practice_settings_views.practice_settings, name="practice_settings"),
+    path(
+        "settings/practice/telehealth-credentials/",
+        practice_settings_views.practice_credentials_save,
+        name="practice_credentials",
+    ),
+    path("settings/services/", practice_settings_views.service_list, name="service_list"),
+    path("settings/services/new/", practice_settings_views.service_edit, name="service_create"),
+    path("settings/services/<int:pk>/", practice_settings_views.service_edit, name="service_edit"),
+    path("settings/hours/", availability_views.availability_index, name="availability_index"),
+    path(
+        "settings/hours/<int:pk>/", availability_views.clinician_availability, name="clinician_availability"
+    ),
+    path(
+        "settings/hours/<int:pk>/weekly/", availability_views.weekly_hours_create, name="weekly_hours_create"
+    ),
+    path(
+        "settings/hours/<int:pk>/weekly/<int:row_pk>/remove/",
+        availability_views.weekly_hours_delete,
+        name="weekly_hours_delete",
+    ),
+    path("settings/hours/<int:pk>/time-off/", availability_views.time_off_create, name="time_off_create"),
+    path(
+        "settings/hours/<int:pk>/time-off/<int:row_pk>/remove/",
+        availability_views.time_off_delete,
+        name="time_off_delete",
+    ),
+    path("settings/audit-log/", audit_views.audit_log, name="audit_log"),
 ]

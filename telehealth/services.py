@@ -19,6 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from practice import facts
+from practice.credentials import provider_overrides
 from practice.facts import Fact
 from practice.models import Modality, TelehealthProvider
 from scheduling.models import (
@@ -55,6 +56,8 @@ MEETING_TOPIC = "Therapy session"  # generic on purpose: providers never see cli
 def _provider_config(appointment: Appointment, provider_name: str) -> dict:
     """Deployment-wide settings of the provider plus what is specific to the clinician."""
     config = dict(settings.TELEHEALTH_PROVIDERS.get(provider_name, {}))
+    # The practice's own credentials (practice settings page), if it stored any, come first.
+    config.update(provider_overrides(appointment.practice, provider_name))
     clinician = appointment.clinician
     if provider_name == TelehealthProvider.ZOOM:
         config["user_id"] = clinician.telehealth_user_id or clinician.email or config.get("user_id", "me")

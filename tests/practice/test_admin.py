@@ -8,8 +8,7 @@ from datetime import timedelta
 import pytest
 from auditlog.models import LogEntry
 from django.contrib import admin
-from django.contrib.auth.models import Group, Permission
-from django.contrib.contenttypes.models import ContentType
+from django.contrib.auth.models import Group
 from django.test import Client as HttpClient
 from django.urls import reverse
 
@@ -31,8 +30,6 @@ from telehealth.models import JoinEvent, JoinLink, JoinSource, Meeting, TechChec
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
-
-OUR_APPS = ("practice", "scheduling", "telehealth")
 
 
 def changelist(model) -> str:
@@ -72,14 +69,12 @@ def root(signed_in, superuser) -> HttpClient:
 
 @pytest.fixture
 def operator(practice) -> User:
-    """A manager of Riverside who is also an operator, with view/change rights on our models."""
+    """A manager of Riverside who is also an operator: in the "Operators" group that
+    practice/migrations/0010_operators_group.py makes."""
     user = make_user(practice, Role.MANAGER, "opal@riverside.test", "Opal Operator")
     user.is_staff = True
     user.save()
-    group = Group.objects.create(name="Operators")
-    types = ContentType.objects.filter(app_label__in=OUR_APPS)
-    group.permissions.set(Permission.objects.filter(content_type__in=types))
-    user.groups.add(group)
+    user.groups.add(Group.objects.get(name="Operators"))
     return user
 
 

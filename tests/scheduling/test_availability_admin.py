@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import time
 
 import pytest
-from django.contrib.auth.models import Group, Permission
-from django.contrib.contenttypes.models import ContentType
+from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from practice.models import ClinicianProfile, Role
@@ -21,11 +20,8 @@ def op(signed_in, practice):
     user = make_user(practice, Role.MANAGER, "opal@riverside.test", "Opal Operator")
     user.is_staff = True
     user.save()
-    group = Group.objects.create(name="Operators")
-    group.permissions.set(
-        Permission.objects.filter(content_type__in=ContentType.objects.filter(app_label="scheduling"))
-    )
-    user.groups.add(group)
+    # The group practice/migrations/0010_operators_group.py makes.
+    user.groups.add(Group.objects.get(name="Operators"))
     return signed_in(user)
 
 

@@ -174,8 +174,10 @@ def test_every_demo_account_has_the_password_and_2fa_devices(db, monkeypatch):
         assert StaticDevice.objects.get(user=user, confirmed=True).token_set.count() >= 5
         assert user.email in output
     owner = User.objects.get(email=OWNER)
-    assert owner.is_staff and owner.is_superuser
-    assert not users.exclude(pk=owner.pk).filter(is_superuser=True).exists()
+    # An operator of Lakeside only (the Operators group), not a superuser who sees Harbor too.
+    assert owner.is_staff and not owner.is_superuser
+    assert owner.groups.filter(name="Operators").exists()
+    assert not users.filter(is_superuser=True).exists()
     assert "a-custom-demo-password" in output
     assert "/accounts/login/" in output
 
@@ -295,7 +297,7 @@ def test_seed_demo_refuses_to_take_over_a_demo_address_without_reset(db):
     assert not Practice.objects.filter(slug="lakeside").exists()
 
     seed("--reset")
-    assert User.objects.get(email=OWNER).is_superuser
+    assert User.objects.get(email=OWNER).is_staff
 
 
 # --- rundemo ---------------------------------------------------------------------------------------
