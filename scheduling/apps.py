@@ -12,6 +12,8 @@ class SchedulingConfig(AppConfig):
             Appointment,
             AppointmentActivity,
             AppointmentParticipant,
+            BookingPolicy,
+            Hold,
             Series,
             ServiceType,
             TimeOff,
@@ -21,9 +23,12 @@ class SchedulingConfig(AppConfig):
         auditlog.register(ServiceType)
         auditlog.register(Series)
         auditlog.register(Appointment)
+        # Includes overlap_reason: a client booked into two sessions at once, and why.
         auditlog.register(AppointmentParticipant)
         # A client's free-text reply stays in its own table, never in the audit log.
         auditlog.register(AppointmentActivity, exclude_fields=["body"])
         # Availability, edited on the staff "Hours" pages (scheduling/setup_services.py).
         auditlog.register(WeeklyHours)
         auditlog.register(TimeOff)
+        auditlog.register(Hold)
+        auditlog.register(BookingPolicy)
