@@ -25,9 +25,11 @@ from scheduling.models import (
     Appointment,
     AppointmentActivity,
     AppointmentParticipant,
+    BookingPolicy,
     EhrWebhookEvent,
     EhrWebhookSecret,
     FollowUp,
+    Hold,
     ManageLink,
     Series,
     ServiceType,
@@ -338,6 +340,27 @@ class TimeOffAdmin(PracticeScopedAdminMixin, admin.ModelAdmin):
     list_filter = [PracticeFilter]
     list_select_related = ["clinician"]
     search_fields = ["clinician__display_name", "note"]
+    date_hierarchy = "starts_at"
+
+
+@admin.register(BookingPolicy)
+class BookingPolicyAdmin(PracticeScopedAdminMixin, admin.ModelAdmin):
+    """Open-slot and self-service settings (docs/self-service.md); a practice without a row has
+    the defaults."""
+
+    list_display = ["practice", "buffer_minutes", "horizon_days", "clients_may_reschedule"]
+    list_filter = [PracticeFilter]
+    list_select_related = ["practice"]
+
+
+@admin.register(Hold)
+class HoldAdmin(ReadOnlyAdminMixin, PracticeScopedAdminMixin, admin.ModelAdmin):
+    """Holds are placed and released by scheduling.services (hold_place, hold_release) and swept
+    when they expire; read-only here so no one bypasses the calendar lock."""
+
+    list_display = ["clinician", "kind", "starts_at", "ends_at", "expires_at"]
+    list_filter = [PracticeFilter, "kind"]
+    list_select_related = ["clinician"]
     date_hierarchy = "starts_at"
 
 

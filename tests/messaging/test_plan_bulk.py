@@ -46,9 +46,10 @@ def test_bulk_planning_matches_planning_one_by_one_across_a_dst_night(
         sessions = [
             # The day after the spring-forward night: T-24h lands on the wall clock.
             unplanned(practice, clinician, service_type, [client_ann], ny(2026, 3, 9, 10, 0)),
-            # A group session (one row per client, one clinician row), in another zone.
+            # A group session (one row per client, one clinician row), in another zone; after the
+            # one above, as a client is never in two sessions at once.
             unplanned(
-                practice, other_clinician, service_type, [client_ann, client_bob], ny(2026, 3, 9, 10, 0)
+                practice, other_clinician, service_type, [client_ann, client_bob], ny(2026, 3, 9, 11, 0)
             ),
             unplanned(
                 practice,
