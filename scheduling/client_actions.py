@@ -342,7 +342,7 @@ def client_move_check(
         return MoveCheck(False, f"Sessions can't be moved online here; {call}")
     if not appointment.is_upcoming or now >= appointment.starts_at:
         return MoveCheck(False, "This session can no longer be moved.")
-    if appointment.participants.count() > 1:
+    if appointment.service_type.is_group or appointment.participants.count() > 1:
         return MoveCheck(False, f"This is a group session, so it can't be moved online; {call}")
     if appointment.is_late_cancel_at(now):
         hours = appointment.practice.late_cancel_window_hours

@@ -252,6 +252,9 @@ def test_group_sessions_cannot_be_moved(practice, clinician, client_ann, client_
     assert not check.allowed and "group session" in check.reason
     with pytest.raises(ValidationError, match="group session"):
         appointment_client_move(participant=ann, starts_at=THURSDAY_9AM, now=EARLY)
+    # A group session with one client so far is still a group session.
+    alone = _book(practice, clinician, [client_bob], group_service, starts_at=START + timedelta(days=7))
+    assert not client_move_check(alone.participants.get(), EARLY).allowed
 
 
 def test_another_clinician_only_when_the_practice_allows(session, practice, other_clinician, token, web):
