@@ -12,6 +12,8 @@ class SchedulingConfig(AppConfig):
             Appointment,
             AppointmentActivity,
             AppointmentParticipant,
+            BookingPolicy,
+            Hold,
             Series,
             ServiceType,
         )
@@ -22,3 +24,5 @@ class SchedulingConfig(AppConfig):
         auditlog.register(AppointmentParticipant)
         # A client's free-text reply stays in its own table, never in the audit log.
         auditlog.register(AppointmentActivity, exclude_fields=["body"])
+        auditlog.register(Hold)
+        auditlog.register(BookingPolicy)

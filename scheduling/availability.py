@@ -1,20 +1,33 @@
-"""Open-slot search (SPEC F4): a clinician's weekly hours, minus time off, minus booked sessions.
+"""Open slots (SPEC F4, issue 15): THE answer to "which starts can this service take with this
+clinician between A and B". Every caller asks it: the staff booking form (next free times after a
+clash), the API's open-slots endpoint, the client's "pick a new time" page, and later the booking
+page and the waitlist.
+
+A start is open when the slot [start, start + the service's length) lies inside the clinician's
+weekly hours, outside their time off, and at least the practice's buffer away from every live
+session and unexpired hold; when it is at least the notice after now (none for staff, 24 h for a
+new client, 2 h for a move, by default) and before the booking horizon (60 days for clients).
+The practice's numbers come from ``BookingPolicy`` (``slot_rules``).
 
 Weekly hours are local wall-clock times, turned into instants date by date in the clinician's
 zone, so a 09:00 start stays 09:00 local on both sides of a daylight-saving change, and the
 night of the change has the hours it really has (00:00-06:00 is five hours in March and seven
-in November in New York). The database finds what is busy in the range (two indexed queries);
+in November in New York). The database finds what is busy in the range (three indexed queries);
 the subtraction is plain interval arithmetic on at most a month of windows.
+
+This module only reads. Whether a slot is still open when someone takes it is settled by the
+booking services under the calendar lock, and in the end by the database (migrations 0002, 0012).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from practice.models import ClinicianProfile
-from scheduling.models import Appointment, TimeOff, WeeklyHours
+from scheduling.models import Appointment, BookingPolicy, Hold, TimeOff, WeeklyHours
 
 # A search covers at most this much time: one query answers it in bounded work.
 MAX_RANGE = timedelta(days=31)
@@ -25,6 +38,42 @@ MIN_MINUTES, MAX_MINUTES = 5, 480
 class Slot:
     starts_at: datetime
     ends_at: datetime
+
+
+class Audience(StrEnum):
+    """Who is looking: staff see every open start; clients keep the practice's notice and horizon."""
+
+    STAFF = "staff"
+    NEW_CLIENT = "new_client"
+    MOVE = "move"
+
+
+@dataclass(frozen=True)
+class SlotRules:
+    buffer: timedelta = timedelta(0)
+    notice: timedelta = timedelta(0)
+    horizon: timedelta | None = None
+
+
+# No buffer, notice or horizon: every open start.
+NO_RULES = SlotRules()
+
+
+def slot_rules(policy: BookingPolicy, audience: str) -> SlotRules:
+    """The practice's rules for one audience. The buffer applies to everyone; notice and horizon
+    keep clients from taking tomorrow-morning slots or ones a year ahead, not staff."""
+    audience = Audience(audience)
+    if audience is Audience.STAFF:
+        return SlotRules(buffer=policy.buffer)
+    hours = policy.new_client_notice_hours if audience is Audience.NEW_CLIENT else policy.move_notice_hours
+    return SlotRules(
+        buffer=policy.buffer, notice=timedelta(hours=hours), horizon=timedelta(days=policy.horizon_days)
+    )
+
+
+def local_label(when: datetime, tz: ZoneInfo) -> str:
+    """``when`` on the clock of ``tz``, for people: "Tue Mar 10, 9:00 AM EDT"."""
+    return when.astimezone(tz).strftime("%a %b %-d, %-I:%M %p %Z")
 
 
 def local_instant(day: date, wall: time, tz: ZoneInfo) -> datetime:
@@ -91,13 +140,25 @@ def subtract(
 
 
 def open_slots(
-    *, clinician: ClinicianProfile, starts: datetime, ends: datetime, minutes: int, now: datetime
+    *,
+    clinician: ClinicianProfile,
+    starts: datetime,
+    ends: datetime,
+    minutes: int,
+    now: datetime,
+    rules: SlotRules = NO_RULES,
+    ignore_appointment_id: int | None = None,
 ) -> list[Slot]:
-    """Bookable slots of ``minutes`` for ``clinician`` starting in [starts, ends), not before
-    ``now``: each free stretch is cut into back-to-back slots from its start, so a slot can
-    begin right where a booked session ends. The caller bounds the range (``MAX_RANGE``)."""
+    """Bookable slots of ``minutes`` for ``clinician`` starting in [starts, ends), under ``rules``:
+    each free stretch is cut into slots from its start, one every ``minutes`` + buffer, so a slot
+    can begin a buffer after a session ends. ``ignore_appointment_id`` is a session about to move:
+    its own time does not keep it out. The caller bounds the range (``MAX_RANGE``)."""
     if not (timedelta(0) < ends - starts <= MAX_RANGE) or not MIN_MINUTES <= minutes <= MAX_MINUTES:
         raise ValueError("The caller checks the range and the length.")
+    earliest = max(starts, now + rules.notice)
+    latest = min(ends, now + rules.horizon) if rules.horizon is not None else ends
+    if earliest >= latest:
+        return []
     length = timedelta(minutes=minutes)
     windows = working_windows(
         hours=list(WeeklyHours.objects.filter(clinician=clinician)),
@@ -108,22 +169,72 @@ def open_slots(
     )
     if not windows:
         return []
-    span_start, span_end = windows[0][0], windows[-1][1]
+    span_start, span_end = windows[0][0] - rules.buffer, windows[-1][1] + rules.buffer
     busy = list(
         TimeOff.objects.filter(
             clinician=clinician, starts_at__lt=span_end, ends_at__gt=span_start
         ).values_list("starts_at", "ends_at")
     )
-    busy += list(
-        Appointment.objects.overlapping(
-            clinician_id=clinician.pk, starts_at=span_start, ends_at=span_end
-        ).values_list("starts_at", "ends_at")
-    )
+    sessions = Appointment.objects.overlapping(
+        clinician_id=clinician.pk, starts_at=span_start, ends_at=span_end
+    ).exclude(pk=ignore_appointment_id)
+    holds = Hold.objects.overlapping(
+        clinician_id=clinician.pk, starts_at=span_start, ends_at=span_end
+    ).unexpired(now)
+    for taken in (sessions, holds):
+        busy += [
+            (start - rules.buffer, end + rules.buffer)
+            for start, end in taken.values_list("starts_at", "ends_at")
+        ]
+    step = length + rules.buffer
     slots = []
     for free_start, free_end in subtract(windows, busy):
         slot_start = free_start
         while slot_start + length <= free_end:
-            if slot_start >= max(starts, now) and slot_start < ends:
+            if earliest <= slot_start < latest:
                 slots.append(Slot(slot_start, slot_start + length))
-            slot_start += length
+            slot_start += step
     return slots
+
+
+def upcoming_slots(
+    *,
+    clinician: ClinicianProfile,
+    minutes: int,
+    now: datetime,
+    rules: SlotRules = NO_RULES,
+    after: datetime | None = None,
+    days: int = 5,
+    limit: int | None = None,
+    tz: ZoneInfo | None = None,
+    ignore_appointment_id: int | None = None,
+) -> list[Slot]:
+    """The next open slots from ``after`` (default now): all of the first ``days`` dates (on the
+    clock of ``tz``, the viewer's) that have any, at most ``limit`` slots. Searches a month at a
+    time up to the horizon (60 days when the rules have none)."""
+    tz = tz or clinician.zoneinfo
+    start = max(after or now, now)
+    stop = now + (rules.horizon if rules.horizon is not None else timedelta(days=60))
+    found: list[Slot] = []
+    dates: list[date] = []
+    while start < stop:
+        chunk_end = min(start + MAX_RANGE, stop)
+        for slot in open_slots(
+            clinician=clinician,
+            starts=start,
+            ends=chunk_end,
+            minutes=minutes,
+            now=now,
+            rules=rules,
+            ignore_appointment_id=ignore_appointment_id,
+        ):
+            day = slot.starts_at.astimezone(tz).date()
+            if day not in dates:
+                if len(dates) == days:
+                    return found
+                dates.append(day)
+            found.append(slot)
+            if limit is not None and len(found) == limit:
+                return found
+        start = chunk_end
+    return found

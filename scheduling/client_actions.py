@@ -4,8 +4,11 @@ session page behind an opaque link (/a/<token>, scheduling.client_views).
 
 Every action is recorded as an ``AppointmentActivity`` with its channel, so staff see on the
 session page what the client did and how. Confirming and cancelling go through the ordinary
-services (``appointment_confirm``, ``appointment_cancel``); a reschedule request is a front-desk
-queue item (``FollowUpKind.RESCHEDULE_REQUESTED``): clients do not pick a new slot themselves.
+services (``appointment_confirm``, ``appointment_cancel``). To reschedule, a client picks a new
+time of the same clinician (``client_move_slots``, from the open-slot selector) and confirms it
+(``appointment_client_move``, through ``appointment_reschedule``) while the practice's
+``BookingPolicy`` allows (``client_move_check``); otherwise a reschedule request is a front-desk
+queue item (``FollowUpKind.RESCHEDULE_REQUESTED``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from datetime import datetime, timedelta
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from practice.models import ClinicianProfile
+from scheduling.availability import Audience, Slot, local_label, open_slots, slot_rules, upcoming_slots
 from scheduling.models import (
     ActivityChannel,
     ActivityKind,
@@ -26,10 +31,17 @@ from scheduling.models import (
     AppointmentParticipant,
     AppointmentStatus,
     Attendance,
+    BookingPolicy,
     FollowUpKind,
     ManageLink,
 )
-from scheduling.services import appointment_cancel, appointment_confirm, follow_up_raise
+from scheduling.services import (
+    _hold_calendars,
+    appointment_cancel,
+    appointment_confirm,
+    appointment_reschedule,
+    follow_up_raise,
+)
 
 TOKEN_BYTES = 24  # 192 bits
 MAX_TOKEN_LENGTH = 64
@@ -286,6 +298,176 @@ def activity_record(
     """A staff or system entry on the session's timeline (check-in text sent, no-show marked or
     reversed). The caller holds the transaction."""
     return _record(participant=participant, kind=kind, channel=channel, now=now, actor=actor, detail=detail)
+
+
+# --- Picking a new time ---------------------------------------------------------------------------
+
+# A client's own moves are counted over this many days (BookingPolicy.max_moves_per_client).
+MOVES_COUNTED_OVER = timedelta(days=30)
+# The "pick a new time" page lists the open slots of this many days (the next ones that have any).
+MOVE_DAYS_SHOWN = 5
+CLIENT_BUSY_MESSAGE = "You have another session at that time. Please pick another time."
+SLOT_TAKEN_MESSAGE = "Sorry, that time was just taken by someone else. Here are the times still open."
+
+
+@dataclass(frozen=True)
+class MoveCheck:
+    allowed: bool
+    reason: str = ""
+
+
+def _moves_of_session(appointment: Appointment) -> int:
+    """How often the client moved this session themselves: their moves along its chain of
+    reschedules (a staff move does not count)."""
+    chain = [appointment.pk]
+    previous = appointment.rescheduled_from_id
+    while previous is not None and len(chain) <= MAX_FOLLOWED_MOVES:
+        chain.append(previous)
+        previous = (
+            Appointment.objects.filter(pk=previous).values_list("rescheduled_from_id", flat=True).first()
+        )
+    return AppointmentActivity.objects.filter(appointment_id__in=chain, kind=ActivityKind.MOVED).count()
+
+
+def client_move_check(
+    participant: AppointmentParticipant, now: datetime, policy: BookingPolicy | None = None
+) -> MoveCheck:
+    """May the client pick a new time for this session themselves, now? Until the late-cancel
+    window starts (the same instant from which cancelling would be late), one-to-one sessions
+    only, within the practice's limits on moves. Otherwise the request path stays."""
+    appointment = participant.appointment
+    policy = policy or BookingPolicy.for_practice(appointment.practice)
+    call = "please use “I need to reschedule” or call the practice."
+    if not policy.clients_may_reschedule:
+        return MoveCheck(False, f"Sessions can't be moved online here; {call}")
+    if not appointment.is_upcoming or now >= appointment.starts_at:
+        return MoveCheck(False, "This session can no longer be moved.")
+    if appointment.participants.count() > 1:
+        return MoveCheck(False, f"This is a group session, so it can't be moved online; {call}")
+    if appointment.is_late_cancel_at(now):
+        hours = appointment.practice.late_cancel_window_hours
+        return MoveCheck(
+            False, f"It is less than {hours} hours before your session, so it can't be moved online; {call}"
+        )
+    if _moves_of_session(appointment) >= policy.max_moves_per_session:
+        return MoveCheck(
+            False, f"This session has already been moved {policy.max_moves_per_session} times; {call}"
+        )
+    recent = AppointmentActivity.objects.filter(
+        participant__client_id=participant.client_id, kind=ActivityKind.MOVED, at__gt=now - MOVES_COUNTED_OVER
+    ).count()
+    if recent >= policy.max_moves_per_client:
+        return MoveCheck(False, f"You have moved {recent} sessions in the last 30 days; {call}")
+    return MoveCheck(True)
+
+
+def client_move_clinicians(
+    participant: AppointmentParticipant, policy: BookingPolicy
+) -> list[ClinicianProfile]:
+    """Whose times the client may pick: their clinician, and the practice's other active
+    clinicians when the policy allows moving to another clinician."""
+    appointment = participant.appointment
+    if not policy.clients_may_change_clinician:
+        return [appointment.clinician]
+    others = ClinicianProfile.objects.for_practice(appointment.practice).filter(is_active=True)
+    return [appointment.clinician, *others.exclude(pk=appointment.clinician_id).order_by("display_name")]
+
+
+def client_move_slots(
+    participant: AppointmentParticipant,
+    now: datetime,
+    *,
+    clinician: ClinicianProfile | None = None,
+    policy: BookingPolicy | None = None,
+) -> list[Slot]:
+    """Open slots the session can move to: the same length, the next days that have any (on the
+    client's clock), under the practice's rules for moves (notice, horizon, buffer)."""
+    appointment = participant.appointment
+    policy = policy or BookingPolicy.for_practice(appointment.practice)
+    slots = upcoming_slots(
+        clinician=clinician or appointment.clinician,
+        minutes=int(appointment.duration.total_seconds() // 60),
+        now=now,
+        rules=slot_rules(policy, Audience.MOVE),
+        days=MOVE_DAYS_SHOWN,
+        tz=participant.client.zoneinfo(appointment.practice),
+        ignore_appointment_id=appointment.pk,
+    )
+    return [slot for slot in slots if slot.starts_at != appointment.starts_at]
+
+
+def _is_open(
+    *, appointment: Appointment, clinician: ClinicianProfile, starts_at: datetime, now, policy
+) -> bool:
+    """Is ``starts_at`` one of the selector's open starts (its whole day is searched, so the
+    starts are aligned exactly as they were offered)."""
+    tz = clinician.zoneinfo
+    day = starts_at.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    found = open_slots(
+        clinician=clinician,
+        starts=day,
+        ends=day + timedelta(days=1, hours=1),
+        minutes=int(appointment.duration.total_seconds() // 60),
+        now=now,
+        rules=slot_rules(policy, Audience.MOVE),
+        ignore_appointment_id=appointment.pk,
+    )
+    return any(slot.starts_at == starts_at for slot in found)
+
+
+def appointment_client_move(
+    *,
+    participant: AppointmentParticipant,
+    starts_at: datetime,
+    now: datetime,
+    clinician: ClinicianProfile | None = None,
+) -> Appointment:
+    """The client moved their session to ``starts_at`` on their session page. One transaction
+    under the calendar lock: the time must still be an open slot for the selector, then the move
+    goes through ``appointment_reschedule`` (meeting, reminders and events follow). A time taken
+    meanwhile raises ValidationError with code ``slot_taken``."""
+    appointment = participant.appointment
+    policy = BookingPolicy.for_practice(appointment.practice)
+    check = client_move_check(participant, now, policy)
+    if not check.allowed:
+        raise ValidationError(check.reason, code="not_allowed")
+    target = clinician or appointment.clinician
+    if target.pk not in {c.pk for c in client_move_clinicians(participant, policy)}:
+        raise ValidationError(
+            "You can move this session to a time with the same clinician only.", code="not_allowed"
+        )
+    old_label = local_label(appointment.starts_at, appointment.practice.zoneinfo)
+    try:
+        with transaction.atomic():
+            _hold_calendars(appointment.clinician_id, target.pk)
+            if not _is_open(
+                appointment=appointment, clinician=target, starts_at=starts_at, now=now, policy=policy
+            ):
+                raise ValidationError(SLOT_TAKEN_MESSAGE, code="slot_taken")
+            new = appointment_reschedule(
+                appointment=appointment, starts_at=starts_at, clinician=target, now=now
+            )
+            moved = new.participants.get(client_id=participant.client_id)
+            _record(
+                participant=moved,
+                kind=ActivityKind.MOVED,
+                channel=ActivityChannel.LINK,
+                now=now,
+                detail=f"Moved from {old_label} to {local_label(starts_at, appointment.practice.zoneinfo)}",
+            )
+    except ValidationError as error:
+        codes = (
+            {getattr(e, "code", None) for e in error.error_list}
+            if not hasattr(error, "error_dict")
+            else {e.code for errors in error.error_dict.values() for e in errors}
+        )
+        if codes & {"double_booking", "held"}:
+            # Another booking won the slot between the check and the insert.
+            raise ValidationError(SLOT_TAKEN_MESSAGE, code="slot_taken") from error
+        if "client_double_booking" in codes:
+            raise ValidationError(CLIENT_BUSY_MESSAGE, code="client_busy") from error
+        raise
+    return new
 
 
 # --- Reading -------------------------------------------------------------------------------------

@@ -100,6 +100,13 @@ class BookingForm(SessionTimeMixin, forms.Form):
         label="Number of sessions",
         help_text="For a series: 2 to 52.",
     )
+    client_overlap_reason = forms.CharField(
+        required=False,
+        max_length=300,
+        label="Reason to book anyway",
+        help_text="Only for a real exception: a client who must be in two sessions at once. "
+        "Kept with the booking and in the audit log.",
+    )
 
     def __init__(self, *args, membership: Membership, **kwargs):
         super().__init__(*args, **kwargs)
@@ -128,6 +135,13 @@ class RescheduleForm(SessionTimeMixin, forms.Form):
     date = forms.DateField(widget=DateInput)
     start_time = forms.TimeField(widget=TimeInput, label="New start time")
     duration_minutes = forms.IntegerField(min_value=5, max_value=480, label="Length (minutes)")
+    client_overlap_reason = forms.CharField(
+        required=False,
+        max_length=300,
+        label="Reason to book anyway",
+        help_text="Only for a real exception: a client who must be in two sessions at once. "
+        "Kept with the booking and in the audit log.",
+    )
 
     def __init__(self, *args, membership: Membership, **kwargs):
         super().__init__(*args, **kwargs)

@@ -23,8 +23,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from practice.models import Client, ClientStatus, ClinicianProfile, Modality, Practice
+from scheduling.availability import local_label
 from scheduling.events import AppointmentEvent, publish_on_commit
 from scheduling.models import (
+    SLOT_HOLDING_STATUSES,
     UPCOMING_STATUSES,
     ActivityChannel,
     ActivityKind,
@@ -36,6 +38,8 @@ from scheduling.models import (
     Attendance,
     FollowUp,
     Frequency,
+    Hold,
+    HoldKind,
     Series,
     ServiceType,
 )
@@ -47,15 +51,21 @@ PAST_BOOKING_TOLERANCE = timedelta(hours=1)
 LATE_JOIN_AFTER = timedelta(minutes=5)
 
 DOUBLE_BOOKING_MESSAGE = "%(clinician)s already has a session at this time (%(when)s)."
+HELD_MESSAGE = "This time in %(clinician)s's calendar is held (%(when)s) until %(until)s."
+CLIENT_CLASH_MESSAGE = (
+    "%(client)s already has a session at this time (%(when)s with %(clinician)s). "
+    "For a real exception, give a reason to book anyway."
+)
+# The database's names for its calendar rules (migrations scheduling 0002 and 0012).
 OVERLAP_CONSTRAINT_MARKERS = ("appointment_no_overlap",)
+HOLD_CONSTRAINT_MARKERS = ("calendar_no_overlap", "hold_no_overlap")
+CLIENT_CONSTRAINT_MARKERS = ("client_no_overlap",)
 
 
 # --- Validation helpers -----------------------------------------------------------------------
 
 
-def _local_label(when: datetime, tz: ZoneInfo) -> str:
-    local = when.astimezone(tz)
-    return local.strftime("%a %b %-d, %-I:%M %p %Z")
+_local_label = local_label
 
 
 def _validate_people(
@@ -144,9 +154,119 @@ def _ensure_slot_free(
         raise _double_booking_error(clinician, clash, practice.zoneinfo)
 
 
+def _hold_clients(*client_ids: int) -> None:
+    """Take the lock on these clients' rows (in id order) until the transaction ends, after the
+    calendars: bookings of one client run one at a time, so the client check below sees every
+    session booked before it (the database's own check, migration 0012, takes the same lock)."""
+    rows = Client.objects.select_for_update(no_key=True).filter(pk__in=set(client_ids))
+    list(rows.order_by("pk").values_list("pk", flat=True))
+
+
+def _held_error(clinician: ClinicianProfile, hold: Hold | None, tz: ZoneInfo) -> ValidationError:
+    when = _local_label(hold.starts_at, tz) if hold else "overlapping"
+    until = _local_label(hold.expires_at, tz) if hold else "it is released"
+    return ValidationError(
+        {
+            "starts_at": [
+                ValidationError(
+                    HELD_MESSAGE,
+                    code="held",
+                    params={"clinician": clinician.display_name, "when": when, "until": until},
+                )
+            ]
+        }
+    )
+
+
+def _ensure_not_held(
+    *,
+    practice: Practice,
+    clinician: ClinicianProfile,
+    starts_at: datetime,
+    ends_at: datetime,
+    now: datetime,
+    release: Hold | None = None,
+) -> None:
+    """Refuse a time another hold keeps. An expired hold keeps no one out: it is deleted here (the
+    caller holds the calendar), as is ``release``, the hold this booking takes up."""
+    overlapping = Hold.objects.overlapping(clinician_id=clinician.pk, starts_at=starts_at, ends_at=ends_at)
+    overlapping.filter(expires_at__lte=now).delete()
+    if release is not None:
+        Hold.objects.filter(pk=release.pk).delete()
+    clash = overlapping.filter(expires_at__gt=now).order_by("starts_at").first()
+    if clash is not None:
+        raise _held_error(clinician, clash, practice.zoneinfo)
+
+
+def _client_clashes(
+    *, client_ids: Sequence[int], starts_at: datetime, ends_at: datetime
+) -> list[AppointmentParticipant]:
+    """Each client's live session overlapping [starts_at, ends_at), if any (rows booked as an
+    exception, with an ``overlap_reason``, do not count, as in the database's rule)."""
+    return list(
+        AppointmentParticipant.objects.filter(
+            client_id__in=client_ids,
+            overlap_reason="",
+            appointment__status__in=SLOT_HOLDING_STATUSES,
+            appointment__starts_at__lt=ends_at,
+            appointment__ends_at__gt=starts_at,
+        )
+        .exclude(attendance=Attendance.CANCELLED)
+        .select_related("client", "appointment__clinician")
+        .order_by("appointment__starts_at")
+    )
+
+
+def _client_clash_error(clash: AppointmentParticipant | None, tz: ZoneInfo, field: str) -> ValidationError:
+    params = {"client": "A client", "when": "overlapping", "clinician": "another clinician"}
+    if clash is not None:
+        params = {
+            "client": clash.client.full_name,
+            "when": _local_label(clash.appointment.starts_at, tz),
+            "clinician": clash.appointment.clinician.display_name,
+        }
+    return ValidationError(
+        {field: [ValidationError(CLIENT_CLASH_MESSAGE, code="client_double_booking", params=params)]}
+    )
+
+
+def _overlap_reasons(
+    *,
+    practice: Practice,
+    client_ids: Sequence[int],
+    starts_at: datetime,
+    ends_at: datetime,
+    reason: str,
+    field: str,
+) -> dict[int, str]:
+    """The clients who would be in two sessions at once: refused, unless staff give ``reason``
+    for a real exception, which is then stored (and audit-logged) on those clients' new rows."""
+    clashes = _client_clashes(client_ids=client_ids, starts_at=starts_at, ends_at=ends_at)
+    if not clashes:
+        return {}
+    if not reason.strip():
+        raise _client_clash_error(clashes[0], practice.zoneinfo, field)
+    return {clash.client_id: reason.strip()[:300] for clash in clashes}
+
+
 def _is_overlap_violation(error: IntegrityError) -> bool:
     text = str(error)
     return any(marker in text for marker in OVERLAP_CONSTRAINT_MARKERS)
+
+
+def _calendar_error(
+    error: IntegrityError, *, clinician: ClinicianProfile, tz: ZoneInfo, client_field: str
+) -> ValidationError | None:
+    """The field error for a calendar rule the database enforced (another transaction won the
+    race between our check and our insert), or None for any other integrity error."""
+    text = str(error)
+    if any(marker in text for marker in OVERLAP_CONSTRAINT_MARKERS):
+        return _double_booking_error(clinician, None, tz)
+    if any(marker in text for marker in HOLD_CONSTRAINT_MARKERS):
+        return _held_error(clinician, None, tz)
+    if any(marker in text for marker in CLIENT_CONSTRAINT_MARKERS):
+        return _client_clash_error(None, tz, client_field)
+    return None
 
 
 def _ensure_external_id_free(
@@ -177,12 +297,20 @@ def _insert_logged(row: Appointment | AppointmentParticipant):
     return row
 
 
-def _insert_appointment(*, client_ids: Sequence[int], **fields) -> Appointment:
+def _insert_appointment(
+    *, client_ids: Sequence[int], overlap_reasons: dict[int, str] | None = None, **fields
+) -> Appointment:
     """Insert one appointment and its participants (one row and one audit entry each: the
-    audit log records every participant); the caller holds the transaction."""
+    audit log records every participant, with any overlap reason); the caller holds the
+    transaction."""
+    reasons = overlap_reasons or {}
     appointment = _insert_logged(Appointment(**fields))
     for client_id in client_ids:
-        _insert_logged(AppointmentParticipant(appointment=appointment, client_id=client_id))
+        _insert_logged(
+            AppointmentParticipant(
+                appointment=appointment, client_id=client_id, overlap_reason=reasons.get(client_id, "")
+            )
+        )
     return appointment
 
 
@@ -204,9 +332,15 @@ def appointment_book(
     external_id: str = "",
     booked_by=None,
     allow_past: bool = False,
+    hold: Hold | None = None,
+    client_overlap_reason: str = "",
     now: datetime | None = None,
 ) -> Appointment:
-    """Book a session. ``ends_at`` defaults to the service type's length, ``fee`` to its fee."""
+    """Book a session. ``ends_at`` defaults to the service type's length, ``fee`` to its fee.
+
+    The time must be free in the clinician's calendar (no live session, no unexpired hold other
+    than ``hold``, which this booking takes up and releases) and in each client's (no live session
+    with anyone, unless ``client_overlap_reason`` says why this is a real exception)."""
     now = now or timezone.now()
     clients = list(clients)
     if ends_at is None:
@@ -237,18 +371,37 @@ def appointment_book(
     try:
         with transaction.atomic():
             _hold_calendars(clinician.pk)
+            client_ids = [c.pk for c in clients]
+            _hold_clients(*client_ids)
             _ensure_external_id_free(
                 practice=practice, source=source, external_source=external_source, external_id=external_id
             )
             _ensure_slot_free(practice=practice, clinician=clinician, starts_at=starts_at, ends_at=ends_at)
-            appointment = _insert_appointment(client_ids=[c.pk for c in clients], **fields)
+            _ensure_not_held(
+                practice=practice,
+                clinician=clinician,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                now=now,
+                release=hold,
+            )
+            reasons = _overlap_reasons(
+                practice=practice,
+                client_ids=client_ids,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                reason=client_overlap_reason,
+                field="clients",
+            )
+            appointment = _insert_appointment(client_ids=client_ids, overlap_reasons=reasons, **fields)
             publish_on_commit(AppointmentEvent("booked", appointment.pk))
             return appointment
     except IntegrityError as error:
-        # Another booking for the same slot committed between our check and our insert:
-        # the database constraint caught it.
-        if _is_overlap_violation(error):
-            raise _double_booking_error(clinician, None, practice.zoneinfo) from error
+        # Another booking for the same slot (or client) committed between our check and our
+        # insert: the database's rule caught it.
+        translated = _calendar_error(error, clinician=clinician, tz=practice.zoneinfo, client_field="clients")
+        if translated is not None:
+            raise translated from error
         raise
 
 
@@ -279,6 +432,7 @@ def series_book(
     fee: Decimal | None = None,
     source: str = AppointmentSource.STAFF,
     booked_by=None,
+    client_overlap_reason: str = "",
     now: datetime | None = None,
 ) -> Series:
     """Book a weekly or bi-weekly series, all or nothing: if any occurrence clashes, nothing is
@@ -304,6 +458,8 @@ def series_book(
     try:
         with transaction.atomic():
             _hold_calendars(clinician.pk)
+            client_ids = [c.pk for c in clients]
+            _hold_clients(*client_ids)
             clashes = [
                 start
                 for start in starts
@@ -316,6 +472,19 @@ def series_book(
                 raise ValidationError(
                     {"first_starts_at": [f"{clinician.display_name} is already booked on {dates}."]}
                 )
+            reasons_by_start = {}
+            for start in starts:
+                _ensure_not_held(
+                    practice=practice, clinician=clinician, starts_at=start, ends_at=start + duration, now=now
+                )
+                reasons_by_start[start] = _overlap_reasons(
+                    practice=practice,
+                    client_ids=client_ids,
+                    starts_at=start,
+                    ends_at=start + duration,
+                    reason=client_overlap_reason,
+                    field="clients",
+                )
             series = Series.objects.create(
                 practice=practice,
                 clinician=clinician,
@@ -327,7 +496,8 @@ def series_book(
             )
             for start in starts:
                 occurrence = _insert_appointment(
-                    client_ids=[c.pk for c in clients],
+                    client_ids=client_ids,
+                    overlap_reasons=reasons_by_start[start],
                     practice=practice,
                     clinician=clinician,
                     starts_at=start,
@@ -342,8 +512,9 @@ def series_book(
                 publish_on_commit(AppointmentEvent("booked", occurrence.pk))
             return series
     except IntegrityError as error:
-        if _is_overlap_violation(error):
-            raise _double_booking_error(clinician, None, tz) from error
+        translated = _calendar_error(error, clinician=clinician, tz=tz, client_field="clients")
+        if translated is not None:
+            raise translated from error
         raise
 
 
@@ -411,10 +582,13 @@ def appointment_reschedule(
     clinician: ClinicianProfile | None = None,
     by=None,
     allow_past: bool = False,
+    client_overlap_reason: str = "",
     now: datetime | None = None,
 ) -> Appointment:
     """Move a session. The old appointment becomes ``rescheduled`` and links to a new one
-    with the same clients, service and external id (SPEC F3)."""
+    with the same clients, service and external id (SPEC F3). The new time must be free like a
+    booking's: no session or unexpired hold of the clinician, no other session of a client
+    (a client booked as an exception keeps their reason, or staff give one now)."""
     now = now or timezone.now()
     if ends_at is None:
         ends_at = starts_at + appointment.duration
@@ -439,7 +613,9 @@ def appointment_reschedule(
             old = _lock(appointment)
             _require_upcoming(old, "rescheduled")
             # Ids only: the replacement's rows need nothing else of the clients.
-            client_ids = list(old.participants.values_list("client_id", flat=True))
+            kept_reasons = dict(old.participants.values_list("client_id", "overlap_reason"))
+            client_ids = list(kept_reasons)
+            _hold_clients(*client_ids)
             before = copy(old)
             old.status = AppointmentStatus.RESCHEDULED
             _save_logged(old, before=before, fields=["status", "updated_at"])
@@ -447,8 +623,21 @@ def appointment_reschedule(
             _ensure_slot_free(
                 practice=old.practice, clinician=clinician, starts_at=starts_at, ends_at=ends_at
             )
+            _ensure_not_held(
+                practice=old.practice, clinician=clinician, starts_at=starts_at, ends_at=ends_at, now=now
+            )
+            reasons = {client_id: reason for client_id, reason in kept_reasons.items() if reason}
+            reasons |= _overlap_reasons(
+                practice=old.practice,
+                client_ids=[client_id for client_id in client_ids if client_id not in reasons],
+                starts_at=starts_at,
+                ends_at=ends_at,
+                reason=client_overlap_reason,
+                field="starts_at",
+            )
             new = _insert_appointment(
                 client_ids=client_ids,
+                overlap_reasons=reasons,
                 practice=old.practice,
                 clinician=clinician,
                 starts_at=starts_at,
@@ -467,8 +656,11 @@ def appointment_reschedule(
             publish_on_commit(AppointmentEvent("rescheduled", new.pk, previous_id=old.pk))
             return new
     except IntegrityError as error:
-        if _is_overlap_violation(error):
-            raise _double_booking_error(clinician, None, appointment.practice.zoneinfo) from error
+        translated = _calendar_error(
+            error, clinician=clinician, tz=appointment.practice.zoneinfo, client_field="starts_at"
+        )
+        if translated is not None:
+            raise translated from error
         raise
 
 
@@ -636,6 +828,83 @@ def publish_completed(appointment: Appointment) -> None:
     publish_on_commit(AppointmentEvent("completed", appointment.pk))
     if appointment.fee > 0:
         publish_on_commit(AppointmentEvent("payment_due", appointment.pk))
+
+
+# --- Holds ------------------------------------------------------------------------------------
+
+
+def hold_place(
+    *,
+    practice: Practice,
+    clinician: ClinicianProfile,
+    starts_at: datetime,
+    ends_at: datetime,
+    expires_at: datetime,
+    kind: str,
+    client: Client | None = None,
+    note: str = "",
+    by=None,
+    now: datetime | None = None,
+) -> Hold:
+    """Keep [starts_at, ends_at) in the clinician's calendar until ``expires_at`` (a booking
+    request waiting for the practice, a waitlist offer waiting for the client). Under the same
+    rule and the same calendar lock as a booking: refused over a live session or another
+    unexpired hold; an expired hold there is removed first."""
+    now = now or timezone.now()
+    errors = _validate_times(starts_at=starts_at, ends_at=ends_at, now=now, allow_past=False)
+    if timezone.is_naive(expires_at):
+        raise ValueError("A hold's expiry must be timezone-aware.")
+    if expires_at <= now:
+        errors.setdefault("expires_at", []).append("A hold must expire in the future.")
+    if kind not in HoldKind.values:
+        errors.setdefault("kind", []).append("Unknown kind of hold.")
+    if clinician.practice_id != practice.pk:
+        errors.setdefault("clinician", []).append("This clinician is not part of this practice.")
+    elif not clinician.is_active:
+        errors.setdefault("clinician", []).append("This clinician is no longer active.")
+    if client is not None and client.practice_id != practice.pk:
+        errors.setdefault("client", []).append("This client is not a client of this practice.")
+    _raise_if(errors)
+    try:
+        with transaction.atomic():
+            _hold_calendars(clinician.pk)
+            _ensure_slot_free(practice=practice, clinician=clinician, starts_at=starts_at, ends_at=ends_at)
+            _ensure_not_held(
+                practice=practice, clinician=clinician, starts_at=starts_at, ends_at=ends_at, now=now
+            )
+            return Hold.objects.create(
+                practice=practice,
+                clinician=clinician,
+                client=client,
+                kind=kind,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                expires_at=expires_at,
+                note=note[:200],
+                created_by=by,
+            )
+    except IntegrityError as error:
+        translated = _calendar_error(error, clinician=clinician, tz=practice.zoneinfo, client_field="client")
+        if translated is not None:
+            raise translated from error
+        raise
+
+
+def hold_release(*, hold: Hold) -> bool:
+    """Give the held time back (request declined, offer turned down). Releasing a hold that is
+    already gone (released, swept, taken up by its booking) changes nothing: False."""
+    with transaction.atomic():
+        deleted, _ = Hold.objects.filter(pk=hold.pk).delete()
+    return deleted > 0
+
+
+def holds_sweep_expired(*, now: datetime | None = None) -> int:
+    """Delete every hold past its expiry; how many. Safe to run twice or from two workers at
+    once (a second run finds nothing). Run every minute with the lifecycle sweep."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        deleted, _ = Hold.objects.filter(expires_at__lte=now).delete()
+    return deleted
 
 
 # --- Staff queues ------------------------------------------------------------------------------

@@ -10,11 +10,15 @@ logger = logging.getLogger(__name__)
 
 
 def sweep_lifecycle() -> int:
-    """Every minute (migration scheduling 0008): late arrivals, no-shows, completions."""
+    """Every minute (migration scheduling 0008): late arrivals, no-shows, completions, and
+    holds past their expiry (``holds_sweep_expired``, safe to run twice)."""
     from scheduling.lifecycle import appointments_sweep_lifecycle
+    from scheduling.services import holds_sweep_expired
 
-    report = appointments_sweep_lifecycle(now=timezone.now())
-    return report.late_flagged + report.no_shows + report.completed
+    now = timezone.now()
+    report = appointments_sweep_lifecycle(now=now)
+    expired = holds_sweep_expired(now=now)
+    return report.late_flagged + report.no_shows + report.completed + expired
 
 
 def purge_idempotency_records() -> int:

@@ -18,6 +18,8 @@ urlpatterns = [
     path("appointments/<int:pk>/confirm/", views.appointment_confirm_view, name="appointment_confirm"),
     # The client's own page for a session, behind an opaque token (no account).
     path("a/<str:token>", client_views.client_manage, name="client_manage"),
+    path("a/<str:token>/move", client_views.client_move, name="client_move"),
+    path("a/<str:token>/move/confirm", client_views.client_move_confirm, name="client_move_confirm"),
     path("imports/", imports.import_csv_view, name="import_csv"),
     path("hooks/ehr/<slug:practice_slug>/", ehr.ehr_webhook, name="ehr_webhook"),
 ]

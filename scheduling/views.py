@@ -20,10 +20,11 @@ from django.views.decorators.http import require_POST
 from practice.access import ALL_ROLES, BOOKERS, can_manage_appointment, require_manage_appointment, staff_view
 from practice.forms import add_service_errors
 from practice.models import Modality
+from scheduling.availability import SlotRules, local_label, slot_rules, upcoming_slots
 from scheduling.client_actions import appointment_activity
 from scheduling.forms import AttendanceForm, BookingForm, CancelForm, DayFilterForm, RescheduleForm
 from scheduling.lifecycle import LIVE_STATUSES
-from scheduling.models import ActivityKind, Appointment, AppointmentParticipant, Attendance
+from scheduling.models import ActivityKind, Appointment, AppointmentParticipant, Attendance, BookingPolicy
 from scheduling.services import (
     LATE_JOIN_AFTER,
     appointment_book,
@@ -40,6 +41,33 @@ BOOKING_FIELD_MAP = {
     "first_starts_at": "start_time",
     "ends_at": "duration_minutes",
 }
+
+
+# A clash error offers the clinician's next free times (issue 18): this many.
+NEXT_FREE_TIMES = 3
+CALENDAR_CLASH_CODES = {"double_booking", "held"}
+
+
+def _calendar_clash(error: ValidationError) -> bool:
+    if not hasattr(error, "error_dict"):
+        return False
+    return any(e.code in CALENDAR_CLASH_CODES for errors in error.error_dict.values() for e in errors)
+
+
+def _offer_next_free_times(form, *, practice, clinician, starts_at, ends_at, field: str) -> None:
+    """After a clash, add the clinician's next open starts of the same length (from the open-slot
+    selector, under the practice's rules for staff) to the form's error."""
+    minutes = int((ends_at - starts_at).total_seconds() // 60)
+    now = timezone.now()
+    rules: SlotRules = slot_rules(BookingPolicy.for_practice(practice), "staff")
+    free = upcoming_slots(
+        clinician=clinician, minutes=minutes, now=now, rules=rules, after=starts_at, limit=NEXT_FREE_TIMES
+    )
+    if free:
+        times = "; ".join(local_label(slot.starts_at, practice.zoneinfo) for slot in free)
+        form.add_error(field, f"{clinician.display_name}'s next free times: {times}.")
+    else:
+        form.add_error(field, f"{clinician.display_name} has no free time in their weekly hours soon.")
 
 
 def _appointments_for(request):
@@ -104,6 +132,7 @@ def _book_from_form(request, form: BookingForm):
         modality=data["modality"],
         fee=data["fee"],
         booked_by=request.user,
+        client_overlap_reason=data["client_overlap_reason"],
     )
     try:
         if data["repeat"]:
@@ -122,6 +151,15 @@ def _book_from_form(request, form: BookingForm):
         appointment = appointment_book(starts_at=data["starts_at"], ends_at=data["ends_at"], **common)
     except ValidationError as error:
         add_service_errors(form, error, BOOKING_FIELD_MAP)
+        if _calendar_clash(error) and not data["repeat"]:
+            _offer_next_free_times(
+                form,
+                practice=request.practice,
+                clinician=data["clinician"],
+                starts_at=data["starts_at"],
+                ends_at=data["ends_at"],
+                field="start_time",
+            )
         return None
     messages.success(request, "Session booked.")
     return redirect("appointment_detail", pk=appointment.pk)
@@ -190,9 +228,19 @@ def appointment_reschedule_view(request, pk: int):
                 ends_at=form.cleaned_data["ends_at"],
                 clinician=form.cleaned_data["clinician"],
                 by=request.user,
+                client_overlap_reason=form.cleaned_data["client_overlap_reason"],
             )
         except ValidationError as error:
             add_service_errors(form, error, BOOKING_FIELD_MAP)
+            if _calendar_clash(error):
+                _offer_next_free_times(
+                    form,
+                    practice=request.practice,
+                    clinician=form.cleaned_data["clinician"],
+                    starts_at=form.cleaned_data["starts_at"],
+                    ends_at=form.cleaned_data["ends_at"],
+                    field="start_time",
+                )
         else:
             messages.success(request, "Session moved. The old time is kept in its history.")
             return redirect("appointment_detail", pk=new.pk)

@@ -9,7 +9,15 @@ from rest_framework.response import Response
 from practice.models import ClinicianProfile
 from scheduling.api.serializers import AwareDateTimeField
 from scheduling.api.views import NOT_FOUND, ApiView, document
-from scheduling.availability import MAX_MINUTES, MAX_RANGE, MIN_MINUTES, open_slots
+from scheduling.availability import (
+    MAX_MINUTES,
+    MAX_RANGE,
+    MIN_MINUTES,
+    Audience,
+    open_slots,
+    slot_rules,
+)
+from scheduling.models import BookingPolicy, ServiceType
 
 
 class SlotSerializer(serializers.Serializer):
@@ -31,7 +39,18 @@ class ClinicianOpenSlotsApi(ApiView):
             required=False,
             min_value=MIN_MINUTES,
             max_value=MAX_MINUTES,
-            help_text="Length of each slot. Default: the clinician's default session length.",
+            help_text="Length of each slot. Default: the service type's length, else the clinician's "
+            "default session length.",
+        )
+        service_type = serializers.IntegerField(
+            required=False, help_text="Id of a service type of the practice: slots of its length."
+        )
+        audience = serializers.ChoiceField(
+            choices=[a.value for a in Audience],
+            required=False,
+            default=Audience.STAFF.value,
+            help_text="Whose rules: `staff` (every open start, the practice's buffer kept), `new_client` "
+            "or `move` (the practice's minimum notice and booking horizon as well).",
         )
 
         def validate(self, data):
@@ -59,8 +78,10 @@ class ClinicianOpenSlotsApi(ApiView):
         "clinicians_open_slots",
         "Open slots of a clinician",
         description="Times the clinician can be booked for `minutes`: their weekly hours (local time, "
-        "correct across daylight-saving changes) minus time off minus sessions already booked, from now "
-        f"on. Ranges of up to {MAX_RANGE.days} days. An inactive clinician has no open slots.",
+        "correct across daylight-saving changes) minus time off minus sessions already booked and "
+        "unexpired holds, each kept the practice's buffer away, from now on (plus the practice's notice, "
+        f"up to its horizon, for client audiences). Ranges of up to {MAX_RANGE.days} days. "
+        "An inactive clinician has no open slots.",
         tags=["clinicians"],
         parameters=[FilterSerializer],
         responses={200: OutputSerializer, **NOT_FOUND},
@@ -70,7 +91,13 @@ class ClinicianOpenSlotsApi(ApiView):
             ClinicianProfile.objects.for_practice(self.practice).select_related("practice"), pk
         )
         query = self.query(ClinicianOpenSlotsApi.FilterSerializer)
-        minutes = query.get("minutes") or clinician.default_session_minutes
+        minutes = query.get("minutes")
+        if "service_type" in query:
+            service = ServiceType.objects.for_practice(self.practice).filter(pk=query["service_type"]).first()
+            if service is None:
+                raise serializers.ValidationError({"service_type": ["No such service type."]})
+            minutes = minutes or service.default_minutes
+        minutes = minutes or clinician.default_session_minutes
         slots = []
         if clinician.is_active:
             slots = open_slots(
@@ -79,6 +106,7 @@ class ClinicianOpenSlotsApi(ApiView):
                 ends=query["to"],
                 minutes=minutes,
                 now=timezone.now(),
+                rules=slot_rules(BookingPolicy.for_practice(self.practice), query["audience"]),
             )
         body = {
             "clinician": clinician.pk,

@@ -4,6 +4,7 @@
   recurring series, follow-ups, the appointment activity log, client session links and API
   idempotency records.
 - ``availability``: clinicians' weekly hours and time off (SPEC F4).
+- ``holds``: holds on a clinician's time and the practice's booking policy (issue 15).
 - ``ehr``: inbound EHR webhooks, each practice's signing secret and the events received (F20).
 """
 
@@ -32,6 +33,7 @@ from scheduling.models.appointments import (
 )
 from scheduling.models.availability import TimeOff, Weekday, WeeklyHours
 from scheduling.models.ehr import EhrWebhookEvent, EhrWebhookSecret
+from scheduling.models.holds import BookingPolicy, Hold, HoldKind, HoldQuerySet
 
 __all__ = [
     "SLOT_HOLDING_STATUSES",
@@ -46,12 +48,16 @@ __all__ = [
     "AppointmentSource",
     "AppointmentStatus",
     "Attendance",
+    "BookingPolicy",
     "EhrWebhookEvent",
     "EhrWebhookSecret",
     "FollowUp",
     "FollowUpKind",
     "FollowUpQuerySet",
     "Frequency",
+    "Hold",
+    "HoldKind",
+    "HoldQuerySet",
     "IdempotencyRecord",
     "ManageLink",
     "ManageLinkQuerySet",

@@ -61,9 +61,9 @@ class AppointmentStatus(models.TextChoices):
     RESCHEDULED = "rescheduled", "Rescheduled"
 
 
-# An appointment in one of these states holds its clinician's time: no other appointment
-# may overlap it. The PostgreSQL exclusion constraint and the SQLite triggers in migration
-# scheduling/0002 use the same list; change them together.
+# An appointment in one of these states holds its clinician's time (and its clients' time): no
+# other appointment or hold may overlap it. The PostgreSQL exclusion constraint and the SQLite
+# triggers in migrations scheduling/0002 and 0012 use the same list; change them together.
 SLOT_HOLDING_STATUSES = (
     AppointmentStatus.SCHEDULED,
     AppointmentStatus.CONFIRMED,
@@ -273,6 +273,12 @@ class AppointmentParticipant(models.Model):
     # Set once by the lifecycle sweep when the client had not joined 5 minutes in (SPEC F9 step 6),
     # so a late-arrival item resolved by staff is not raised again a minute later.
     late_flagged_at = models.DateTimeField(null=True, blank=True)
+    # A client is never in two live sessions at once (migration scheduling 0012 refuses it),
+    # unless staff book a real exception: the reason is kept here, audit-logged with the row,
+    # and a row with a reason is left out of that rule.
+    overlap_reason = models.CharField(
+        max_length=300, blank=True, help_text="Why this client may be in another session at this time."
+    )
 
     class Meta:
         ordering = ["appointment", "client__last_name", "client__first_name"]
@@ -406,6 +412,7 @@ class ActivityKind(models.TextChoices):
     CHECK_IN_SENT = "check_in_sent", "“Are you OK to continue?” text sent"
     NO_SHOW_MARKED = "no_show_marked", "Marked no-show"
     NO_SHOW_REVERSED = "no_show_reversed", "No-show reversed"
+    MOVED = "moved", "Client moved the session"
 
 
 class ActivityChannel(models.TextChoices):
