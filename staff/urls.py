@@ -3,7 +3,16 @@ and settings. Every app below is read from here; the URL names are the ones temp
 
 from django.urls import path
 
-from staff import board_views, client_views, feedback_views, metrics_views, sequence_views, token_views
+from staff import (
+    board_views,
+    booking_request_views,
+    client_views,
+    feedback_views,
+    metrics_views,
+    self_service_views,
+    sequence_views,
+    token_views,
+)
 
 urlpatterns = [
     path("", client_views.home, name="home"),
@@ -25,6 +34,18 @@ urlpatterns = [
     ),
     path("queue/", board_views.follow_up_list, name="follow_up_list"),
     path("queue/<int:pk>/resolve/", board_views.follow_up_resolve_view, name="follow_up_resolve"),
+    # Booking requests from the booking page.
+    path("requests/", booking_request_views.booking_requests, name="booking_requests"),
+    path(
+        "requests/<int:pk>/approve/",
+        booking_request_views.booking_request_approve_view,
+        name="booking_request_approve",
+    ),
+    path(
+        "requests/<int:pk>/decline/",
+        booking_request_views.booking_request_decline_view,
+        name="booking_request_decline",
+    ),
     # Clients.
     path("clients/", client_views.client_list, name="client_list"),
     path("clients/new/", client_views.client_create, name="client_create"),
@@ -39,6 +60,10 @@ urlpatterns = [
     path("settings/sequence/", sequence_views.sequence_settings, name="sequence_settings"),
     path("settings/sequence/steps/<int:pk>/", sequence_views.step_edit, name="step_edit"),
     path("settings/sequence/preview", sequence_views.step_preview_json, name="step_preview"),
+    path("settings/self-service/", self_service_views.self_service_settings, name="self_service_settings"),
+    path(
+        "settings/matching/<int:clinician_pk>/", self_service_views.matching_profile, name="matching_profile"
+    ),
     path("settings/api-tokens/", token_views.api_tokens, name="api_tokens"),
     path("settings/api-tokens/<int:pk>/revoke/", token_views.api_token_revoke_view, name="api_token_revoke"),
 ]

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from selfservice import views
+
+urlpatterns = [
+    path("book/<slug:slug>/", views.book_start, name="book_start"),
+    path("book/<slug:slug>/clinicians/", views.book_matches, name="book_matches"),
+    path("book/<slug:slug>/clinicians/<int:clinician_pk>/", views.book_times, name="book_times"),
+    path("book/<slug:slug>/details/", views.book_details, name="book_details"),
+    path("book/<slug:slug>/verify/", views.book_verify, name="book_verify"),
+    path("book/<slug:slug>/requested/", views.book_done, name="book_done"),
+]
