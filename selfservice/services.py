@@ -22,6 +22,8 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from integrations.models import EventType
+from integrations.outbox import webhook_event_record
 from practice.models import Client, ConsentSource, Practice
 from practice.services import client_create
 from scheduling.models import AppointmentSource, HoldKind
@@ -227,7 +229,33 @@ def booking_request_create(
             created_at=now,
         )
         request.concerns.set(needs.get("concern_ids", []))
+        _record_event(request, EventType.BOOKING_REQUESTED, now)
     return request
+
+
+def _record_event(request: BookingRequest, event_type: str, now: datetime) -> None:
+    """The signed webhook event, in the change's transaction. Ids, times and states only: never
+    the person's name, contact details, concerns or the decline's wording (docs/webhooks.md)."""
+    webhook_event_record(
+        practice_id=request.practice_id,
+        event_type=event_type,
+        occurred_at=now,
+        appointment_id=request.appointment_id,
+        data={
+            "booking_request": {
+                "id": request.pk,
+                "status": request.status,
+                "clinician_id": request.clinician_id,
+                "service_type_id": request.service_type_id,
+                "modality": request.modality,
+                "starts_at": request.starts_at.isoformat(),
+                "ends_at": request.ends_at.isoformat(),
+                "expires_at": request.expires_at.isoformat(),
+                "appointment_id": request.appointment_id,
+            }
+        },
+        now=now,
+    )
 
 
 def _pending(request: BookingRequest, now: datetime) -> BookingRequest:
@@ -288,7 +316,8 @@ def booking_request_approve(*, request: BookingRequest, by, now: datetime | None
             appointment=appointment,
             hold=None,
         )
-    request.refresh_from_db()
+        request.refresh_from_db()
+        _record_event(request, EventType.BOOKING_APPROVED, now)
     return request
 
 
@@ -309,7 +338,8 @@ def booking_request_decline(*, request: BookingRequest, by, reason: str, now: da
             decline_reason=reason[:300],
             hold=None,
         )
-    request.refresh_from_db()
+        request.refresh_from_db()
+        _record_event(request, EventType.BOOKING_DECLINED, now)
     transaction.on_commit(lambda: _send_decline(request))
     return request
 

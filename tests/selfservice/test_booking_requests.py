@@ -156,3 +156,22 @@ def test_the_worker_sweeps_requests_every_minute(booking_practice, clinician, se
     request = _request(booking_practice, clinician, service_type, frozen_now, hours_ahead=24 * 7)
     with time_machine.travel(request.expires_at + timedelta(seconds=1), tick=False):
         assert sweep_booking_requests() == 1
+
+
+def test_signed_events_say_requested_and_approved_without_the_persons_details(
+    booking_practice, clinician, service_type, manager, frozen_now
+):
+    from integrations.models import WebhookEndpoint, WebhookEvent
+
+    WebhookEndpoint.objects.create(
+        practice=booking_practice,
+        url="https://ehr.example.org/hooks",
+        secret="whsec_dGVzdA==",
+        event_types=["booking.requested", "booking.approved", "booking.declined"],
+    )
+    request = _request(booking_practice, clinician, service_type, frozen_now)
+    booking_request_approve(request=request, by=manager, now=frozen_now)
+    events = list(WebhookEvent.objects.order_by("pk").values_list("type", "body"))
+    assert [event_type for event_type, _ in events] == ["booking.requested", "booking.approved"]
+    for _, body in events:
+        assert "Nora" not in body and "nora@example.org" not in body and "+1212" not in body
