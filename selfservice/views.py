@@ -26,8 +26,12 @@ from selfservice.forms import CodeForm, DetailsForm, NeedsForm, SlotChoiceForm
 from selfservice.models import Concern, OnlineBooking, Payer
 
 
-def _page(request, template: str, context: dict, status: int = 200) -> HttpResponse:
-    response = render(request, template, context, status=status)
+def _page(
+    request, template: str, context: dict, status: int = 200, tz: ZoneInfo | None = None
+) -> HttpResponse:
+    """Render on the client's clock: Django's date filter shows aware times in the active zone."""
+    with timezone.override(tz or timezone.get_current_timezone()):
+        response = render(request, template, context, status=status)
     response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
@@ -192,7 +196,7 @@ def book_times(request, slug: str, clinician_pk: int):
         "error": error,
         "step": 3,
     }
-    return _page(request, "selfservice/book_times.html", context)
+    return _page(request, "selfservice/book_times.html", context, tz=tz)
 
 
 def _chosen(request, practice) -> tuple[ClinicianProfile, object, datetime] | None:
@@ -249,7 +253,7 @@ def book_details(request, slug: str):
         "policy": _policy_text(practice, online),
         "step": 4,
     }
-    return _page(request, "selfservice/book_details.html", context)
+    return _page(request, "selfservice/book_details.html", context, tz=tz)
 
 
 @never_cache
@@ -313,6 +317,7 @@ def book_done(request, slug: str):
     done = _state(request, practice).get("done")
     if done is None:
         return redirect("book_start", slug=practice.slug)
-    local = datetime.fromtimestamp(done["start"], tz=UTC).astimezone(ZoneInfo(done["timezone"]))
+    tz = ZoneInfo(done["timezone"])
+    local = datetime.fromtimestamp(done["start"], tz=UTC).astimezone(tz)
     context = {"practice": practice, "clinician_name": done["clinician"], "local_start": local, "step": 6}
-    return _page(request, "selfservice/book_done.html", context)
+    return _page(request, "selfservice/book_done.html", context, tz=tz)

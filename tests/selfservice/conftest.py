@@ -25,14 +25,18 @@ def frozen_now():
 
 @pytest.fixture
 def booking_practice(practice, service_type, clinician):
+    return make_booking_practice(practice, service_type, clinician, weekdays=range(5))
+
+
+def make_booking_practice(practice, service_type, clinician, *, weekdays, hours=(time(9), time(17))):
     online = OnlineBooking.objects.create(practice=practice, enabled=True)
     online.services.set([service_type])
     anxiety = Concern.objects.create(practice=practice, name="Anxiety")
     Concern.objects.create(practice=practice, name="Couples")
     aetna = Payer.objects.create(practice=practice, name="Aetna")
     Payer.objects.create(practice=practice, name="Self-pay")
-    for weekday in range(5):
-        WeeklyHours.objects.create(clinician=clinician, weekday=weekday, starts_at=time(9), ends_at=time(17))
+    for weekday in weekdays:
+        WeeklyHours.objects.create(clinician=clinician, weekday=weekday, starts_at=hours[0], ends_at=hours[1])
     profile = MatchingProfile.objects.create(
         clinician=clinician, age_groups=["adult"], states_licensed=["NY", "NJ"], accepting_new_clients=True
     )

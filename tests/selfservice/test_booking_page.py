@@ -202,3 +202,21 @@ def test_hard_filters_hide_a_clinician_not_licensed_in_the_clients_state(
     page = client.get(reverse("book_matches", kwargs={"slug": booking_practice.slug}))
     assert clinician.display_name not in page.content.decode()
     assert "No therapist here fits" in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("zone", "first_time"), [("America/New_York", "12:00 PM"), ("America/Los_Angeles", "9:00 AM")]
+)
+def test_times_show_on_the_clock_the_client_chose(
+    client, booking_practice, clinician, frozen_now, zone, first_time
+):
+    """Monday noon in New York, 24 h notice: the first time is Tuesday 12:00 in New York, which a
+    client in Los Angeles reads as 9:00 AM, on Tuesday either way."""
+    _needs(client, booking_practice, timezone=zone)
+    page = client.get(
+        reverse("book_times", kwargs={"slug": booking_practice.slug, "clinician_pk": clinician.pk})
+    )
+    html = page.content.decode()
+    first_button = re.search(r'name="start" value="\d+" class="[^"]*">([^<]+)<', html).group(1)
+    assert first_button == first_time
+    assert "Tuesday, May 5" in html and "Monday, May 4" not in html
