@@ -175,6 +175,8 @@ class BookingRequest(models.Model):
 
 class VerificationPurpose(models.TextChoices):
     BOOKING = "booking", "Booking request"
+    # No code: the row only counts requests for a client-home link (rate limits).
+    HOME_LINK = "home_link", "Client home link request"
 
 
 class VerificationCode(models.Model):
@@ -196,3 +198,23 @@ class VerificationCode(models.Model):
 
     def __str__(self) -> str:
         return f"Verification code #{self.pk}"
+
+
+class ClientHomeLinkQuerySet(models.QuerySet):
+    def valid(self, now):
+        return self.filter(expires_at__gt=now)
+
+
+class ClientHomeLink(models.Model):
+    """A link to the client's home page, /h/<token>. Only the token's hash is stored, so every
+    request for a link makes a new one; each works for LIFETIME."""
+
+    client = models.ForeignKey("practice.Client", on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    objects = ClientHomeLinkQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"Home link #{self.pk}"

@@ -89,7 +89,7 @@ def add_business_hours(*, start: datetime, hours: int, practice: Practice) -> da
 # --- One-time codes ----------------------------------------------------------------------------
 
 
-def _digest(value: str) -> str:
+def keyed_digest(value: str) -> str:
     return hmac.new(settings.SECRET_KEY.encode(), value.encode(), hashlib.sha256).hexdigest()
 
 
@@ -103,7 +103,7 @@ def verification_code_send(
     """Send a six-digit code to ``email``. The same whether or not the address is known to the
     practice; refused (``RateLimited``) past the per-address or per-practice limit."""
     now = now or timezone.now()
-    address_hash = _digest(normalized_address(email))
+    address_hash = keyed_digest(normalized_address(email))
     per_address, address_window = CODES_PER_ADDRESS
     per_practice, practice_window = CODES_PER_PRACTICE
     with transaction.atomic():
@@ -120,7 +120,7 @@ def verification_code_send(
             practice=practice,
             purpose=purpose,
             address_hash=address_hash,
-            code_hash=_digest(f"{address_hash}:{code}"),
+            code_hash=keyed_digest(f"{address_hash}:{code}"),
             created_at=now,
             expires_at=now + CODE_LIFETIME,
         )
@@ -146,7 +146,7 @@ def verification_code_check(
 ) -> bool:
     """True once for the right code of the address's latest live code; each wrong try counts."""
     now = now or timezone.now()
-    address_hash = _digest(normalized_address(email))
+    address_hash = keyed_digest(normalized_address(email))
     with transaction.atomic():
         latest = (
             VerificationCode.objects.select_for_update()
@@ -156,7 +156,7 @@ def verification_code_check(
         )
         if latest is None or latest.expires_at <= now or latest.attempts >= CODE_ATTEMPTS:
             return False
-        if not hmac.compare_digest(latest.code_hash, _digest(f"{address_hash}:{code.strip()}")):
+        if not hmac.compare_digest(latest.code_hash, keyed_digest(f"{address_hash}:{code.strip()}")):
             VerificationCode.objects.filter(pk=latest.pk).update(attempts=latest.attempts + 1)
             return False
         VerificationCode.objects.filter(pk=latest.pk).update(used_at=now)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from selfservice import views
+from selfservice import home_views, views
 
 urlpatterns = [
     path("book/<slug:slug>/", views.book_start, name="book_start"),
@@ -9,4 +9,6 @@ urlpatterns = [
     path("book/<slug:slug>/details/", views.book_details, name="book_details"),
     path("book/<slug:slug>/verify/", views.book_verify, name="book_verify"),
     path("book/<slug:slug>/requested/", views.book_done, name="book_done"),
+    path("h/<str:token>", home_views.client_home, name="client_home"),
+    path("home/<slug:slug>/", home_views.home_link_request, name="home_link_request"),
 ]

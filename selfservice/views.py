@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
@@ -24,17 +24,7 @@ from practice.models import ClinicianProfile, Practice
 from selfservice import matching, selectors, services
 from selfservice.forms import CodeForm, DetailsForm, NeedsForm, SlotChoiceForm
 from selfservice.models import Concern, OnlineBooking, Payer
-
-
-def _page(
-    request, template: str, context: dict, status: int = 200, tz: ZoneInfo | None = None
-) -> HttpResponse:
-    """Render on the client's clock: Django's date filter shows aware times in the active zone."""
-    with timezone.override(tz or timezone.get_current_timezone()):
-        response = render(request, template, context, status=status)
-    response["Referrer-Policy"] = "same-origin"
-    response["X-Robots-Tag"] = "noindex, nofollow"
-    return response
+from selfservice.pages import client_page
 
 
 def _booking(slug: str) -> tuple[Practice, OnlineBooking]:
@@ -109,7 +99,9 @@ def book_start(request, slug: str):
             timezone=data["timezone"],
         )
         return redirect("book_matches", slug=practice.slug)
-    return _page(request, "selfservice/book_start.html", {"practice": practice, "form": form, "step": 1})
+    return client_page(
+        request, "selfservice/book_start.html", {"practice": practice, "form": form, "step": 1}
+    )
 
 
 def _needs(request, practice) -> tuple[matching.Needs, dict] | None:
@@ -138,7 +130,7 @@ def book_matches(request, slug: str):
     service = selectors.bookable_services(online)[0]
     now = timezone.now()
     matches = matching.rank(needs, selectors.candidates(practice=practice, service=service, now=now))
-    return _page(
+    return client_page(
         request,
         "selfservice/book_matches.html",
         {"practice": practice, "matches": matches, "service": service, "step": 2},
@@ -196,7 +188,7 @@ def book_times(request, slug: str, clinician_pk: int):
         "error": error,
         "step": 3,
     }
-    return _page(request, "selfservice/book_times.html", context, tz=tz)
+    return client_page(request, "selfservice/book_times.html", context, tz=tz)
 
 
 def _chosen(request, practice) -> tuple[ClinicianProfile, object, datetime] | None:
@@ -253,7 +245,7 @@ def book_details(request, slug: str):
         "policy": _policy_text(practice, online),
         "step": 4,
     }
-    return _page(request, "selfservice/book_details.html", context, tz=tz)
+    return client_page(request, "selfservice/book_details.html", context, tz=tz)
 
 
 @never_cache
@@ -275,7 +267,9 @@ def book_verify(request, slug: str):
             )
         else:
             return _create_request(request, practice, chosen, person)
-    return _page(request, "selfservice/book_verify.html", {"practice": practice, "form": form, "step": 5})
+    return client_page(
+        request, "selfservice/book_verify.html", {"practice": practice, "form": form, "step": 5}
+    )
 
 
 def _create_request(request, practice, chosen, person):
@@ -320,4 +314,4 @@ def book_done(request, slug: str):
     tz = ZoneInfo(done["timezone"])
     local = datetime.fromtimestamp(done["start"], tz=UTC).astimezone(tz)
     context = {"practice": practice, "clinician_name": done["clinician"], "local_start": local, "step": 6}
-    return _page(request, "selfservice/book_done.html", context, tz=tz)
+    return client_page(request, "selfservice/book_done.html", context, tz=tz)
