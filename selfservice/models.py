@@ -218,3 +218,66 @@ class ClientHomeLink(models.Model):
 
     def __str__(self) -> str:
         return f"Home link #{self.pk}"
+
+
+class DocumentKind(models.TextChoices):
+    INTAKE = "intake", "Intake questionnaire"
+    CONSENT = "consent", "Consent to sign"
+
+
+class FieldType(models.TextChoices):
+    TEXT = "text", "Text"
+    CHOICE = "choice", "Choice"
+    DATE = "date", "Date"
+    YES_NO = "yesno", "Yes or no"
+
+
+class DocumentTemplate(models.Model):
+    """A form the practice asks new clients to complete before their first session: an intake
+    questionnaire or a consent (telehealth consent, the no-show policy). Editing the wording makes
+    a new version; a client's signature names the version they signed."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="document_templates")
+    title = models.CharField(max_length=120)
+    kind = models.CharField(max_length=10, choices=DocumentKind.choices)
+    body = models.TextField(blank=True, help_text="What the client reads first, e.g. the consent's text.")
+    # [{"key": "q1", "label": "…", "type": "text|choice|date|yesno", "choices": [...], "required": true}]
+    fields = models.JSONField(default=list, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    required = models.BooleanField(default=True, help_text="Needed before the client's first session.")
+    is_active = models.BooleanField(default=True)
+
+    objects = PracticeScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["kind", "title"]
+
+    def __str__(self) -> str:
+        return f"{self.title} (v{self.version})"
+
+
+class DocumentSubmission(models.Model):
+    """A client's completed document: their answers (health information: shown to the practice's
+    staff only, never logged or put in a message) and the typed-name signature, with when, from
+    which address, and which version."""
+
+    template = models.ForeignKey(DocumentTemplate, on_delete=models.CASCADE, related_name="submissions")
+    client = models.ForeignKey(
+        "practice.Client", on_delete=models.CASCADE, related_name="document_submissions"
+    )
+    version = models.PositiveIntegerField()
+    answers = models.JSONField(default=dict, blank=True)
+    signed_name = models.CharField(max_length=200)
+    signed_at = models.DateTimeField()
+    signed_from = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-signed_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["template", "client", "version"], name="document_signed_once_per_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Document submission #{self.pk}"

@@ -11,3 +11,11 @@ def sweep_booking_requests() -> int:
     from selfservice.services import booking_requests_expire
 
     return booking_requests_expire(now=timezone.now())
+
+
+def sweep_documents() -> int:
+    """Every minute: a queue item for each session within 24 hours whose client has not signed a
+    required consent (raised once per consent version)."""
+    from selfservice.documents import consents_missing_raise
+
+    return consents_missing_raise(now=timezone.now())

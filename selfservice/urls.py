@@ -10,5 +10,6 @@ urlpatterns = [
     path("book/<slug:slug>/verify/", views.book_verify, name="book_verify"),
     path("book/<slug:slug>/requested/", views.book_done, name="book_done"),
     path("h/<str:token>", home_views.client_home, name="client_home"),
+    path("h/<str:token>/documents/<int:template_pk>/", home_views.client_document, name="client_document"),
     path("home/<slug:slug>/", home_views.home_link_request, name="home_link_request"),
 ]

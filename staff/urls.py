@@ -7,6 +7,7 @@ from staff import (
     board_views,
     booking_request_views,
     client_views,
+    document_views,
     feedback_views,
     metrics_views,
     self_service_views,
@@ -63,6 +64,11 @@ urlpatterns = [
     path("settings/self-service/", self_service_views.self_service_settings, name="self_service_settings"),
     path(
         "settings/matching/<int:clinician_pk>/", self_service_views.matching_profile, name="matching_profile"
+    ),
+    path("settings/documents/", document_views.document_templates, name="document_templates"),
+    path("settings/documents/new/", document_views.document_template_edit, name="document_template_new"),
+    path(
+        "settings/documents/<int:pk>/", document_views.document_template_edit, name="document_template_edit"
     ),
     path("settings/api-tokens/", token_views.api_tokens, name="api_tokens"),
     path("settings/api-tokens/<int:pk>/revoke/", token_views.api_token_revoke_view, name="api_token_revoke"),
