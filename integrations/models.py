@@ -26,6 +26,9 @@ class EventType(models.TextChoices):
     MESSAGE_FAILED = "message.failed", "Reminder failed or undeliverable"
     CLIENT_OPTED_OUT = "client.opted_out", "Client opted out of texts"
     PAYMENT_DUE = "payment.due", "Payment due"
+    BOOKING_REQUESTED = "booking.requested", "Booking requested on the booking page"
+    BOOKING_APPROVED = "booking.approved", "Booking request approved"
+    BOOKING_DECLINED = "booking.declined", "Booking request declined"
 
 
 # Sent on request from the endpoint page, to that endpoint only; nobody subscribes to it.

@@ -36,6 +36,7 @@ from scheduling.models import (
     AppointmentSource,
     AppointmentStatus,
     Attendance,
+    BookingPolicy,
     FollowUp,
     Frequency,
     Hold,
@@ -888,6 +889,21 @@ def publish_completed(appointment: Appointment) -> None:
     publish_on_commit(AppointmentEvent("completed", appointment.pk))
     if appointment.fee > 0:
         publish_on_commit(AppointmentEvent("payment_due", appointment.pk))
+
+
+# --- Booking policy -------------------------------------------------------------------------------
+
+
+def booking_policy_update(*, practice: Practice, fields: dict) -> BookingPolicy:
+    """Save the practice's open-slot and self-service rules (the row is made on first save)."""
+    with transaction.atomic():
+        policy = BookingPolicy.objects.select_for_update().filter(practice=practice).first()
+        policy = policy or BookingPolicy(practice=practice)
+        for name, value in fields.items():
+            setattr(policy, name, value)
+        policy.full_clean()
+        policy.save()
+    return policy
 
 
 # --- Holds ------------------------------------------------------------------------------------

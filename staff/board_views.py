@@ -263,6 +263,11 @@ QUEUE_TABS = [
         "Video links",
         "The video link could not be made: add one by hand or retry.",
     ),
+    (
+        FollowUpKind.CONSENT_MISSING,
+        "Consents",
+        "A session is within a day and the client has not signed a required consent.",
+    ),
 ]
 
 

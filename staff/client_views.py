@@ -20,6 +20,7 @@ from practice.access import ALL_ROLES, CLIENT_EDITORS, SCHEDULERS, staff_view, v
 from practice.forms import ClientForm, add_service_errors
 from practice.models import Client, ClientStatus, Role
 from scheduling.models import Appointment
+from selfservice.documents import document_status
 
 CLIENTS_PER_PAGE = 50
 
@@ -83,6 +84,7 @@ def client_detail(request, pk: int):
         "client": client,
         "upcoming": appointments.filter(starts_at__gte=now).order_by("starts_at")[:20],
         "past": appointments.filter(starts_at__lt=now)[:20],
+        "documents": document_status(client),
         "local_tz": client.zoneinfo(request.practice),
         "can_edit": request.membership.role in CLIENT_EDITORS,
         "nav": "clients",

@@ -7,11 +7,14 @@ from staff import (
     audit_views,
     availability_views,
     board_views,
+    booking_request_views,
     calendar_views,
     client_views,
+    document_views,
     feedback_views,
     metrics_views,
     practice_settings_views,
+    self_service_views,
     sequence_views,
     settings_views,
     team_views,
@@ -42,6 +45,18 @@ urlpatterns = [
     path("calendar/sessions/<int:pk>/move/", calendar_views.calendar_move, name="calendar_move"),
     path("queue/", board_views.follow_up_list, name="follow_up_list"),
     path("queue/<int:pk>/resolve/", board_views.follow_up_resolve_view, name="follow_up_resolve"),
+    # Booking requests from the booking page.
+    path("requests/", booking_request_views.booking_requests, name="booking_requests"),
+    path(
+        "requests/<int:pk>/approve/",
+        booking_request_views.booking_request_approve_view,
+        name="booking_request_approve",
+    ),
+    path(
+        "requests/<int:pk>/decline/",
+        booking_request_views.booking_request_decline_view,
+        name="booking_request_decline",
+    ),
     # Clients.
     path("clients/", client_views.client_list, name="client_list"),
     path("clients/new/", client_views.client_create, name="client_create"),
@@ -57,6 +72,15 @@ urlpatterns = [
     path("settings/sequence/", sequence_views.sequence_settings, name="sequence_settings"),
     path("settings/sequence/steps/<int:pk>/", sequence_views.step_edit, name="step_edit"),
     path("settings/sequence/preview", sequence_views.step_preview_json, name="step_preview"),
+    path("settings/self-service/", self_service_views.self_service_settings, name="self_service_settings"),
+    path(
+        "settings/matching/<int:clinician_pk>/", self_service_views.matching_profile, name="matching_profile"
+    ),
+    path("settings/documents/", document_views.document_templates, name="document_templates"),
+    path("settings/documents/new/", document_views.document_template_edit, name="document_template_new"),
+    path(
+        "settings/documents/<int:pk>/", document_views.document_template_edit, name="document_template_edit"
+    ),
     path("settings/api-tokens/", token_views.api_tokens, name="api_tokens"),
     path("settings/api-tokens/<int:pk>/revoke/", token_views.api_token_revoke_view, name="api_token_revoke"),
     # Practice administration (docs/administration.md).

@@ -306,6 +306,7 @@ class FollowUpKind(models.TextChoices):
     MESSAGE_PROBLEM = "message_problem", "Message failed or unknown"
     BOOKING_REQUESTED = "booking_requested", "Client asked to book their next session"
     RESCHEDULE_REQUESTED = "reschedule_requested", "Client asked to reschedule"
+    CONSENT_MISSING = "consent_missing", "Required consent not signed"
 
 
 class FollowUpQuerySet(PracticeScopedQuerySet):

@@ -33,6 +33,12 @@ OPERATIONS = {
     ("/api/v1/ehr/{source}/clients/", "post"),
     ("/api/v1/ehr/{source}/appointments/", "post"),
     ("/api/v1/messages/", "get"),
+    ("/api/v1/service-types/", "get"),
+    ("/api/v1/booking-requests/", "get"),
+    ("/api/v1/booking-requests/{id}/", "get"),
+    ("/api/v1/booking-requests/{id}/approve/", "post"),
+    ("/api/v1/booking-requests/{id}/decline/", "post"),
+    ("/api/v1/clinicians/{id}/matching/", "get"),
 }
 
 

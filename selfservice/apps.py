@@ -1,0 +1,25 @@
+from django.apps import AppConfig
+
+
+class SelfServiceConfig(AppConfig):
+    """Client-facing pages beyond one session: the public booking page with matching and booking
+    requests. Reads scheduling, telehealth, messaging and integrations; only staff/ reads it."""
+
+    name = "selfservice"
+    verbose_name = "Self-service"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from auditlog.registry import auditlog
+
+        from selfservice.models import BookingRequest, DocumentSubmission, DocumentTemplate, MatchingProfile
+
+        auditlog.register(MatchingProfile)
+        auditlog.register(DocumentTemplate)
+        # A signature is logged with its version and time; the answers never.
+        auditlog.register(
+            DocumentSubmission, include_fields=["template", "client", "version", "signed_name", "signed_at"]
+        )
+        # The person's details and what they need are health information: logged as changes of
+        # state only, never their contents.
+        auditlog.register(BookingRequest, include_fields=["status", "decided_by", "appointment"])

@@ -1,0 +1,117 @@
+"""The booking page's forms: what the client needs, their details, the code. They turn raw input
+into domain values; the rules live in selfservice.matching and selfservice.services."""
+
+from __future__ import annotations
+
+from django import forms
+from phonenumber_field.formfields import PhoneNumberField
+
+from practice.models import Modality
+from selfservice.models import US_STATES, AgeGroup
+
+# The zones a US practice's clients are in; the practice's own is added first.
+COMMON_ZONES = [
+    ("America/New_York", "Eastern time"),
+    ("America/Chicago", "Central time"),
+    ("America/Denver", "Mountain time"),
+    ("America/Phoenix", "Arizona time"),
+    ("America/Los_Angeles", "Pacific time"),
+    ("America/Anchorage", "Alaska time"),
+    ("Pacific/Honolulu", "Hawaii time"),
+]
+
+
+class NeedsForm(forms.Form):
+    concerns = forms.ModelMultipleChoiceField(
+        queryset=None,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="What would you like help with?",
+        help_text="Choose any that fit. You can tell your therapist more later.",
+    )
+    modality = forms.ChoiceField(
+        label="How would you like to meet?",
+        choices=[("", "Either is fine"), *Modality.choices],
+        required=False,
+        widget=forms.RadioSelect,
+    )
+    language = forms.ChoiceField(label="Language for your sessions", required=False)
+    payer = forms.ModelChoiceField(
+        queryset=None, required=False, label="How will you pay?", empty_label="Not sure yet"
+    )
+    age_group = forms.ChoiceField(
+        label="Who are the sessions for?", choices=[("", "—"), *AgeGroup.choices], required=False
+    )
+    state = forms.ChoiceField(
+        label="Which state will you be in during sessions?",
+        choices=[("", "—"), *US_STATES],
+        required=False,
+        help_text="Therapists can only see clients in states where they are licensed.",
+    )
+    timezone = forms.ChoiceField(label="Your time zone", help_text="Times are shown on this clock.")
+
+    def __init__(self, *args, practice, concerns, payers, languages, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.fields["concerns"].queryset = concerns
+        self.fields["payer"].queryset = payers
+        self.fields["language"].choices = [
+            ("", "English"),
+            *[(lang, lang) for lang in languages if lang != "English"],
+        ]
+        zones = dict(COMMON_ZONES)
+        own = practice.timezone
+        self.fields["timezone"].choices = [(own, zones.get(own, own))] + [
+            z for z in COMMON_ZONES if z[0] != own
+        ]
+        self.fields["timezone"].initial = own
+
+
+class SlotChoiceForm(forms.Form):
+    """The start the client picked, as the number the page listed (never a free-form time)."""
+
+    start = forms.IntegerField(min_value=0, max_value=10**10)
+
+
+class DetailsForm(forms.Form):
+    first_name = forms.CharField(max_length=100, label="First name")
+    last_name = forms.CharField(max_length=100, label="Last name")
+    email = forms.EmailField(label="E-mail", help_text="We send a code to this address to check it is yours.")
+    phone = PhoneNumberField(label="Mobile phone (optional)", required=False, region="US")
+    sms_consent = forms.BooleanField(
+        required=False,
+        label="Text me reminders and my session links at this number. Message and data rates may apply; "
+        "reply STOP to stop at any time.",
+    )
+    policy = forms.BooleanField(label="I have read and accept the cancellation and no-show policy above.")
+    # A field people never see (hidden by CSS, not by type=hidden): bots fill it in.
+    website = forms.CharField(required=False, label="Leave this empty", max_length=200)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.fields["website"].widget.attrs.update({"autocomplete": "off", "tabindex": "-1"})
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("sms_consent") and not cleaned.get("phone"):
+            self.add_error("phone", "Add a mobile number to get texts, or untick the box.")
+        return cleaned
+
+    @property
+    def is_bot(self) -> bool:
+        return bool(self.cleaned_data.get("website"))
+
+
+class CodeForm(forms.Form):
+    code = forms.RegexField(
+        regex=r"\A[0-9]{6}\Z",
+        max_length=6,
+        label="The 6-digit code we e-mailed you",
+        error_messages={"invalid": "The code is six digits, 0 to 9."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.fields["code"].widget.attrs.update({"inputmode": "numeric", "autocomplete": "one-time-code"})

@@ -1,0 +1,148 @@
+"""The client home, /h/<token> (issue 15): a client's upcoming sessions with join, tech check, and
+move or cancel; their message preferences. No account: the link is the credential, like the
+session link. Links are minted when asked for (by e-mail), hashed at rest, valid 30 days.
+
+The actions hand over to the pages that already do them: the one-tap join and tech check links
+(telehealth), the session page for moving and cancelling (scheduling), the preference page
+(messaging). Those pages' links are minted by a POST from here, so opening the home page (a GET,
+which link scanners do) writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+
+from practice.models import Client, Practice
+from scheduling.models import AppointmentParticipant, AppointmentStatus
+from selfservice.models import ClientHomeLink, VerificationCode, VerificationPurpose
+from selfservice.services import RateLimited, keyed_digest, normalized_address
+
+LIFETIME = timedelta(days=30)
+TOKEN_BYTES = 24
+MAX_TOKEN_LENGTH = 64
+LINK_REQUESTS_PER_ADDRESS = (3, timedelta(minutes=15))
+LINK_REQUESTS_PER_PRACTICE = (60, timedelta(hours=1))
+UPCOMING_LIMIT = 10
+# Sessions the home lists: coming up, or on now (a client may still join).
+HOME_STATUSES = (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED, AppointmentStatus.IN_PROGRESS)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def home_link_for(*, client: Client, now: datetime) -> str:
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    ClientHomeLink.objects.create(
+        client=client, token_hash=_hash(token), created_at=now, expires_at=now + LIFETIME
+    )
+    return token
+
+
+def home_link_client(token: str, now: datetime) -> Client | None:
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    link = (
+        ClientHomeLink.objects.valid(now)
+        .select_related("client__practice")
+        .filter(token_hash=_hash(token))
+        .first()
+    )
+    return link.client if link is not None else None
+
+
+def home_link_send(*, practice: Practice, email: str, now: datetime) -> None:
+    """E-mail the client with this address their home link. Says nothing about whether the address
+    is known: unknown addresses get nothing, and the page answers the same. Rate-limited per address
+    and per practice, counted whether or not the address is known."""
+    address_hash = keyed_digest(normalized_address(email))
+    per_address, address_window = LINK_REQUESTS_PER_ADDRESS
+    per_practice, practice_window = LINK_REQUESTS_PER_PRACTICE
+    with transaction.atomic():
+        recent = VerificationCode.objects.filter(practice=practice, purpose=VerificationPurpose.HOME_LINK)
+        if recent.filter(created_at__gt=now - practice_window).count() >= per_practice:
+            raise RateLimited("practice")
+        if (
+            recent.filter(address_hash=address_hash, created_at__gt=now - address_window).count()
+            >= per_address
+        ):
+            raise RateLimited("address")
+        VerificationCode.objects.create(
+            practice=practice,
+            purpose=VerificationPurpose.HOME_LINK,
+            address_hash=address_hash,
+            code_hash="",
+            created_at=now,
+            expires_at=now,
+            used_at=now,
+        )
+        client = (
+            Client.objects.for_practice(practice)
+            .filter(email__iexact=email.strip(), status="active")
+            .order_by("pk")
+            .first()
+        )
+        token = home_link_for(client=client, now=now) if client is not None else None
+    if token is None:
+        return
+    url = settings.SITE_URL.rstrip("/") + reverse("client_home", args=[token])
+    send_mail(
+        subject=f"Your sessions with {practice.name}",
+        message=(
+            f"Hello {client.greeting_name},\n\nHere is your link to see your upcoming sessions with "
+            f"{practice.name}, join them, and move or cancel them:\n\n{url}\n\n"
+            "It works for 30 days. If you did not ask for it, you can ignore this e-mail."
+        ),
+        from_email=None,
+        recipient_list=[client.email],
+    )
+
+
+@dataclass(frozen=True)
+class UpcomingSession:
+    participant_id: int
+    starts_at: datetime
+    ends_at: datetime
+    clinician_name: str
+    service_name: str
+    modality: str
+    status: str
+    join_token: str | None
+
+
+def upcoming_sessions(*, client: Client, now: datetime) -> list[UpcomingSession]:
+    participants = (
+        AppointmentParticipant.objects.filter(
+            client=client,
+            appointment__practice_id=client.practice_id,
+            appointment__status__in=HOME_STATUSES,
+            appointment__ends_at__gt=now,
+        )
+        .select_related("appointment__clinician", "appointment__service_type", "join_link")
+        .order_by("appointment__starts_at")[:UPCOMING_LIMIT]
+    )
+    sessions = []
+    for participant in participants:
+        appointment = participant.appointment
+        join_link = getattr(participant, "join_link", None)
+        sessions.append(
+            UpcomingSession(
+                participant_id=participant.pk,
+                starts_at=appointment.starts_at,
+                ends_at=appointment.ends_at,
+                clinician_name=appointment.clinician.display_name,
+                service_name=appointment.service_type.name,
+                modality=appointment.modality,
+                status=appointment.status,
+                join_token=join_link.token if join_link is not None else None,
+            )
+        )
+    return sessions

@@ -1,0 +1,20 @@
+"""Schedule the minute sweep that expires unanswered booking requests (selfservice.tasks) in
+django-q2. Idempotent: re-running leaves one schedule."""
+
+from django.db import migrations
+
+from practice.queue_schedules import EVERY_MINUTE, schedule_functions
+
+SCHEDULE_NAME = "selfservice.sweep_booking_requests"
+add_schedule, remove_schedule = schedule_functions(
+    SCHEDULE_NAME, "selfservice.tasks.sweep_booking_requests", EVERY_MINUTE
+)
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("selfservice", "0001_initial"),
+        ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),
+    ]
+
+    operations = [migrations.RunPython(add_schedule, remove_schedule)]

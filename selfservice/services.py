@@ -1,0 +1,412 @@
+"""Self-service writes (SPEC F4): one-time codes, booking requests and the practice's answer.
+
+Every function is a transaction boundary. Messages to the person (the code, a decline) go out
+after the commit and carry the practice's name, a time and nothing else; approval books through
+``scheduling.services.appointment_book``, so the confirmation, reminders and meeting follow as for
+any booking.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.models import EventType
+from integrations.outbox import webhook_event_record
+from practice.models import Client, ConsentSource, Practice
+from practice.services import client_create
+from scheduling.models import AppointmentSource, HoldKind
+from scheduling.services import appointment_book, hold_place, hold_release
+from selfservice.models import (
+    BookingRequest,
+    BookingRequestStatus,
+    Concern,
+    MatchingProfile,
+    OnlineBooking,
+    Payer,
+    VerificationCode,
+    VerificationPurpose,
+)
+
+logger = logging.getLogger(__name__)
+
+CODE_LIFETIME = timedelta(minutes=10)
+CODE_ATTEMPTS = 5
+# Rate limits (issue 15): codes to one address, and to everyone of one practice.
+CODES_PER_ADDRESS = (3, timedelta(minutes=15))
+CODES_PER_PRACTICE = (60, timedelta(hours=1))
+
+
+class RateLimited(Exception):
+    """Too many codes were asked for; the page says to try again later."""
+
+
+def online_booking_of(practice: Practice) -> OnlineBooking:
+    """The practice's settings, or unsaved defaults (booking off): reading never writes."""
+    settings_row = OnlineBooking.objects.filter(practice=practice).first()
+    return settings_row if settings_row is not None else OnlineBooking(practice=practice)
+
+
+# --- Business hours ----------------------------------------------------------------------------
+
+
+def add_business_hours(*, start: datetime, hours: int, practice: Practice) -> datetime:
+    """The instant ``hours`` business hours after ``start``: the practice's daily hours on its
+    clock, Monday to Friday. A request made on Friday evening with 24 hours to decide is held
+    until the practice has had 24 working hours to look at it."""
+    tz = practice.zoneinfo
+    # str() first: a practice made in this process still holds the field default "08:00".
+    opens = time.fromisoformat(str(practice.business_hours_start))
+    closes = time.fromisoformat(str(practice.business_hours_end))
+    remaining = timedelta(hours=hours)
+    cursor = start.astimezone(tz)
+    for _ in range(400):  # bounded: 400 days cover any setting the form allows
+        day = cursor.date()
+        if day.weekday() < 5:
+            day_open = datetime.combine(day, opens, tzinfo=tz)
+            day_close = datetime.combine(day, closes, tzinfo=tz)
+            begin = max(cursor, day_open)
+            if begin < day_close:
+                available = day_close - begin
+                if remaining <= available:
+                    return begin + remaining
+                remaining -= available
+        cursor = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+    raise ValueError("The practice's business hours are empty.")
+
+
+# --- One-time codes ----------------------------------------------------------------------------
+
+
+def keyed_digest(value: str) -> str:
+    return hmac.new(settings.SECRET_KEY.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+
+def normalized_address(address: str) -> str:
+    return address.strip().lower()
+
+
+def verification_code_send(
+    *, practice: Practice, email: str, purpose: str = VerificationPurpose.BOOKING, now: datetime | None = None
+) -> None:
+    """Send a six-digit code to ``email``. The same whether or not the address is known to the
+    practice; refused (``RateLimited``) past the per-address or per-practice limit."""
+    now = now or timezone.now()
+    address_hash = keyed_digest(normalized_address(email))
+    per_address, address_window = CODES_PER_ADDRESS
+    per_practice, practice_window = CODES_PER_PRACTICE
+    with transaction.atomic():
+        recent = VerificationCode.objects.filter(practice=practice)
+        if recent.filter(created_at__gt=now - practice_window).count() >= per_practice:
+            raise RateLimited("practice")
+        if (
+            recent.filter(address_hash=address_hash, created_at__gt=now - address_window).count()
+            >= per_address
+        ):
+            raise RateLimited("address")
+        code = f"{secrets.randbelow(10**6):06d}"
+        VerificationCode.objects.create(
+            practice=practice,
+            purpose=purpose,
+            address_hash=address_hash,
+            code_hash=keyed_digest(f"{address_hash}:{code}"),
+            created_at=now,
+            expires_at=now + CODE_LIFETIME,
+        )
+    send_mail(
+        subject=f"Your code for {practice.name}: {code}",
+        message=(
+            f"Your code is {code}. Enter it on {practice.name}'s booking page to send your request.\n"
+            f"It works for {int(CODE_LIFETIME.total_seconds() // 60)} minutes. "
+            "If you did not ask for it, you can ignore this e-mail."
+        ),
+        from_email=None,
+        recipient_list=[email],
+    )
+
+
+def verification_code_check(
+    *,
+    practice: Practice,
+    email: str,
+    code: str,
+    purpose: str = VerificationPurpose.BOOKING,
+    now: datetime | None = None,
+) -> bool:
+    """True once for the right code of the address's latest live code; each wrong try counts."""
+    now = now or timezone.now()
+    address_hash = keyed_digest(normalized_address(email))
+    with transaction.atomic():
+        latest = (
+            VerificationCode.objects.select_for_update()
+            .filter(practice=practice, purpose=purpose, address_hash=address_hash, used_at__isnull=True)
+            .order_by("-created_at")
+            .first()
+        )
+        if latest is None or latest.expires_at <= now or latest.attempts >= CODE_ATTEMPTS:
+            return False
+        if not hmac.compare_digest(latest.code_hash, keyed_digest(f"{address_hash}:{code.strip()}")):
+            VerificationCode.objects.filter(pk=latest.pk).update(attempts=latest.attempts + 1)
+            return False
+        VerificationCode.objects.filter(pk=latest.pk).update(used_at=now)
+        return True
+
+
+# --- Booking requests --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Person:
+    first_name: str
+    last_name: str
+    email: str
+    phone: str  # E.164 or empty
+    timezone: str
+    sms_consent: bool
+
+
+def booking_request_create(
+    *,
+    practice: Practice,
+    clinician,
+    service_type,
+    modality: str,
+    starts_at: datetime,
+    person: Person,
+    needs: dict,
+    now: datetime | None = None,
+) -> BookingRequest:
+    """Hold the slot and record the request, in one transaction. A slot taken meanwhile raises
+    the booking services' ValidationError (the page shows fresh times)."""
+    now = now or timezone.now()
+    online = online_booking_of(practice)
+    if not online.enabled:
+        raise ValidationError("This practice does not take bookings online.")
+    ends_at = starts_at + timedelta(minutes=service_type.default_minutes)
+    expires_at = add_business_hours(start=now, hours=online.request_hold_hours, practice=practice)
+    with transaction.atomic():
+        hold = hold_place(
+            practice=practice,
+            clinician=clinician,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            expires_at=expires_at,
+            kind=HoldKind.BOOKING_REQUEST,
+            note="Online booking request",
+            now=now,
+        )
+        request = BookingRequest.objects.create(
+            practice=practice,
+            clinician=clinician,
+            service_type=service_type,
+            modality=modality,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            hold=hold,
+            first_name=person.first_name,
+            last_name=person.last_name,
+            email=person.email,
+            phone=person.phone,
+            timezone=person.timezone,
+            sms_consent=person.sms_consent,
+            policy_accepted_at=now,
+            expires_at=expires_at,
+            payer_id=needs.get("payer_id"),
+            age_group=needs.get("age_group", ""),
+            state=needs.get("state", ""),
+            language=needs.get("language", ""),
+            created_at=now,
+        )
+        request.concerns.set(needs.get("concern_ids", []))
+        _record_event(request, EventType.BOOKING_REQUESTED, now)
+    return request
+
+
+def _record_event(request: BookingRequest, event_type: str, now: datetime) -> None:
+    """The signed webhook event, in the change's transaction. Ids, times and states only: never
+    the person's name, contact details, concerns or the decline's wording (docs/webhooks.md)."""
+    webhook_event_record(
+        practice_id=request.practice_id,
+        event_type=event_type,
+        occurred_at=now,
+        appointment_id=request.appointment_id,
+        data={
+            "booking_request": {
+                "id": request.pk,
+                "status": request.status,
+                "clinician_id": request.clinician_id,
+                "service_type_id": request.service_type_id,
+                "modality": request.modality,
+                "starts_at": request.starts_at.isoformat(),
+                "ends_at": request.ends_at.isoformat(),
+                "expires_at": request.expires_at.isoformat(),
+                "appointment_id": request.appointment_id,
+            }
+        },
+        now=now,
+    )
+
+
+def _pending(request: BookingRequest, now: datetime) -> BookingRequest:
+    locked = BookingRequest.objects.select_for_update().get(pk=request.pk)
+    if locked.status == BookingRequestStatus.PENDING and locked.expires_at <= now:
+        raise ValidationError("This request expired: its time is no longer held.")
+    if locked.status != BookingRequestStatus.PENDING:
+        raise ValidationError(f"This request was already {locked.get_status_display().lower()}.")
+    return locked
+
+
+def _client_for(request: BookingRequest, *, by, now: datetime) -> Client:
+    """The practice's client with this e-mail, or a new one from the request's details."""
+    existing = Client.objects.for_practice(request.practice).filter(email__iexact=request.email).first()
+    if existing is not None:
+        return existing
+    return client_create(
+        practice=request.practice,
+        fields={
+            "first_name": request.first_name,
+            "last_name": request.last_name,
+            "email": request.email,
+            "phone": request.phone,
+            "timezone": request.timezone,
+            "source": "online_booking",
+        },
+        sms_consent=request.sms_consent and bool(request.phone),
+        consent_source=ConsentSource.INTAKE_FORM,
+        by=by,
+    )
+
+
+def booking_request_approve(*, request: BookingRequest, by, now: datetime | None = None):
+    """Book the requested slot for the person (a client record is made if needed): the hold is
+    given back and the session booked in one transaction, so nobody else can take the time."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        request = _pending(request, now)
+        if request.hold is not None:
+            hold_release(hold=request.hold)
+        client = _client_for(request, by=by, now=now)
+        appointment = appointment_book(
+            practice=request.practice,
+            clinician=request.clinician,
+            clients=[client],
+            starts_at=request.starts_at,
+            ends_at=request.ends_at,
+            service_type=request.service_type,
+            modality=request.modality,
+            source=AppointmentSource.CLIENT_BOOKING,
+            booked_by=by,
+            now=now,
+        )
+        BookingRequest.objects.filter(pk=request.pk).update(
+            status=BookingRequestStatus.APPROVED,
+            decided_at=now,
+            decided_by=by,
+            appointment=appointment,
+            hold=None,
+        )
+        request.refresh_from_db()
+        _record_event(request, EventType.BOOKING_APPROVED, now)
+    return request
+
+
+def booking_request_decline(*, request: BookingRequest, by, reason: str, now: datetime | None = None):
+    """Give the time back and tell the person, with the practice's reason."""
+    now = now or timezone.now()
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": ["Say why, in a sentence the person will read."]})
+    with transaction.atomic():
+        request = _pending(request, now)
+        if request.hold is not None:
+            hold_release(hold=request.hold)
+        BookingRequest.objects.filter(pk=request.pk).update(
+            status=BookingRequestStatus.DECLINED,
+            decided_at=now,
+            decided_by=by,
+            decline_reason=reason[:300],
+            hold=None,
+        )
+        request.refresh_from_db()
+        _record_event(request, EventType.BOOKING_DECLINED, now)
+    transaction.on_commit(lambda: _send_decline(request))
+    return request
+
+
+def _send_decline(request: BookingRequest) -> None:
+    local = request.starts_at.astimezone(ZoneInfo(request.timezone))
+    send_mail(
+        subject=f"{request.practice.name}: about your request",
+        message=(
+            f"Hello {request.first_name},\n\n{request.practice.name} could not offer the time you asked for "
+            f"({local:%A %-d %B, %-I:%M %p}).\n\n{request.decline_reason}\n\n"
+            f"You can pick another time on the booking page or call {request.practice.phone}."
+        ),
+        from_email=None,
+        recipient_list=[request.email],
+    )
+
+
+def booking_requests_expire(*, now: datetime | None = None) -> int:
+    """Mark pending requests past their expiry as expired (their holds ran out with them and the
+    hold sweep removes those). Safe to run twice: the second run finds nothing."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        return BookingRequest.objects.filter(status=BookingRequestStatus.PENDING, expires_at__lte=now).update(
+            status=BookingRequestStatus.EXPIRED, decided_at=now
+        )
+
+
+# --- Settings ------------------------------------------------------------------------------------
+
+
+def online_booking_update(
+    *, practice: Practice, fields: dict, services: list, concerns: list[str], payers: list[str]
+) -> OnlineBooking:
+    """Save the booking page's settings and the practice's lists of concerns and payers. A name
+    that stays keeps its row (and the clinicians who picked it); a removed name is deleted."""
+    with transaction.atomic():
+        online, _ = OnlineBooking.objects.get_or_create(practice=practice)
+        for name, value in fields.items():
+            setattr(online, name, value)
+        online.full_clean()
+        online.save()
+        online.services.set([service for service in services if service.practice_id == practice.pk])
+        _replace_names(Concern, practice, concerns, ordered=True)
+        _replace_names(Payer, practice, payers, ordered=False)
+    return online
+
+
+def _replace_names(model, practice: Practice, names: list[str], *, ordered: bool) -> None:
+    wanted = []
+    for name in names:
+        cleaned = " ".join(name.split())[:80]
+        if cleaned and cleaned.lower() not in {w.lower() for w in wanted}:
+            wanted.append(cleaned)
+    model.objects.filter(practice=practice).exclude(name__in=wanted).delete()
+    for position, name in enumerate(wanted):
+        defaults = {"position": position} if ordered else {}
+        model.objects.update_or_create(practice=practice, name=name, defaults=defaults)
+
+
+def matching_profile_update(*, clinician, fields: dict, concerns: list, payers: list) -> MatchingProfile:
+    with transaction.atomic():
+        profile, _ = MatchingProfile.objects.get_or_create(clinician=clinician)
+        for name, value in fields.items():
+            setattr(profile, name, value)
+        profile.full_clean()
+        profile.save()
+        profile.concerns.set([c for c in concerns if c.practice_id == clinician.practice_id])
+        profile.payers.set([p for p in payers if p.practice_id == clinician.practice_id])
+    return profile

@@ -1,0 +1,317 @@
+"""The public booking page, /book/<practice slug>/ (SPEC F4): what the client needs, matched
+clinicians, a time, their details, a code that proves their e-mail, then a request that holds the
+time until the practice answers.
+
+No account and nothing about the person in a URL: the answers so far live in the server-side
+session under the practice's key. Pages are never cached or indexed. Every step that changes
+anything is a POST; a GET only shows. The page says the same thing whether or not the e-mail is
+known to the practice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from practice.models import ClinicianProfile, Practice
+from selfservice import matching, selectors, services
+from selfservice.forms import CodeForm, DetailsForm, NeedsForm, SlotChoiceForm
+from selfservice.models import Concern, OnlineBooking, Payer
+from selfservice.pages import client_page
+
+
+def _booking(slug: str) -> tuple[Practice, OnlineBooking]:
+    practice = get_object_or_404(Practice, slug=slug)
+    online = services.online_booking_of(practice)
+    if not online.enabled or not selectors.bookable_services(online):
+        raise Http404("This practice does not take bookings online.")
+    return practice, online
+
+
+def _state(request, practice: Practice) -> dict:
+    return request.session.setdefault(f"book:{practice.pk}", {})
+
+
+def _save(request, practice: Practice, **values) -> None:
+    state = _state(request, practice)
+    state.update(values)
+    request.session.modified = True
+
+
+def _languages(practice: Practice) -> list[str]:
+    spoken = set()
+    for value in (
+        ClinicianProfile.objects.for_practice(practice)
+        .filter(is_active=True)
+        .values_list("languages", flat=True)
+    ):
+        spoken |= {part.strip().title() for part in value.split(",") if part.strip()}
+    return sorted(spoken)
+
+
+def _needs_form(request, practice: Practice, data=None) -> NeedsForm:
+    return NeedsForm(
+        data,
+        practice=practice,
+        concerns=Concern.objects.for_practice(practice),
+        payers=Payer.objects.for_practice(practice),
+        languages=_languages(practice),
+    )
+
+
+def _policy_text(practice: Practice, online: OnlineBooking) -> str:
+    if online.cancellation_policy.strip():
+        return online.cancellation_policy.strip()
+    text = (
+        f"Please cancel or move a session at least {practice.late_cancel_window_hours} hours "
+        "before it starts. Sessions cancelled later, or missed, "
+    )
+    if practice.no_show_fee:
+        return text + f"may be charged a fee of ${practice.no_show_fee}."
+    return text + "count as missed sessions."
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def book_start(request, slug: str):
+    practice, _ = _booking(slug)
+    form = _needs_form(request, practice, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        _save(
+            request,
+            practice,
+            needs={
+                "concern_ids": [concern.pk for concern in data["concerns"]],
+                "modality": data["modality"],
+                "language": data["language"],
+                "payer_id": data["payer"].pk if data["payer"] else None,
+                "age_group": data["age_group"],
+                "state": data["state"],
+            },
+            timezone=data["timezone"],
+        )
+        return redirect("book_matches", slug=practice.slug)
+    return client_page(
+        request, "selfservice/book_start.html", {"practice": practice, "form": form, "step": 1}
+    )
+
+
+def _needs(request, practice) -> tuple[matching.Needs, dict] | None:
+    raw = _state(request, practice).get("needs")
+    if raw is None:
+        return None
+    needs = matching.Needs(
+        concern_ids=frozenset(raw["concern_ids"]),
+        modality=raw["modality"],
+        language=raw["language"],
+        payer_id=raw["payer_id"],
+        age_group=raw["age_group"],
+        state=raw["state"],
+    )
+    return needs, raw
+
+
+@never_cache
+@require_http_methods(["GET"])
+def book_matches(request, slug: str):
+    practice, online = _booking(slug)
+    found = _needs(request, practice)
+    if found is None:
+        return redirect("book_start", slug=practice.slug)
+    needs, _ = found
+    service = selectors.bookable_services(online)[0]
+    now = timezone.now()
+    matches = matching.rank(needs, selectors.candidates(practice=practice, service=service, now=now))
+    return client_page(
+        request,
+        "selfservice/book_matches.html",
+        {"practice": practice, "matches": matches, "service": service, "step": 2},
+    )
+
+
+def _zone(request, practice) -> ZoneInfo:
+    return ZoneInfo(_state(request, practice).get("timezone") or practice.timezone)
+
+
+def _clinician(practice: Practice, pk: int) -> ClinicianProfile:
+    return get_object_or_404(
+        ClinicianProfile.objects.for_practice(practice).filter(
+            is_active=True, matching_profile__accepting_new_clients=True
+        ),
+        pk=pk,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def book_times(request, slug: str, clinician_pk: int):
+    practice, online = _booking(slug)
+    if _needs(request, practice) is None:
+        return redirect("book_start", slug=practice.slug)
+    clinician = _clinician(practice, clinician_pk)
+    service = selectors.bookable_services(online)[0]
+    tz = _zone(request, practice)
+    now = timezone.now()
+    slots = selectors.times_for(clinician=clinician, service=service, now=now, tz=tz)
+    error = _state(request, practice).pop("slot_taken", "")
+    if request.method == "POST":
+        form = SlotChoiceForm(request.POST)
+        starts = {int(slot.starts_at.timestamp()): slot for slot in slots}
+        if form.is_valid() and form.cleaned_data["start"] in starts:
+            _save(
+                request,
+                practice,
+                clinician_id=clinician.pk,
+                service_id=service.pk,
+                start=form.cleaned_data["start"],
+            )
+            return redirect("book_details", slug=practice.slug)
+        error = "That time was just taken. Here are the times open now."
+    days: dict = {}
+    for slot in slots:
+        local = slot.starts_at.astimezone(tz)
+        days.setdefault(local.date(), []).append((int(slot.starts_at.timestamp()), local))
+    context = {
+        "practice": practice,
+        "clinician": clinician,
+        "service": service,
+        "days": sorted(days.items()),
+        "zone_name": str(tz),
+        "error": error,
+        "step": 3,
+    }
+    return client_page(request, "selfservice/book_times.html", context, tz=tz)
+
+
+def _chosen(request, practice) -> tuple[ClinicianProfile, object, datetime] | None:
+    state = _state(request, practice)
+    if "start" not in state or _needs(request, practice) is None:
+        return None
+    clinician = ClinicianProfile.objects.for_practice(practice).filter(pk=state["clinician_id"]).first()
+    online = services.online_booking_of(practice)
+    service = next((s for s in selectors.bookable_services(online) if s.pk == state["service_id"]), None)
+    if clinician is None or service is None:
+        return None
+    return clinician, service, datetime.fromtimestamp(state["start"], tz=UTC)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def book_details(request, slug: str):
+    practice, online = _booking(slug)
+    chosen = _chosen(request, practice)
+    if chosen is None:
+        return redirect("book_start", slug=practice.slug)
+    clinician, service, starts_at = chosen
+    form = DetailsForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        if form.is_bot:
+            # Answer as if it worked, send nothing: a bot learns nothing from the reply.
+            return redirect("book_verify", slug=practice.slug)
+        try:
+            services.verification_code_send(practice=practice, email=data["email"])
+        except services.RateLimited:
+            form.add_error(None, "Too many codes were asked for. Please wait a few minutes and try again.")
+        else:
+            _save(
+                request,
+                practice,
+                person={
+                    "first_name": data["first_name"],
+                    "last_name": data["last_name"],
+                    "email": data["email"],
+                    "phone": data["phone"].as_e164 if data["phone"] else "",
+                    "sms_consent": data["sms_consent"],
+                },
+            )
+            return redirect("book_verify", slug=practice.slug)
+    tz = _zone(request, practice)
+    context = {
+        "practice": practice,
+        "form": form,
+        "clinician": clinician,
+        "service": service,
+        "local_start": starts_at.astimezone(tz),
+        "zone_name": str(tz),
+        "policy": _policy_text(practice, online),
+        "step": 4,
+    }
+    return client_page(request, "selfservice/book_details.html", context, tz=tz)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def book_verify(request, slug: str):
+    practice, _ = _booking(slug)
+    state = _state(request, practice)
+    chosen = _chosen(request, practice)
+    if chosen is None:
+        return redirect("book_start", slug=practice.slug)
+    person = state.get("person")
+    form = CodeForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        if person is None or not services.verification_code_check(
+            practice=practice, email=person["email"], code=form.cleaned_data["code"]
+        ):
+            form.add_error(
+                "code", "That code is not right, or it has expired. Check the latest e-mail from us."
+            )
+        else:
+            return _create_request(request, practice, chosen, person)
+    return client_page(
+        request, "selfservice/book_verify.html", {"practice": practice, "form": form, "step": 5}
+    )
+
+
+def _create_request(request, practice, chosen, person):
+    clinician, service, starts_at = chosen
+    state = _state(request, practice)
+    _, raw_needs = _needs(request, practice)
+    tz = _zone(request, practice)
+    try:
+        services.booking_request_create(
+            practice=practice,
+            clinician=clinician,
+            service_type=service,
+            modality=raw_needs["modality"] or "telehealth",
+            starts_at=starts_at,
+            person=services.Person(timezone=str(tz), **person),
+            needs=raw_needs,
+        )
+    except ValidationError:
+        _save(
+            request, practice, slot_taken="Sorry, someone took that time a moment ago. Please pick another."
+        )
+        state.pop("start", None)
+        request.session.modified = True
+        return redirect("book_times", slug=practice.slug, clinician_pk=clinician.pk)
+    request.session[f"book:{practice.pk}"] = {
+        "done": {
+            "clinician": clinician.display_name,
+            "start": int(starts_at.timestamp()),
+            "timezone": str(tz),
+        }
+    }
+    return redirect("book_done", slug=practice.slug)
+
+
+@never_cache
+@require_http_methods(["GET"])
+def book_done(request, slug: str):
+    practice, _ = _booking(slug)
+    done = _state(request, practice).get("done")
+    if done is None:
+        return redirect("book_start", slug=practice.slug)
+    tz = ZoneInfo(done["timezone"])
+    local = datetime.fromtimestamp(done["start"], tz=UTC).astimezone(tz)
+    context = {"practice": practice, "clinician_name": done["clinician"], "local_start": local, "step": 6}
+    return client_page(request, "selfservice/book_done.html", context, tz=tz)

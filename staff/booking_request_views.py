@@ -1,0 +1,94 @@
+"""Booking requests (SPEC F4): the practice's queue of new clients asking for a held slot, and
+the one-tap answers. Approve books the slot (the client record is made if needed); decline gives
+the time back and e-mails the person the reason. Front desk and managers answer; clinicians see
+the requests for their own calendar."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from practice.access import BOOKERS, SCHEDULERS, staff_view
+from practice.models import Role
+from selfservice.models import BookingRequest, BookingRequestStatus
+from selfservice.services import booking_request_approve, booking_request_decline
+
+
+class DeclineForm(forms.Form):
+    reason = forms.CharField(
+        max_length=300,
+        label="Why (the person reads this)",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+def _visible(membership):
+    requests = BookingRequest.objects.for_practice(membership.practice)
+    if membership.role == Role.CLINICIAN:
+        requests = requests.filter(clinician__user=membership.user)
+    return requests
+
+
+@staff_view(BOOKERS)
+def booking_requests(request):
+    now = timezone.now()
+    pending = (
+        _visible(request.membership)
+        .filter(status=BookingRequestStatus.PENDING, expires_at__gt=now)
+        .select_related("clinician", "service_type", "payer")
+        .prefetch_related("concerns")
+        .order_by("starts_at")
+    )
+    decided = (
+        _visible(request.membership)
+        .exclude(status=BookingRequestStatus.PENDING, expires_at__gt=now)
+        .select_related("clinician", "decided_by")
+        .order_by("-decided_at", "-created_at")[:30]
+    )
+    context = {
+        "pending": pending,
+        "decided": decided,
+        "can_answer": request.membership.role in SCHEDULERS,
+        "decline_form": DeclineForm(),
+        "tz": request.practice.zoneinfo,
+        "nav": "requests",
+    }
+    return render(request, "staff/booking_requests.html", context)
+
+
+@require_POST
+@staff_view(SCHEDULERS)
+def booking_request_approve_view(request, pk: int):
+    booking_request = get_object_or_404(BookingRequest.objects.for_practice(request.practice), pk=pk)
+    try:
+        booking_request = booking_request_approve(request=booking_request, by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(
+            request,
+            f"Booked {booking_request.first_name} {booking_request.last_name}; "
+            "their confirmation is on its way.",
+        )
+    return redirect("booking_requests")
+
+
+@require_POST
+@staff_view(SCHEDULERS)
+def booking_request_decline_view(request, pk: int):
+    booking_request = get_object_or_404(BookingRequest.objects.for_practice(request.practice), pk=pk)
+    form = DeclineForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Say why you decline, in a sentence the person will read.")
+        return redirect("booking_requests")
+    try:
+        booking_request_decline(request=booking_request, by=request.user, reason=form.cleaned_data["reason"])
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "Declined; the time is free again and the person has been told why.")
+    return redirect("booking_requests")
