@@ -199,6 +199,7 @@ def test_the_feed_takes_the_same_number_of_queries_for_2_and_40_sessions(
     other_clinician,
     service_type,
     client_ann,
+    client_bob,
     clock,
 ):
     http = signed_in(manager)
@@ -212,7 +213,8 @@ def test_the_feed_takes_the_same_number_of_queries_for_2_and_40_sessions(
                 practice=practice,
                 clinician=(clinician, other_clinician)[index % 2],
                 service_type=service_type,
-                clients=[client_ann],
+                # One client per clinician: a client is never in two sessions at once.
+                clients=[(client_ann, client_bob)[index % 2]],
                 starts_at=ny(2026, 10, 26, 8, 0) + timedelta(hours=index // 2 * 3),
             )
 
