@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "telehealth",
     "messaging",
     "integrations",
+    "waitlist",
     "selfservice",
     "staff",
 ]
