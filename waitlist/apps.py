@@ -7,3 +7,14 @@ class WaitlistConfig(AppConfig):
 
     name = "waitlist"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from auditlog.registry import auditlog
+
+        from scheduling import events
+        from waitlist.models import WaitlistEntry, WaitlistSettings
+        from waitlist.tasks import on_appointment_event
+
+        events.subscribe(on_appointment_event)
+        auditlog.register(WaitlistSettings)
+        auditlog.register(WaitlistEntry, include_fields=["status", "band", "earliest_date", "latest_date"])
