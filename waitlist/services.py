@@ -400,7 +400,7 @@ def _local_day_start(now: datetime, tz) -> datetime:
 
 
 def _candidates(
-    slot: FreedSlot, settings: WaitlistSettings, now: datetime
+    slot: FreedSlot, settings: WaitlistSettings, now: datetime, waiting_out_quiet: list | None = None
 ) -> list[tuple[WaitlistEntry, policy.Candidate]]:
     offered = Offer.objects.filter(slot=slot).values_list("entry_id", flat=True)
     entries = (
@@ -447,6 +447,8 @@ def _candidates(
             continue
         # Offers go out only when the client's quiet hours allow.
         if quiet_spell(now, tz, _quiet_windows(slot.practice, client)) is not None:
+            if waiting_out_quiet is not None:
+                waiting_out_quiet.append(entry.pk)
             continue
         clash = AppointmentParticipant.objects.filter(
             client=client,
@@ -586,7 +588,12 @@ def freed_slot_offer_next_wave(
         if start != slot.starts_at:
             length = slot.ends_at - slot.starts_at
             slot.starts_at, slot.ends_at = start, start + length
-        chosen = _candidates(slot, settings, now)[: wave.size]
+        in_quiet_hours: list[int] = []
+        chosen = _candidates(slot, settings, now, in_quiet_hours)[: wave.size]
+        if not chosen and in_quiet_hours:
+            # Someone fits but it is their quiet time: the sweep tries again each minute.
+            slot.save(update_fields=["hold", "starts_at", "ends_at"])
+            return []
         if not chosen:
             _settle_slot(slot, SlotStatus.UNFILLED, "Nobody on the waitlist fits.", now)
             return []

@@ -191,9 +191,14 @@ def test_offers_wait_for_the_clients_quiet_hours(practice, service_type, make_cl
     session = book(make_client("Lee"), datetime(2026, 5, 8, 10, tzinfo=NEW_YORK))
     with time_machine.travel(late, tick=False):
         appointment_cancel(appointment=session, now=late)
-    # 22:00 is inside the practice's quiet hours: nobody may be offered now.
-    assert not Offer.objects.exists()
-    assert FreedSlot.objects.get().status == SlotStatus.UNFILLED
+    # 22:00 is inside the practice's quiet hours (21:00-08:00): nobody is offered anything now.
+    assert not Offer.objects.exists() and not locmem.outbox
+    assert FreedSlot.objects.get().status == SlotStatus.OFFERING
+    assert services.waitlist_sweep(now=datetime(2026, 5, 5, 7, 59, tzinfo=NEW_YORK)) == 0
+
+    morning = datetime(2026, 5, 5, 8, 0, tzinfo=NEW_YORK)
+    assert services.waitlist_sweep(now=morning) == 1
+    assert Offer.objects.get().expires_at == morning + timedelta(minutes=120)
 
 
 def test_three_expired_offers_in_a_row_pause_the_entry_and_ask_once(
