@@ -246,7 +246,7 @@ def waitlist_entry_update(*, entry: WaitlistEntry, fields: dict, clinicians=None
     """Change what an entry waits for. Status may go between active and paused only (resuming
     clears the count of expired offers)."""
     with transaction.atomic():
-        entry = WaitlistEntry.objects.select_for_update().get(pk=entry.pk)
+        entry = WaitlistEntry.objects.select_for_update(no_key=True).get(pk=entry.pk)
         for name, value in fields.items():
             if name not in ENTRY_FIELDS:
                 raise ValueError(f"Not an entry field: {name}")
@@ -272,7 +272,7 @@ def waitlist_entry_remove(*, entry: WaitlistEntry, now: datetime | None = None) 
     """Take the client off the waitlist; a live offer of theirs is withdrawn."""
     now = now or timezone.now()
     with transaction.atomic():
-        entry = WaitlistEntry.objects.select_for_update().get(pk=entry.pk)
+        entry = WaitlistEntry.objects.select_for_update(no_key=True).get(pk=entry.pk)
         if entry.status in (EntryStatus.ACTIVE, EntryStatus.PAUSED):
             entry.status = EntryStatus.REMOVED
             entry.save(update_fields=["status", "updated_at"])
@@ -487,7 +487,7 @@ def _settle_slot(slot: FreedSlot, status: str, reason: str, now: datetime) -> No
 def _expire_offer(offer: Offer, settings: WaitlistSettings, now: datetime) -> None:
     offer.status, offer.expired_at, offer.settled_at = OfferStatus.EXPIRED, now, now
     offer.save(update_fields=["status", "expired_at", "settled_at"])
-    entry = WaitlistEntry.objects.select_for_update().get(pk=offer.entry_id)
+    entry = WaitlistEntry.objects.select_for_update(no_key=True).get(pk=offer.entry_id)
     entry.expired_in_a_row += 1
     if entry.status == EntryStatus.ACTIVE and policy.should_pause(
         entry.expired_in_a_row, settings.expired_in_a_row_to_pause
@@ -562,7 +562,11 @@ def freed_slot_offer_next_wave(
     settings = WaitlistSettings.for_practice(slot.practice)
     with transaction.atomic():
         _lock_calendars(slot.clinician_id)
-        slot = FreedSlot.objects.select_for_update().select_related("practice", "clinician").get(pk=slot.pk)
+        slot = (
+            FreedSlot.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("practice", "clinician")
+            .get(pk=slot.pk)
+        )
         if slot.status != SlotStatus.OFFERING:
             return []
         live = list(Offer.objects.select_for_update().filter(slot=slot, status=OfferStatus.LIVE))
@@ -725,7 +729,7 @@ def offer_accept(*, offer: Offer, now: datetime | None = None) -> str:
     with transaction.atomic():
         _lock_calendars(clinician_id, *([moving.clinician_id] if moving else []))
         slot = (
-            FreedSlot.objects.select_for_update()
+            FreedSlot.objects.select_for_update(of=("self",), no_key=True)
             .select_related("practice", "clinician", "service_type")
             .get(pk=offer.slot_id)
         )

@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 import pytest
 import time_machine
 from django.core import mail
+from django.core.exceptions import ValidationError
 
 from messaging.backends import locmem
 from scheduling.models import Appointment, AppointmentStatus, Hold, HoldKind
-from scheduling.services import appointment_cancel
+from scheduling.services import appointment_book, appointment_cancel, hold_place
 from waitlist import services
 from waitlist.models import Band, EntryStatus, FreedSlot, Offer, OfferMessage, OfferStatus, SlotStatus
 from waitlist.services import waitlist_entry_create
@@ -266,3 +267,31 @@ def test_moving_up_cascades_and_stops_after_the_setting(practice, service_type, 
         .count()
         == 1
     )
+
+
+def test_while_offered_the_slot_is_held_against_the_booking_page_and_the_staff_form(
+    practice, hours, service_type, make_client, book, clock
+):
+    enter(practice, service_type, make_client("Ann"))
+    friday = datetime(2026, 5, 8, 10, tzinfo=NEW_YORK)
+    appointment_cancel(appointment=book(make_client("Lee"), friday), now=NOW)
+
+    with pytest.raises(ValidationError, match="held"):
+        hold_place(
+            practice=practice,
+            clinician=hours,
+            starts_at=friday,
+            ends_at=friday + timedelta(minutes=45),
+            expires_at=NOW + timedelta(hours=24),
+            kind=HoldKind.BOOKING_REQUEST,
+            now=NOW,
+        )
+    with pytest.raises(ValidationError, match="held"):
+        appointment_book(
+            practice=practice,
+            clinician=hours,
+            clients=[make_client("Wes")],
+            starts_at=friday,
+            service_type=service_type,
+            now=NOW,
+        )

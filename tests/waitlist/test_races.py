@@ -19,7 +19,11 @@ from waitlist.services import waitlist_entry_create
 
 from .conftest import NEW_YORK, NOW
 
-pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres_only,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL"),
+    pytest.mark.django_db(transaction=True),
+]
 SLOT = datetime(2026, 5, 5, 16, tzinfo=NEW_YORK)  # 28 h ahead: two clients at once
 
 
