@@ -676,13 +676,42 @@ def waitlist_sweep(*, now: datetime | None = None) -> int:
             WaitlistEntry.objects.filter(
                 pk=entry_id, status__in=[EntryStatus.ACTIVE, EntryStatus.PAUSED]
             ).update(status=EntryStatus.EXPIRED)
-    # Offers left to run out on slots that ended some other way.
     sent = 0
     for slot in FreedSlot.objects.filter(status=SlotStatus.OFFERING).select_related("practice"):
+        if slot.hold_id is None and slot.wave > 0:
+            freed_slot_settle_if_taken(slot=slot, now=now)
         if slot.offers.filter(status=OfferStatus.LIVE, expires_at__gt=now).exists():
             continue
         sent += len(freed_slot_offer_next_wave(slot=slot, now=now))
     return sent
+
+
+def freed_slot_settle_if_taken(*, slot: FreedSlot, now: datetime | None = None) -> bool:
+    """The hold of a slot on offer is gone and a session now takes its time (staff booked over
+    the offer explicitly, which withdraws it): its live offers end as taken and the slot counts
+    as filled by that session. True if so."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        _lock_calendars(slot.clinician_id)
+        slot = FreedSlot.objects.select_for_update(no_key=True).get(pk=slot.pk)
+        if slot.status != SlotStatus.OFFERING or slot.hold_id is not None:
+            return False
+        taker = (
+            Appointment.objects.overlapping(
+                clinician_id=slot.clinician_id, starts_at=slot.starts_at, ends_at=slot.ends_at
+            )
+            .order_by("created_at")
+            .first()
+        )
+        if taker is None:
+            return False
+        Offer.objects.filter(slot=slot, status=OfferStatus.LIVE).update(
+            status=OfferStatus.TAKEN, settled_at=now
+        )
+        slot.status, slot.filled_appointment, slot.settled_at = SlotStatus.FILLED, taker, now
+        slot.reason = "Booked directly over the offer."
+        slot.save(update_fields=["status", "filled_appointment", "settled_at", "reason"])
+    return True
 
 
 def freed_slot_reopen(*, slot: FreedSlot, now: datetime | None = None) -> list[Offer]:

@@ -4,18 +4,32 @@ The appointment-event subscriber only hands work on: the rules live in waitlist.
 
 from __future__ import annotations
 
+from django.db.models import Subquery
 from django.utils import timezone
 
 from practice.queue import enqueue
 from scheduling.events import AppointmentEvent
+from scheduling.models import Appointment
 
 
 def on_appointment_event(event: AppointmentEvent) -> None:
-    """Subscriber (WaitlistConfig.ready): a cancellation or a move away frees time."""
+    """Subscriber (WaitlistConfig.ready): a cancellation or a move away frees time. Handed on only
+    when the practice has anyone waiting (one indexed query; the busy reminder path pays no task)."""
     if event.kind == "cancelled":
-        enqueue("waitlist.tasks.offer_freed_slot", event.appointment_id)
+        freed = event.appointment_id
     elif event.kind == "rescheduled" and event.previous_id is not None:
-        enqueue("waitlist.tasks.offer_freed_slot", event.previous_id)
+        freed = event.previous_id
+    else:
+        return
+    if _anyone_waiting(freed):
+        enqueue("waitlist.tasks.offer_freed_slot", freed)
+
+
+def _anyone_waiting(appointment_id: int) -> bool:
+    from waitlist.models import EntryStatus, WaitlistEntry
+
+    practice = Appointment.objects.filter(pk=appointment_id).values("practice_id")[:1]
+    return WaitlistEntry.objects.filter(practice_id=Subquery(practice), status=EntryStatus.ACTIVE).exists()
 
 
 def offer_freed_slot(appointment_id: int) -> int:

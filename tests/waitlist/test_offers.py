@@ -240,6 +240,7 @@ def test_moving_up_cascades_and_stops_after_the_setting(practice, service_type, 
     fin_later = book(fin, datetime(2026, 5, 22, 15, tzinfo=NEW_YORK))
     enter(practice, service_type, eve, earlier_than=eve_later)
     enter(practice, service_type, fin, earlier_than=fin_later)
+    enter(practice, service_type, make_client("Gus"))  # new, no session: ranked after them
     thursday = book(make_client("Lee"), datetime(2026, 5, 7, 13, tzinfo=NEW_YORK))
 
     appointment_cancel(appointment=thursday, now=NOW)
@@ -295,3 +296,26 @@ def test_while_offered_the_slot_is_held_against_the_booking_page_and_the_staff_f
             service_type=service_type,
             now=NOW,
         )
+
+
+def test_staff_booking_over_the_offer_withdraws_it(practice, hours, service_type, make_client, book, clock):
+    enter(practice, service_type, make_client("Ann"))
+    friday = datetime(2026, 5, 8, 10, tzinfo=NEW_YORK)
+    appointment_cancel(appointment=book(make_client("Lee"), friday), now=NOW)
+    offer = Offer.objects.get()
+
+    walk_in = appointment_book(
+        practice=practice,
+        clinician=hours,
+        clients=[make_client("Wes")],
+        starts_at=friday,
+        service_type=service_type,
+        hold=Hold.objects.get(),  # explicitly over the offer
+        now=NOW,
+    )
+
+    assert services.offer_accept(offer=offer, now=NOW + timedelta(minutes=1)) == services.TAKEN
+    services.waitlist_sweep(now=NOW + timedelta(minutes=1))
+    slot = FreedSlot.objects.get()
+    assert (slot.status, slot.filled_appointment) == (SlotStatus.FILLED, walk_in)
+    assert offer.entry.status == EntryStatus.ACTIVE

@@ -113,3 +113,8 @@ def test_the_cascade_stops_at_the_setting(practice, service_type, make_client, b
     assert services.offer_accept(offer=Offer.objects.get(), now=NOW) == services.ACCEPTED
 
     assert not FreedSlot.objects.filter(source_appointment=later).exists()
+
+
+def test_nothing_is_recorded_when_nobody_waits(practice, make_client, book, clock):
+    appointment_cancel(appointment=book(make_client("Lee"), FRIDAY_10), now=NOW)
+    assert not FreedSlot.objects.exists()
