@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 import time_machine
@@ -319,3 +319,37 @@ def test_staff_booking_over_the_offer_withdraws_it(practice, hours, service_type
     slot = FreedSlot.objects.get()
     assert (slot.status, slot.filled_appointment) == (SlotStatus.FILLED, walk_in)
     assert offer.entry.status == EntryStatus.ACTIVE
+
+
+def test_an_unknown_link_is_a_plain_404(client, db):
+    page = client.get("/o/not-a-real-token")
+    assert page.status_code == 404
+    assert b"This link is not valid" in page.content
+
+
+def test_no_thanks_on_the_page_declines_and_keeps_the_place(
+    client, practice, service_type, make_client, book, clock
+):
+    ann = make_client("Ann")
+    enter(practice, service_type, ann)
+    appointment_cancel(
+        appointment=book(make_client("Lee"), datetime(2026, 5, 8, 10, tzinfo=NEW_YORK)), now=NOW
+    )
+    token = token_of(locmem.outbox[0].body)
+
+    page = client.post(f"/o/{token}", {"action": "decline"}, follow=True)
+
+    assert b"You keep your place" in page.content
+    assert Offer.objects.get().status == OfferStatus.DECLINED
+    assert ann.waitlist_entries.get().status == EntryStatus.ACTIVE
+    assert not Appointment.objects.filter(participants__client=ann).exists()
+
+
+def test_entries_expire_after_their_latest_date_on_the_clients_clock(practice, service_type, make_client):
+    entry = enter(practice, service_type, make_client("Ann"), latest_date=date(2026, 5, 4))
+    services.waitlist_sweep(now=datetime(2026, 5, 4, 23, 30, tzinfo=NEW_YORK))  # still the 4th in New York
+    entry.refresh_from_db()
+    assert entry.status == EntryStatus.ACTIVE
+    services.waitlist_sweep(now=datetime(2026, 5, 5, 0, 30, tzinfo=NEW_YORK))
+    entry.refresh_from_db()
+    assert entry.status == EntryStatus.EXPIRED
