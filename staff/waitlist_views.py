@@ -15,6 +15,7 @@ from practice.access import BOOKERS, SCHEDULERS, staff_view
 from practice.models import Client, ClinicianProfile, Modality
 from scheduling.models import ServiceType
 from waitlist import policy
+from waitlist.metrics import refill_figures
 from waitlist.models import (
     Band,
     EntryStatus,
@@ -111,6 +112,7 @@ def waitlist_page(request):
         "tz": practice.zoneinfo,
         "nav": "waitlist",
         "unfilled": SlotStatus.UNFILLED,
+        "figures": refill_figures(practice=practice, now=now),
     }
     return render(request, "staff/waitlist.html", context)
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
 from practice.tokens import api_token_create
 from scheduling.services import appointment_cancel
 from tests.api.conftest import API, api_client
+from waitlist import services
+from waitlist.metrics import refill_figures
 from waitlist.models import EntryStatus, FreedSlot, Offer, OfferStatus, SlotStatus, WaitlistEntry
 from waitlist.services import waitlist_entry_create
 
@@ -69,6 +72,27 @@ def test_the_staff_page_shows_entries_offers_and_freed_times(
     text = page.content.decode()
     assert "Ann Waiting" in text and "Soon (was routine)" in text and "22 days" in text
     assert "Skip this client" in text and "(120 min)" in text
+    assert "1 time freed; 0 refilled from the waitlist (0 %)" in text
+
+
+def test_the_refill_figures(practice, service_type, make_client, book, clock):
+    ann, bob = make_client("Ann"), make_client("Bob")
+    for client in (ann, bob):
+        waitlist_entry_create(
+            practice=practice, client=client, service_type=service_type, now=NOW - timedelta(days=1)
+        )
+    appointment_cancel(
+        appointment=book(make_client("Lee"), datetime(2026, 5, 8, 10, tzinfo=NEW_YORK)), now=NOW
+    )
+    services.waitlist_sweep(now=NOW + timedelta(minutes=121))
+    services.offer_accept(offer=Offer.objects.get(client=bob), now=NOW + timedelta(minutes=151))
+
+    figures = refill_figures(practice=practice, now=NOW + timedelta(hours=3))
+
+    assert (figures.freed, figures.refilled, figures.refilled_share) == (1, 1, 1.0)
+    assert figures.median_minutes_to_refill == 151
+    assert figures.offers_per_refill == 2
+    assert figures.revenue_recovered == Decimal("150.00")
 
 
 def test_staff_skip_a_client_and_offer_a_slot_again(
