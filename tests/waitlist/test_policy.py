@@ -8,9 +8,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from messaging.content import MAX_SMS_SEGMENTS, SAMPLE_CONTEXT, render, sms_segments, template_errors
 from messaging.quiet_hours import PRACTICE, window
 from waitlist import policy
 from waitlist.policy import Candidate, Wave
+from waitlist.services import OFFER_EMAIL, OFFER_SMS, STILL_WANTED
 
 NEW_YORK = ZoneInfo("America/New_York")
 DEFAULTS = SimpleNamespace(
@@ -135,3 +137,12 @@ def test_the_hold_never_runs_past_the_cap():
         )
         == cap
     )
+
+
+def test_the_offer_texts_pass_the_content_check_and_fit_two_segments():
+    for template in (OFFER_SMS, OFFER_EMAIL, STILL_WANTED):
+        assert template_errors(template) == []
+    link = "https://attend.example.org/o/" + "x" * 32
+    for text in (render(OFFER_SMS, SAMPLE_CONTEXT) + " " + link, render(STILL_WANTED, SAMPLE_CONTEXT)):
+        encoding, segments = sms_segments(text)
+        assert (encoding, segments <= MAX_SMS_SEGMENTS) == ("GSM-7", True), text
