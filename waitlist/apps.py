@@ -16,5 +16,10 @@ class WaitlistConfig(AppConfig):
         from waitlist.tasks import on_appointment_event
 
         events.subscribe(on_appointment_event)
+
+        from messaging import inbound_hooks
+        from waitlist.services import offer_accept_by_text
+
+        inbound_hooks.on_yes(offer_accept_by_text)
         auditlog.register(WaitlistSettings)
         auditlog.register(WaitlistEntry, include_fields=["status", "band", "earliest_date", "latest_date"])

@@ -63,7 +63,7 @@ logger = logging.getLogger(__name__)
 # allowed fields — followed by the offer link, which is not a field of the reminder whitelist.
 OFFER_SMS = (
     "{{ practice_name }}: a session with {{ clinician_name }} opened on {{ session_date }} at "
-    "{{ session_time }}. It is held for you for a short while; to take it, confirm here:"
+    "{{ session_time }}. Held for you a short while: reply YES to take it, or see"
 )
 OFFER_EMAIL_SUBJECT = "A session time opened up"
 OFFER_EMAIL = (
@@ -924,3 +924,33 @@ def offer_messages_dispatch(
 def slot_label(offer: Offer) -> str:
     """The slot on the client's clock, for the offer page."""
     return local_label(offer.slot.starts_at, offer.client.zoneinfo(offer.practice))
+
+
+def offer_accept_by_text(*, clients: list[Client], now: datetime) -> str | None:
+    """A "YES" text from these clients' number (messaging.inbound_hooks): if exactly one of them
+    holds a live offer that was texted to them, accept it and say how it went; else None (the
+    YES is then an ordinary opt-in, and a family phone with two live offers is not guessed)."""
+    offers = list(
+        Offer.objects.filter(
+            client__in=clients,
+            status=OfferStatus.LIVE,
+            expires_at__gt=now,
+            messages__channel="sms",
+            messages__state=MessageState.ACCEPTED,
+        )
+        .select_related("slot__clinician", "client", "practice")
+        .distinct()
+    )
+    if len(offers) != 1:
+        return None
+    offer = offers[0]
+    outcome = offer_accept(offer=offer, now=now)
+    if outcome == ACCEPTED:
+        when = offer.slot.starts_at.astimezone(offer.client.zoneinfo(offer.practice))
+        return (
+            f"Done: your session with {offer.slot.clinician.display_name} on "
+            f"{when.strftime('%a %b %-d at %-I:%M %p')} is booked. A confirmation follows."
+        )
+    if outcome == TAKEN:
+        return "Sorry, that time was just taken. You keep your place on the waitlist."
+    return "This offer has ended. You keep your place on the waitlist."
