@@ -125,3 +125,12 @@ def test_the_other_practice_sees_nothing(signed_in, other_manager, practice, ser
     waitlist_entry_create(practice=practice, client=client_ann, service_type=service_type)
     page = signed_in(other_manager).get("/waitlist/")
     assert "Ann Avery" not in page.content.decode()
+
+
+def test_the_api_answers_a_rule_broken_with_400(api, practice, service_type, client_ann):
+    entry = waitlist_entry_create(practice=practice, client=client_ann, service_type=service_type)
+    api.delete(f"{API}/waitlist/{entry.pk}/")
+    answer = api.patch(f"{API}/waitlist/{entry.pk}/", {"status": "active"}, format="json")
+    assert answer.status_code == 400
+    bad = api.patch(f"{API}/waitlist/{entry.pk}/", {"time_windows": [["12:00", "09:00"]]}, format="json")
+    assert bad.status_code == 400
