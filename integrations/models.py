@@ -29,6 +29,10 @@ class EventType(models.TextChoices):
     BOOKING_REQUESTED = "booking.requested", "Booking requested on the booking page"
     BOOKING_APPROVED = "booking.approved", "Booking request approved"
     BOOKING_DECLINED = "booking.declined", "Booking request declined"
+    SLOT_FREED = "slot.freed", "Slot freed (offered to the waitlist)"
+    WAITLIST_OFFER_SENT = "waitlist.offer.sent", "Waitlist offer sent"
+    WAITLIST_OFFER_ACCEPTED = "waitlist.offer.accepted", "Waitlist offer accepted"
+    WAITLIST_OFFER_EXPIRED = "waitlist.offer.expired", "Waitlist offer expired"
 
 
 # Sent on request from the endpoint page, to that endpoint only; nobody subscribes to it.

@@ -35,6 +35,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.twiml.messaging_response import MessagingResponse
 
+from messaging import inbound_hooks
 from messaging.models import Audience, Channel, OutboxMessage
 from messaging.twilio_webhooks import MESSAGE_SID, _signature_is_valid
 from practice.consent import (
@@ -256,6 +257,12 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
         )
     action, word = matched
     if word == "YES":
+        # An app above messaging may have texted an offer this YES accepts (messaging.inbound_hooks).
+        clients = clients_for_number(phone=phone, sender=sender, fall_back_to_all=False)
+        answer = inbound_hooks.answer_yes(clients=clients, now=timezone.now()) if clients else None
+        if answer:
+            logger.info("Inbound SMS %s: YES answered an offer", sid)
+            return twiml(answer)
         # Also an answer to "Are you OK to continue?": staff see it on the session's timeline.
         _handle_session_reply(sid=sid, phone=phone, sender=sender, body=body, action=None)
     practice = _practice_for(sender)

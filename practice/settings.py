@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "telehealth",
     "messaging",
     "integrations",
+    "waitlist",
     "selfservice",
     "staff",
 ]

@@ -33,10 +33,12 @@ urlpatterns = [
     path("", include("telehealth.urls")),
     path("", include("messaging.urls")),
     path("", include("integrations.urls")),
+    path("", include("waitlist.urls")),
     path("", include("selfservice.urls")),
     # The message endpoints live in messaging (it reads scheduling, not the other way round);
     # before scheduling's API, whose catch-all answers unknown /api/v1/ paths.
     path("api/v1/", include("messaging.api_urls")),
+    path("api/v1/", include("waitlist.api_urls")),
     path("api/v1/", include("selfservice.api_urls")),
     path("api/", include("scheduling.api.urls")),
     path("admin/", admin.site.urls),

@@ -19,6 +19,7 @@ from staff import (
     settings_views,
     team_views,
     token_views,
+    waitlist_views,
 )
 
 urlpatterns = [
@@ -45,6 +46,12 @@ urlpatterns = [
     path("calendar/sessions/<int:pk>/move/", calendar_views.calendar_move, name="calendar_move"),
     path("queue/", board_views.follow_up_list, name="follow_up_list"),
     path("queue/<int:pk>/resolve/", board_views.follow_up_resolve_view, name="follow_up_resolve"),
+    # The waitlist (waitlist app): entries, live offers, freed times.
+    path("waitlist/", waitlist_views.waitlist_page, name="waitlist"),
+    path("waitlist/add/", waitlist_views.waitlist_add, name="waitlist_add"),
+    path("waitlist/<int:pk>/remove/", waitlist_views.waitlist_remove, name="waitlist_remove"),
+    path("waitlist/slots/<int:pk>/offer/", waitlist_views.waitlist_offer_now, name="waitlist_offer_now"),
+    path("waitlist/offers/<int:pk>/skip/", waitlist_views.waitlist_skip, name="waitlist_skip"),
     # Booking requests from the booking page.
     path("requests/", booking_request_views.booking_requests, name="booking_requests"),
     path(

@@ -1,8 +1,9 @@
 """The apps are stacked one way (ARCHITECTURE.md): each may import only the apps below it.
 
 practice (ground floor: the tenant, the project package) < scheduling < telehealth < messaging
-< integrations < selfservice < staff (the pages staff use; nothing imports it). Every import counts, including
-those inside functions: a lazy import is still a dependency, only a hidden one.
+< integrations < waitlist < selfservice < staff (the pages staff use; nothing imports it).
+Every import counts, including those inside functions: a lazy import is still a dependency, only
+a hidden one.
 """
 
 from __future__ import annotations
@@ -13,7 +14,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-STACK = ["practice", "scheduling", "telehealth", "messaging", "integrations", "selfservice", "staff"]
+STACK = [
+    "practice",
+    "scheduling",
+    "telehealth",
+    "messaging",
+    "integrations",
+    "waitlist",
+    "selfservice",
+    "staff",
+]
 FLOOR = {app: level for level, app in enumerate(STACK)}
 
 

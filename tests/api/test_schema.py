@@ -39,6 +39,11 @@ OPERATIONS = {
     ("/api/v1/booking-requests/{id}/approve/", "post"),
     ("/api/v1/booking-requests/{id}/decline/", "post"),
     ("/api/v1/clinicians/{id}/matching/", "get"),
+    ("/api/v1/waitlist/", "get"),
+    ("/api/v1/waitlist/", "post"),
+    ("/api/v1/waitlist/{id}/", "get"),
+    ("/api/v1/waitlist/{id}/", "patch"),
+    ("/api/v1/waitlist/{id}/", "delete"),
 }
 
 

@@ -1,0 +1,25 @@
+from django.apps import AppConfig
+
+
+class WaitlistConfig(AppConfig):
+    """The waitlist (issue 16): entries, freed slots offered in waves as holds, the offer page.
+    Reads scheduling, telehealth, messaging and integrations; selfservice and staff read it."""
+
+    name = "waitlist"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from auditlog.registry import auditlog
+
+        from scheduling import events
+        from waitlist.models import WaitlistEntry, WaitlistSettings
+        from waitlist.tasks import on_appointment_event
+
+        events.subscribe(on_appointment_event)
+
+        from messaging import inbound_hooks
+        from waitlist.services import offer_accept_by_text
+
+        inbound_hooks.on_yes(offer_accept_by_text)
+        auditlog.register(WaitlistSettings)
+        auditlog.register(WaitlistEntry, include_fields=["status", "band", "earliest_date", "latest_date"])

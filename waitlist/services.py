@@ -1,0 +1,956 @@
+"""Waitlist actions (issue 16). Staff pages, the API, the offer page, the appointment-event task
+and the sweep all call these; each is one transaction (network sends happen after the claim
+commits, in ``offer_messages_dispatch``).
+
+Locking order, the same as the booking services': the clinician's calendar (their profile row,
+``scheduling.services`` takes it too), then the freed slot, then its offers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import uuid
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from integrations.models import EventType
+from integrations.outbox import webhook_event_record
+from messaging.backends import get_email_backend, get_sms_backend
+from messaging.backends.base import ChannelError, EmailMessageData, SMSMessage
+from messaging.content import render, validate_template
+from messaging.models import ClientPreferences
+from messaging.quiet_hours import CLIENT, PRACTICE, quiet_spell, window
+from messaging.sequences import sequence_for
+from practice.models import Client, ClinicianProfile, Modality, Practice, PreferredChannel
+from scheduling.availability import MIN_MINUTES, Audience, local_label, open_slots, slot_rules
+from scheduling.models import (
+    SLOT_HOLDING_STATUSES,
+    UPCOMING_STATUSES,
+    Appointment,
+    AppointmentParticipant,
+    AppointmentStatus,
+    BookingPolicy,
+    Hold,
+    HoldKind,
+    ServiceType,
+)
+from scheduling.services import appointment_book, appointment_reschedule, hold_place
+from waitlist import policy
+from waitlist.models import (
+    Band,
+    EntryStatus,
+    FreedSlot,
+    MessageState,
+    Offer,
+    OfferMessage,
+    OfferStatus,
+    SlotStatus,
+    WaitlistEntry,
+    WaitlistSettings,
+)
+
+logger = logging.getLogger(__name__)
+
+# The offer texts: plain templates under the content check (messaging.content) — only its
+# allowed fields — followed by the offer link, which is not a field of the reminder whitelist.
+OFFER_SMS = (
+    "{{ practice_name }}: a session with {{ clinician_name }} opened on {{ session_date }} at "
+    "{{ session_time }}. Held for you a short while: reply YES to take it, or see"
+)
+OFFER_EMAIL_SUBJECT = "A session time opened up"
+OFFER_EMAIL = (
+    "Hello {{ client_name }},\n\nA session with {{ clinician_name }} opened on {{ session_date }} at "
+    "{{ session_time }}. You are on {{ practice_name }}'s waitlist, so we are holding it for you for "
+    "a short while. To take it, open this link and confirm:"
+)
+STILL_WANTED = (
+    "{{ practice_name }}: we offered you a few session times from the waitlist and did not hear "
+    "back, so we paused your place. Call us at {{ practice_phone }} if you still want an earlier time."
+)
+for _template in (OFFER_SMS, OFFER_EMAIL, STILL_WANTED):
+    validate_template(_template)
+
+CLAIM_LEASE = timedelta(minutes=2)
+ACCEPTED, TAKEN, EXPIRED, DECLINED, ENDED = "accepted", "taken", "expired", "declined", "ended"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def offer_for_token(token: str) -> Offer | None:
+    if not token or len(token) > 100:
+        return None
+    return (
+        Offer.objects.filter(token_hash=hash_token(token))
+        .select_related("slot__clinician", "client", "practice", "entry")
+        .first()
+    )
+
+
+def _event(practice_id: int, event_type: str, now: datetime, data: dict, appointment_id=None) -> None:
+    """The signed webhook event, in the change's transaction: ids, times and states only."""
+    webhook_event_record(
+        practice_id=practice_id,
+        event_type=event_type,
+        occurred_at=now,
+        appointment_id=appointment_id,
+        data=data,
+        now=now,
+    )
+
+
+def _offer_data(offer: Offer) -> dict:
+    return {
+        "offer": {
+            "id": offer.pk,
+            "status": offer.status,
+            "waitlist_entry_id": offer.entry_id,
+            "client_id": offer.client_id,
+            "slot_id": offer.slot_id,
+            "wave": offer.wave,
+            "sent_at": offer.sent_at.isoformat(),
+            "expires_at": offer.expires_at.isoformat(),
+            "appointment_id": offer.appointment_id,
+        }
+    }
+
+
+def _lock_calendars(*clinician_ids: int) -> None:
+    """The booking services' calendar lock (scheduling.services._hold_calendars), taken first."""
+    rows = ClinicianProfile.objects.select_for_update(no_key=True).filter(pk__in=set(clinician_ids))
+    list(rows.order_by("pk").values_list("pk", flat=True))
+
+
+# --- Settings and entries ----------------------------------------------------------------------
+
+
+SETTINGS_FIELDS = [
+    field.name
+    for field in WaitlistSettings._meta.get_fields()
+    if getattr(field, "concrete", False) and field.name not in ("id", "practice")
+]
+
+
+def waitlist_settings_update(*, practice: Practice, fields: dict) -> WaitlistSettings:
+    with transaction.atomic():
+        settings, _ = WaitlistSettings.objects.select_for_update().get_or_create(practice=practice)
+        for name, value in fields.items():
+            if name not in SETTINGS_FIELDS:
+                raise ValueError(f"Not a waitlist setting: {name}")
+            setattr(settings, name, value)
+        settings.full_clean()
+        settings.save()
+    return settings
+
+
+def _validate_entry(entry: WaitlistEntry, clinicians) -> None:
+    errors: dict[str, list[str]] = {}
+    if entry.client.practice_id != entry.practice_id:
+        errors["client"] = ["This client is not a client of this practice."]
+    if entry.service_type.practice_id != entry.practice_id:
+        errors["service_type"] = ["This service is not offered by this practice."]
+    if entry.modality and entry.modality not in Modality.values:
+        errors["modality"] = ["Choose telehealth, in person, or either."]
+    if any(c.practice_id != entry.practice_id for c in clinicians):
+        errors["clinicians"] = ["Choose clinicians of this practice."]
+    if not isinstance(entry.weekdays, list) or any(d not in range(7) for d in entry.weekdays):
+        errors["weekdays"] = ["Weekdays are 0 (Monday) to 6 (Sunday)."]
+    try:
+        windows = entry.windows()
+        if any(start >= end and end != time(0) for start, end in windows):
+            errors["time_windows"] = ["Each time window must end after it starts."]
+    except (TypeError, ValueError):
+        errors["time_windows"] = ['Time windows look like [["09:00", "12:00"]].']
+    if entry.earliest_date and entry.latest_date and entry.latest_date < entry.earliest_date:
+        errors["latest_date"] = ["The latest date must not be before the earliest."]
+    if entry.band not in Band.values:
+        errors["band"] = ["Choose urgent, soon or routine."]
+    if entry.earlier_than is not None:
+        appointment = entry.earlier_than
+        if (
+            appointment.practice_id != entry.practice_id
+            or not appointment.participants.filter(client_id=entry.client_id).exists()
+        ):
+            errors["earlier_than"] = ["Choose a session of this client."]
+        elif appointment.status not in UPCOMING_STATUSES:
+            errors["earlier_than"] = ["That session is not upcoming."]
+    if errors:
+        raise ValidationError(errors)
+
+
+def waitlist_entry_create(
+    *,
+    practice: Practice,
+    client: Client,
+    service_type: ServiceType,
+    modality: str = "",
+    clinicians=(),
+    weekdays=(),
+    time_windows=(),
+    earliest_date: date | None = None,
+    latest_date: date | None = None,
+    earlier_than: Appointment | None = None,
+    band: str = Band.ROUTINE,
+    note: str = "",
+    by=None,
+    now: datetime | None = None,
+) -> WaitlistEntry:
+    now = now or timezone.now()
+    clinicians = list(clinicians)
+    entry = WaitlistEntry(
+        practice=practice,
+        client=client,
+        service_type=service_type,
+        modality=modality,
+        weekdays=sorted(set(weekdays)),
+        time_windows=[list(w) for w in time_windows],
+        earliest_date=earliest_date,
+        latest_date=latest_date,
+        earlier_than=earlier_than,
+        band=band,
+        note=note[:200],
+        created_by=by,
+        created_at=now,
+    )
+    _validate_entry(entry, clinicians)
+    with transaction.atomic():
+        entry.save()
+        entry.clinicians.set(clinicians)
+    return entry
+
+
+ENTRY_FIELDS = {
+    "service_type",
+    "modality",
+    "weekdays",
+    "time_windows",
+    "earliest_date",
+    "latest_date",
+    "earlier_than",
+    "band",
+    "note",
+    "status",
+}
+
+
+def waitlist_entry_update(*, entry: WaitlistEntry, fields: dict, clinicians=None) -> WaitlistEntry:
+    """Change what an entry waits for. Status may go between active and paused only (resuming
+    clears the count of expired offers)."""
+    with transaction.atomic():
+        entry = WaitlistEntry.objects.select_for_update(no_key=True).get(pk=entry.pk)
+        for name, value in fields.items():
+            if name not in ENTRY_FIELDS:
+                raise ValueError(f"Not an entry field: {name}")
+            if name == "status":
+                if value not in (EntryStatus.ACTIVE, EntryStatus.PAUSED) or entry.status not in (
+                    EntryStatus.ACTIVE,
+                    EntryStatus.PAUSED,
+                ):
+                    raise ValidationError(
+                        {"status": ["Only an active entry can be paused, or a paused one resumed."]}
+                    )
+                if value == EntryStatus.ACTIVE:
+                    entry.expired_in_a_row = 0
+            setattr(entry, name, value)
+        clinicians = list(entry.clinicians.all()) if clinicians is None else list(clinicians)
+        _validate_entry(entry, clinicians)
+        entry.save()
+        entry.clinicians.set(clinicians)
+    return entry
+
+
+def waitlist_entry_remove(*, entry: WaitlistEntry, now: datetime | None = None) -> WaitlistEntry:
+    """Take the client off the waitlist; a live offer of theirs is withdrawn."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        entry = WaitlistEntry.objects.select_for_update(no_key=True).get(pk=entry.pk)
+        if entry.status in (EntryStatus.ACTIVE, EntryStatus.PAUSED):
+            entry.status = EntryStatus.REMOVED
+            entry.save(update_fields=["status", "updated_at"])
+        Offer.objects.filter(entry=entry, status=OfferStatus.LIVE).update(
+            status=OfferStatus.SKIPPED, settled_at=now
+        )
+    return entry
+
+
+# --- Freed slots and waves ---------------------------------------------------------------------
+
+
+def freed_slot_record(*, appointment_id: int, now: datetime | None = None) -> FreedSlot | None:
+    """A cancellation or a move gave time back: remember it (once per appointment) to offer it.
+    A slot a client moving up left behind is offered on at most ``max_cascade_steps`` deep."""
+    now = now or timezone.now()
+    appointment = (
+        Appointment.objects.select_related("service_type", "practice").filter(pk=appointment_id).first()
+    )
+    if appointment is None or appointment.status not in (
+        AppointmentStatus.CANCELLED,
+        AppointmentStatus.RESCHEDULED,
+    ):
+        return None
+    settings = WaitlistSettings.for_practice(appointment.practice)
+    if not settings.enabled or appointment.service_type.is_group or appointment.starts_at <= now:
+        return None
+    step = 1
+    if appointment.status == AppointmentStatus.RESCHEDULED:
+        moved_to = (
+            Appointment.objects.filter(rescheduled_from=appointment).values_list("pk", flat=True).first()
+        )
+        filled = FreedSlot.objects.filter(filled_appointment_id=moved_to).first() if moved_to else None
+        if filled is not None:
+            step = filled.step + 1
+            if step > settings.max_cascade_steps:
+                return None
+    too_soon = appointment.starts_at - now < timedelta(minutes=settings.min_lead_minutes)
+    try:
+        with transaction.atomic():
+            slot = FreedSlot.objects.create(
+                practice=appointment.practice,
+                clinician_id=appointment.clinician_id,
+                service_type=appointment.service_type,
+                modality=appointment.modality,
+                starts_at=appointment.starts_at,
+                ends_at=appointment.ends_at,
+                freed_at=now,
+                source_appointment=appointment,
+                step=step,
+                status=SlotStatus.UNFILLED if too_soon else SlotStatus.OFFERING,
+                reason="Too close to the start to offer." if too_soon else "",
+                settled_at=now if too_soon else None,
+            )
+            _event(
+                appointment.practice_id,
+                EventType.SLOT_FREED,
+                now,
+                {
+                    "slot": {
+                        "id": slot.pk,
+                        "clinician_id": slot.clinician_id,
+                        "service_type_id": slot.service_type_id,
+                        "starts_at": slot.starts_at.isoformat(),
+                        "ends_at": slot.ends_at.isoformat(),
+                        "step": slot.step,
+                        "status": slot.status,
+                    }
+                },
+                appointment_id=appointment.pk,
+            )
+    except IntegrityError:
+        return FreedSlot.objects.filter(source_appointment=appointment).first()
+    return slot
+
+
+def _quiet_windows(practice: Practice, client: Client):
+    sequence = sequence_for(practice)
+    windows = [window(sequence.quiet_start, sequence.quiet_end, PRACTICE)]
+    preferences = ClientPreferences.objects.filter(client=client).first()
+    if preferences is not None:
+        windows.append(window(preferences.quiet_start, preferences.quiet_end, CLIENT))
+    return windows
+
+
+def channel_for(client: Client) -> tuple[str, str] | None:
+    """(channel, address) for an offer: a text with consent on record unless they prefer e-mail,
+    else e-mail; None when neither can reach them."""
+    if client.has_sms_consent and client.preferred_channel == PreferredChannel.SMS:
+        return "sms", client.phone.as_e164
+    if client.email:
+        return "email", client.email
+    return None
+
+
+def _bookable_start(slot: FreedSlot, now: datetime) -> datetime | None:
+    """Ask the open-slot selector (scheduling.availability) which start the freed time makes
+    bookable: the freed time itself when the selector finds all of it free (every 5-minute start
+    in it open: hours, time off, sessions, holds), else the selector's open start overlapping it
+    nearest its own start (under the practice's buffer), else None."""
+    length = slot.ends_at - slot.starts_at
+    fine = open_slots(
+        clinician=slot.clinician, starts=slot.starts_at, ends=slot.ends_at, minutes=MIN_MINUTES, now=now
+    )
+    starts = {s.starts_at for s in fine}
+    needed = {slot.starts_at + timedelta(minutes=m) for m in range(0, slot.minutes, MIN_MINUTES)}
+    rules = slot_rules(BookingPolicy.for_practice(slot.practice), Audience.STAFF)
+    if needed <= starts and rules.buffer == timedelta(0):
+        return slot.starts_at
+    found = open_slots(
+        clinician=slot.clinician,
+        starts=slot.starts_at - length + timedelta(minutes=1),
+        ends=slot.ends_at,
+        minutes=slot.minutes,
+        now=now,
+        rules=rules,
+    )
+    if not found:
+        return None
+    return min(found, key=lambda s: abs(s.starts_at - slot.starts_at)).starts_at
+
+
+def _local_day_start(now: datetime, tz) -> datetime:
+    return datetime.combine(now.astimezone(tz).date(), time(0), tzinfo=tz)
+
+
+def _candidates(
+    slot: FreedSlot, settings: WaitlistSettings, now: datetime, waiting_out_quiet: list | None = None
+) -> list[tuple[WaitlistEntry, policy.Candidate]]:
+    offered = Offer.objects.filter(slot=slot).values_list("entry_id", flat=True)
+    entries = (
+        WaitlistEntry.objects.filter(
+            practice_id=slot.practice_id, status=EntryStatus.ACTIVE, service_type_id=slot.service_type_id
+        )
+        .filter(Q(modality="") | Q(modality=slot.modality))
+        .filter(Q(clinicians__isnull=True) | Q(clinicians=slot.clinician_id))
+        .exclude(pk__in=offered)
+        .select_related("client", "earlier_than")
+        .distinct()
+    )
+    found = []
+    for entry in entries:
+        client = entry.client
+        tz = client.zoneinfo(slot.practice)
+        if not entry.accepts(starts_at=slot.starts_at, ends_at=slot.ends_at, tz=tz):
+            continue
+        if entry.latest_date and now.astimezone(tz).date() > entry.latest_date:
+            continue
+        days_gained = 0.0
+        moving = entry.earlier_than
+        if moving is not None:
+            if moving.status not in UPCOMING_STATUSES or moving.starts_at <= slot.starts_at:
+                continue
+            days_gained = (moving.starts_at - slot.starts_at) / timedelta(days=1)
+            same = moving.clinician_id == slot.clinician_id
+        else:
+            last = (
+                Appointment.objects.filter(participants__client=client, starts_at__lt=slot.starts_at)
+                .exclude(status=AppointmentStatus.CANCELLED)
+                .order_by("-starts_at")
+                .values_list("clinician_id", flat=True)
+                .first()
+            )
+            same = last == slot.clinician_id
+        live = Offer.objects.filter(client=client, status=OfferStatus.LIVE).count()
+        today = Offer.objects.filter(client=client, sent_at__gte=_local_day_start(now, tz)).count()
+        if not policy.may_receive_offer(
+            live_offers=live, offers_today=today, per_day=settings.offers_per_client_per_day
+        ):
+            continue
+        if channel_for(client) is None:
+            continue
+        # Offers go out only when the client's quiet hours allow.
+        if quiet_spell(now, tz, _quiet_windows(slot.practice, client)) is not None:
+            if waiting_out_quiet is not None:
+                waiting_out_quiet.append(entry.pk)
+            continue
+        clash = AppointmentParticipant.objects.filter(
+            client=client,
+            appointment__status__in=SLOT_HOLDING_STATUSES,
+            appointment__starts_at__lt=slot.ends_at,
+            appointment__ends_at__gt=slot.starts_at,
+        )
+        if moving is not None:
+            clash = clash.exclude(appointment=moving)
+        if clash.exists():
+            continue
+        band = policy.effective_band(entry.band, waiting=entry.waiting(now), aging_days=settings.aging_days)
+        found.append(
+            (
+                entry,
+                policy.Candidate(
+                    entry_id=entry.pk,
+                    band=band,
+                    same_clinician=same,
+                    days_gained=days_gained,
+                    waiting_since=entry.created_at,
+                ),
+            )
+        )
+    by_id = {candidate.entry_id: entry for entry, candidate in found}
+    return [(by_id[c.entry_id], c) for c in policy.rank([c for _, c in found])]
+
+
+def _settle_slot(slot: FreedSlot, status: str, reason: str, now: datetime) -> None:
+    if slot.hold_id is not None:
+        Hold.objects.filter(pk=slot.hold_id).delete()
+    slot.status, slot.reason, slot.settled_at, slot.hold = status, reason[:200], now, None
+    slot.save(update_fields=["status", "reason", "settled_at", "hold"])
+
+
+def _expire_offer(offer: Offer, settings: WaitlistSettings, now: datetime) -> None:
+    offer.status, offer.expired_at, offer.settled_at = OfferStatus.EXPIRED, now, now
+    offer.save(update_fields=["status", "expired_at", "settled_at"])
+    entry = WaitlistEntry.objects.select_for_update(no_key=True).get(pk=offer.entry_id)
+    entry.expired_in_a_row += 1
+    if entry.status == EntryStatus.ACTIVE and policy.should_pause(
+        entry.expired_in_a_row, settings.expired_in_a_row_to_pause
+    ):
+        entry.status = EntryStatus.PAUSED
+        _plan_message(entry=entry, offer=None, key=f"paused:{entry.pk}:{entry.expired_in_a_row}", now=now)
+    entry.save(update_fields=["expired_in_a_row", "status", "updated_at"])
+    _event(offer.practice_id, EventType.WAITLIST_OFFER_EXPIRED, now, _offer_data(offer))
+
+
+def _context(
+    practice: Practice, clinician: ClinicianProfile, client: Client, starts_at: datetime
+) -> dict[str, str]:
+    tz = client.zoneinfo(practice)
+    local = starts_at.astimezone(tz)
+    return {
+        "client_name": client.greeting_name,
+        "clinician_name": clinician.display_name,
+        "practice_name": practice.name,
+        "practice_phone": str(practice.phone or ""),
+        "session_date": local.strftime("%A, %B %-d"),
+        "session_time": local.strftime("%-I:%M %p %Z"),
+    }
+
+
+def _plan_message(
+    *, entry: WaitlistEntry, offer: Offer | None, key: str, now: datetime, token: str = ""
+) -> None:
+    """One message row (unique key: planned once, ever), sent by offer_messages_dispatch."""
+    client = entry.client
+    reach = channel_for(client)
+    if reach is None:
+        return
+    channel, to = reach
+    practice = entry.practice
+    if offer is not None:
+        link = f"{django_settings.SITE_URL.rstrip('/')}/o/{token}"
+        context = _context(practice, offer.slot.clinician, client, offer.slot.starts_at)
+        if channel == "sms":
+            subject, body = "", render(OFFER_SMS, context) + " " + link
+        else:
+            subject, body = OFFER_EMAIL_SUBJECT, render(OFFER_EMAIL, context) + "\n\n" + link + "\n"
+        valid_until = offer.expires_at
+    else:
+        context = _context(practice, ClinicianProfile(display_name=""), client, now)
+        subject, body, valid_until = "Your place on the waitlist", render(STILL_WANTED, context), None
+    OfferMessage.objects.get_or_create(
+        key=key,
+        defaults=dict(
+            practice=practice,
+            entry=entry,
+            offer=offer,
+            channel=channel,
+            to=to,
+            subject=subject,
+            body=body,
+            valid_until=valid_until,
+            due_at=now,
+        ),
+    )
+
+
+def freed_slot_offer_next_wave(
+    *, slot: FreedSlot, now: datetime | None = None, force: bool = False
+) -> list[Offer]:
+    """Send the next wave of offers for a freed slot, when its current wave is over (every offer
+    expired, declined or skipped), or at once with ``force`` (staff: "offer this slot now").
+    The wave's size and hold come from the lead time (policy.wave_for); the slot is held for the
+    wave (one hold, shared by its offers). Nothing left to offer, or too late: the slot is settled
+    as not refilled and its hold released."""
+    now = now or timezone.now()
+    settings = WaitlistSettings.for_practice(slot.practice)
+    with transaction.atomic():
+        _lock_calendars(slot.clinician_id)
+        slot = (
+            FreedSlot.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("practice", "clinician")
+            .get(pk=slot.pk)
+        )
+        if slot.status != SlotStatus.OFFERING:
+            return []
+        live = list(Offer.objects.select_for_update().filter(slot=slot, status=OfferStatus.LIVE))
+        for offer in live:
+            if offer.expires_at <= now:
+                _expire_offer(offer, settings, now)
+            elif force:
+                offer.status, offer.settled_at = OfferStatus.SKIPPED, now
+                offer.save(update_fields=["status", "settled_at"])
+        if not force and any(offer.expires_at > now for offer in live):
+            return []
+        wave = policy.wave_for(slot.starts_at - now, settings)
+        if wave is None:
+            _settle_slot(slot, SlotStatus.UNFILLED, "Too close to the start to offer.", now)
+            return []
+        if slot.hold_id is not None:
+            Hold.objects.filter(pk=slot.hold_id).delete()
+            slot.hold = None
+        start = _bookable_start(slot, now)
+        if start is None:
+            _settle_slot(slot, SlotStatus.UNFILLED, "No longer free in the calendar.", now)
+            return []
+        if start != slot.starts_at:
+            length = slot.ends_at - slot.starts_at
+            slot.starts_at, slot.ends_at = start, start + length
+        in_quiet_hours: list[int] = []
+        chosen = _candidates(slot, settings, now, in_quiet_hours)[: wave.size]
+        if not chosen and in_quiet_hours:
+            # Someone fits but it is their quiet time: the sweep tries again each minute.
+            slot.save(update_fields=["hold", "starts_at", "ends_at"])
+            return []
+        if not chosen:
+            _settle_slot(slot, SlotStatus.UNFILLED, "Nobody on the waitlist fits.", now)
+            return []
+        # Each offer's clock stops during its client's quiet hours; never past the start less the lead.
+        cap = min(
+            slot.starts_at,
+            max(slot.starts_at - timedelta(minutes=settings.min_lead_minutes), now + wave.hold),
+        )
+        expiries = {
+            entry.pk: policy.offer_expiry(
+                sent_at=now,
+                hold=wave.hold,
+                tz=entry.client.zoneinfo(slot.practice),
+                windows=_quiet_windows(slot.practice, entry.client),
+                cap=cap,
+            )
+            for entry, _ in chosen
+        }
+        try:
+            hold = hold_place(
+                practice=slot.practice,
+                clinician=slot.clinician,
+                starts_at=slot.starts_at,
+                ends_at=slot.ends_at,
+                expires_at=max(expiries.values()),
+                kind=HoldKind.WAITLIST_OFFER,
+                client=chosen[0][0].client if len(chosen) == 1 else None,
+                note=f"Waitlist: freed slot #{slot.pk}, wave {slot.wave + 1}",
+                now=now,
+            )
+        except ValidationError:
+            _settle_slot(slot, SlotStatus.UNFILLED, "No longer free in the calendar.", now)
+            return []
+        slot.wave += 1
+        slot.hold = hold
+        slot.save(update_fields=["wave", "hold", "starts_at", "ends_at"])
+        offers = []
+        for entry, _ in chosen:
+            token = secrets.token_urlsafe(24)
+            try:
+                with transaction.atomic():
+                    offer = Offer.objects.create(
+                        practice=slot.practice,
+                        entry=entry,
+                        client=entry.client,
+                        slot=slot,
+                        hold=hold,
+                        wave=slot.wave,
+                        token_hash=hash_token(token),
+                        sent_at=now,
+                        expires_at=expiries[entry.pk],
+                    )
+            except IntegrityError:
+                continue  # this client got a live offer of another slot a moment ago
+            offer.slot = slot
+            _plan_message(entry=entry, offer=offer, key=f"offer:{offer.pk}", now=now, token=token)
+            _event(slot.practice_id, EventType.WAITLIST_OFFER_SENT, now, _offer_data(offer))
+            offer.token = token  # for the caller (tests, the staff page's message); never stored
+            offers.append(offer)
+        if not offers:
+            _settle_slot(slot, SlotStatus.UNFILLED, "Nobody on the waitlist fits.", now)
+            return []
+    return offers
+
+
+def waitlist_sweep(*, now: datetime | None = None) -> int:
+    """Every minute: entries past their latest date expire; slots whose wave is over get the
+    next one (or settle). Safe to run twice: each slot is settled under its lock."""
+    now = now or timezone.now()
+    for entry_id, practice_tz, client_tz, latest in WaitlistEntry.objects.filter(
+        status__in=[EntryStatus.ACTIVE, EntryStatus.PAUSED],
+        latest_date__isnull=False,
+        latest_date__lte=now.date(),
+    ).values_list("pk", "practice__timezone", "client__timezone", "latest_date"):
+        if now.astimezone(ZoneInfo(client_tz or practice_tz)).date() > latest:
+            WaitlistEntry.objects.filter(
+                pk=entry_id, status__in=[EntryStatus.ACTIVE, EntryStatus.PAUSED]
+            ).update(status=EntryStatus.EXPIRED)
+    sent = 0
+    for slot in FreedSlot.objects.filter(status=SlotStatus.OFFERING).select_related("practice"):
+        if slot.hold_id is None and slot.wave > 0:
+            freed_slot_settle_if_taken(slot=slot, now=now)
+        if slot.offers.filter(status=OfferStatus.LIVE, expires_at__gt=now).exists():
+            continue
+        sent += len(freed_slot_offer_next_wave(slot=slot, now=now))
+    return sent
+
+
+def freed_slot_settle_if_taken(*, slot: FreedSlot, now: datetime | None = None) -> bool:
+    """The hold of a slot on offer is gone and a session now takes its time (staff booked over
+    the offer explicitly, which withdraws it): its live offers end as taken and the slot counts
+    as filled by that session. True if so."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        _lock_calendars(slot.clinician_id)
+        slot = FreedSlot.objects.select_for_update(no_key=True).get(pk=slot.pk)
+        if slot.status != SlotStatus.OFFERING or slot.hold_id is not None:
+            return False
+        taker = (
+            Appointment.objects.overlapping(
+                clinician_id=slot.clinician_id, starts_at=slot.starts_at, ends_at=slot.ends_at
+            )
+            .order_by("created_at")
+            .first()
+        )
+        if taker is None:
+            return False
+        Offer.objects.filter(slot=slot, status=OfferStatus.LIVE).update(
+            status=OfferStatus.TAKEN, settled_at=now
+        )
+        slot.status, slot.filled_appointment, slot.settled_at = SlotStatus.FILLED, taker, now
+        slot.reason = "Booked directly over the offer."
+        slot.save(update_fields=["status", "filled_appointment", "settled_at", "reason"])
+    return True
+
+
+def freed_slot_reopen(*, slot: FreedSlot, now: datetime | None = None) -> list[Offer]:
+    """Staff: "offer this slot now" — a slot not refilled (or still being offered) goes to the
+    next wave at once, if it is still free and far enough ahead."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        updated = FreedSlot.objects.filter(pk=slot.pk, status=SlotStatus.UNFILLED).update(
+            status=SlotStatus.OFFERING, reason="", settled_at=None
+        )
+    if not updated and slot.status != SlotStatus.OFFERING:
+        raise ValidationError("This slot was refilled.")
+    slot.refresh_from_db()
+    return freed_slot_offer_next_wave(slot=slot, now=now, force=True)
+
+
+def offer_skip(*, offer: Offer, now: datetime | None = None) -> list[Offer]:
+    """Staff: "skip this client" — withdraw their live offer (their place stays) and, when that
+    ends the wave, send the next one."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        changed = Offer.objects.filter(pk=offer.pk, status=OfferStatus.LIVE).update(
+            status=OfferStatus.SKIPPED, settled_at=now
+        )
+    if not changed:
+        raise ValidationError("This offer is no longer waiting for an answer.")
+    return freed_slot_offer_next_wave(slot=offer.slot, now=now)
+
+
+# --- The client's answer -----------------------------------------------------------------------
+
+
+def offer_accept(*, offer: Offer, now: datetime | None = None) -> str:
+    """The client takes the slot: ONE locked transaction that books it through the booking
+    services (a client moving up has their session rescheduled into it), withdraws the wave's
+    other offers and fulfils the entry. Returns ACCEPTED; TAKEN when someone else was first
+    (nothing changes for this client: they keep their place); EXPIRED; or the offer's end."""
+    now = now or timezone.now()
+    entry = WaitlistEntry.objects.select_related("earlier_than").get(pk=offer.entry_id)
+    moving = (
+        entry.earlier_than if entry.earlier_than and entry.earlier_than.status in UPCOMING_STATUSES else None
+    )
+    clinician_id = FreedSlot.objects.values_list("clinician_id", flat=True).get(pk=offer.slot_id)
+    with transaction.atomic():
+        _lock_calendars(clinician_id, *([moving.clinician_id] if moving else []))
+        slot = (
+            FreedSlot.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("practice", "clinician", "service_type")
+            .get(pk=offer.slot_id)
+        )
+        offer = Offer.objects.select_for_update().get(pk=offer.pk)
+        if offer.status == OfferStatus.ACCEPTED:
+            return ACCEPTED
+        if offer.status == OfferStatus.TAKEN:
+            return TAKEN
+        if offer.status != OfferStatus.LIVE:
+            return ENDED
+        if offer.expires_at <= now:
+            return EXPIRED
+        hold = Hold.objects.filter(pk=slot.hold_id).first() if slot.hold_id else None
+        if slot.status != SlotStatus.OFFERING or hold is None or offer.hold_id != slot.hold_id:
+            _taken(offer, now)
+            return TAKEN
+        client = Client.objects.get(pk=offer.client_id)
+        try:
+            with transaction.atomic():
+                if moving is not None:
+                    Hold.objects.filter(pk=hold.pk).delete()
+                    appointment = appointment_reschedule(
+                        appointment=moving,
+                        starts_at=slot.starts_at,
+                        ends_at=slot.ends_at,
+                        clinician=slot.clinician,
+                        now=now,
+                    )
+                else:
+                    appointment = appointment_book(
+                        practice=slot.practice,
+                        clinician=slot.clinician,
+                        clients=[client],
+                        starts_at=slot.starts_at,
+                        ends_at=slot.ends_at,
+                        service_type=slot.service_type,
+                        modality=entry.modality or slot.modality,
+                        hold=hold,
+                        now=now,
+                    )
+        except ValidationError:
+            _taken(offer, now)
+            return TAKEN
+        offer.status, offer.accepted_at, offer.settled_at = OfferStatus.ACCEPTED, now, now
+        offer.appointment, offer.hold = appointment, None
+        offer.save(update_fields=["status", "accepted_at", "settled_at", "appointment", "hold"])
+        Offer.objects.filter(slot=slot, status=OfferStatus.LIVE).update(
+            status=OfferStatus.TAKEN, settled_at=now
+        )
+        slot.status, slot.filled_appointment, slot.settled_at, slot.hold = (
+            SlotStatus.FILLED,
+            appointment,
+            now,
+            None,
+        )
+        slot.save(update_fields=["status", "filled_appointment", "settled_at", "hold"])
+        WaitlistEntry.objects.filter(pk=entry.pk).update(status=EntryStatus.FULFILLED, expired_in_a_row=0)
+        _event(
+            slot.practice_id,
+            EventType.WAITLIST_OFFER_ACCEPTED,
+            now,
+            _offer_data(offer),
+            appointment_id=appointment.pk,
+        )
+    return ACCEPTED
+
+
+def _taken(offer: Offer, now: datetime) -> None:
+    offer.status, offer.settled_at = OfferStatus.TAKEN, now
+    offer.save(update_fields=["status", "settled_at"])
+
+
+def offer_decline(*, offer: Offer, now: datetime | None = None) -> str:
+    """The client says no to this time (their place stays); when that ends the wave, the next
+    one goes out."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        changed = Offer.objects.filter(pk=offer.pk, status=OfferStatus.LIVE, expires_at__gt=now).update(
+            status=OfferStatus.DECLINED, declined_at=now, settled_at=now
+        )
+        if changed:
+            WaitlistEntry.objects.filter(pk=offer.entry_id).update(expired_in_a_row=0)
+    if not changed:
+        return ENDED
+    freed_slot_offer_next_wave(slot=offer.slot, now=now)
+    return DECLINED
+
+
+# --- Sending -------------------------------------------------------------------------------------
+
+
+def offer_messages_dispatch(
+    *, now: datetime | None = None, limit: int = 50, sms_backend=None, email_backend=None
+) -> int:
+    """Send due offer messages, each at most once: claim by a conditional UPDATE (planned →
+    claimed, with a lease), commit, then mark sending and hand it to the backend, and record what
+    came back. A claim whose lease ran out before sending goes back to planned (it never reached
+    the provider); a row left in ``sending`` becomes ``unknown`` and is never resent."""
+    now = now or timezone.now()
+    OfferMessage.objects.filter(state=MessageState.CLAIMED, lease_until__lt=now).update(
+        state=MessageState.PLANNED, claim_token=""
+    )
+    OfferMessage.objects.filter(state=MessageState.SENDING, lease_until__lt=now).update(
+        state=MessageState.UNKNOWN, reason="The sender stopped while sending; not resent automatically."
+    )
+    ids = list(
+        OfferMessage.objects.filter(state=MessageState.PLANNED, due_at__lte=now).values_list("pk", flat=True)[
+            :limit
+        ]
+    )
+    if not ids:
+        return 0
+    token = uuid.uuid4().hex
+    OfferMessage.objects.filter(pk__in=ids, state=MessageState.PLANNED).update(
+        state=MessageState.CLAIMED, claim_token=token, lease_until=now + CLAIM_LEASE
+    )
+    sent = 0
+    for message in OfferMessage.objects.filter(claim_token=token, state=MessageState.CLAIMED).select_related(
+        "offer"
+    ):
+        if message.offer is not None and not message.offer.is_live_at(now):
+            OfferMessage.objects.filter(pk=message.pk, claim_token=token).update(
+                state=MessageState.SKIPPED, reason="The offer ended before it was sent.", body=""
+            )
+            continue
+        if not OfferMessage.objects.filter(
+            pk=message.pk, claim_token=token, state=MessageState.CLAIMED
+        ).update(state=MessageState.SENDING):
+            continue
+        try:
+            if message.channel == "sms":
+                backend = sms_backend or get_sms_backend()
+                result = backend.send(
+                    SMSMessage(to=message.to, body=message.body, valid_until=message.valid_until)
+                )
+            else:
+                backend = email_backend or get_email_backend()
+                result = backend.send(
+                    EmailMessageData(to=message.to, subject=message.subject, text=message.body)
+                )
+        except ChannelError as error:
+            state = MessageState.UNKNOWN if error.ambiguous else MessageState.FAILED
+            OfferMessage.objects.filter(pk=message.pk, claim_token=token).update(
+                state=state, reason=str(error)[:300]
+            )
+            continue
+        except Exception as error:  # a bug in a backend: the provider may have it
+            logger.exception("waitlist message %s", message.pk)
+            OfferMessage.objects.filter(pk=message.pk, claim_token=token).update(
+                state=MessageState.UNKNOWN, reason=f"Unexpected error: {type(error).__name__}"
+            )
+            continue
+        OfferMessage.objects.filter(pk=message.pk, claim_token=token).update(
+            state=MessageState.ACCEPTED,
+            provider_message_id=result.provider_message_id[:100],
+            sent_at=now,
+            body="",  # the link's token is not kept once sent
+        )
+        sent += 1
+    return sent
+
+
+def slot_label(offer: Offer) -> str:
+    """The slot on the client's clock, for the offer page."""
+    return local_label(offer.slot.starts_at, offer.client.zoneinfo(offer.practice))
+
+
+def offer_accept_by_text(*, clients: list[Client], now: datetime) -> str | None:
+    """A "YES" text from these clients' number (messaging.inbound_hooks): if exactly one of them
+    holds a live offer that was texted to them, accept it and say how it went; else None (the
+    YES is then an ordinary opt-in, and a family phone with two live offers is not guessed)."""
+    offers = list(
+        Offer.objects.filter(
+            client__in=clients,
+            status=OfferStatus.LIVE,
+            expires_at__gt=now,
+            messages__channel="sms",
+            messages__state=MessageState.ACCEPTED,
+        )
+        .select_related("slot__clinician", "client", "practice")
+        .distinct()
+    )
+    if len(offers) != 1:
+        return None
+    offer = offers[0]
+    outcome = offer_accept(offer=offer, now=now)
+    if outcome == ACCEPTED:
+        when = offer.slot.starts_at.astimezone(offer.client.zoneinfo(offer.practice))
+        return (
+            f"Done: your session with {offer.slot.clinician.display_name} on "
+            f"{when.strftime('%a %b %-d at %-I:%M %p')} is booked. A confirmation follows."
+        )
+    if outcome == TAKEN:
+        return "Sorry, that time was just taken. You keep your place on the waitlist."
+    return "This offer has ended. You keep your place on the waitlist."
