@@ -360,12 +360,22 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # Client link tokens are credentials: masked in every log line (practice/log_filters.py).
-    "filters": {"client_tokens": {"()": "practice.log_filters.MaskClientTokens"}},
+    "filters": {
+        "client_tokens": {"()": "practice.log_filters.MaskClientTokens"},
+        "no_client_error_tracebacks": {"()": "practice.log_filters.NoTracebackForClientErrors"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["client_tokens"]}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["client_tokens", "no_client_error_tracebacks"],
+        }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's default configuration gives the "django" logger a console handler of its own
+        # (when DEBUG); its records also reach the root handler, so every warning printed twice.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         # twilio logs every request's URL and headers at INFO.
         "twilio.http_client": {"level": "WARNING"},
