@@ -225,7 +225,8 @@ if env.str("WEBPUSH_ENDPOINT_HOSTS", default=""):
 
 # Public address of this deployment, used in links inside messages and to verify webhook
 # signatures (Twilio signs the exact URL it called). No trailing slash.
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Without SITE_URL: this machine on $PORT (`make demo PORT=9000`; rundemo also sets it).
+SITE_URL = env.str("SITE_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}").rstrip("/")
 CALENDAR_UID_DOMAIN = env.str("CALENDAR_UID_DOMAIN", default="attend.invalid")
 
 # --- Reminder dispatch -----------------------------------------------------------------
