@@ -26,6 +26,7 @@ from messaging.defaults import NO_SHOW_NOTICE
 from messaging.languages import DEFAULT_LANGUAGE, local_date, local_time, phrase
 from messaging.models import Audience, OutboxMessage
 from practice.models import Client, ClinicianProfile
+from scheduling.models import AppointmentStatus
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,34 @@ def render_context(
         **(_after_session_link(message, timezone.now()) if "after_session_link" in uses else {}),
         **(_manage_link(message, timezone.now()) if "manage_link" in uses else {}),
         **({"no_show_fee": f"${practice.no_show_fee}"} if "no_show_fee" in uses else {}),
+        **(_previous_time(appointment, recipient, language) if "previous_session" in uses else {}),
     }
+
+
+def _previous_time(appointment, recipient: Recipient, language: str) -> dict[str, str]:
+    """Where a moved session was, on the recipient's clock."""
+    previous = appointment.rescheduled_from
+    if previous is None:
+        return {}
+    local = previous.starts_at.astimezone(recipient.tz)
+    return {
+        "previous_session_date": local_date(local, language),
+        "previous_session_time": local_time(local, language),
+    }
+
+
+# A reschedule chain longer than this is not followed further for the calendar event's UID.
+MAX_CHAIN = 100
+
+
+def calendar_identity(appointment) -> tuple[str, int]:
+    """(UID, SEQUENCE) of the session's calendar event. A moved session keeps the event of the
+    first booking of its chain, so the client's calendar moves the event rather than adding a
+    second one; each move (and a cancellation) raises the sequence (RFC 5546)."""
+    root, moves = appointment, 0
+    while root.rescheduled_from_id is not None and moves < MAX_CHAIN:
+        root, moves = root.rescheduled_from, moves + 1
+    return f"appointment-{root.pk}@{settings.CALENDAR_UID_DOMAIN}", moves
 
 
 def sms_for(
@@ -240,10 +268,16 @@ def email_for(
 
 
 def calendar_attachment(message: OutboxMessage, context: dict[str, str]) -> EmailAttachment:
-    """The session as an RFC 5545 event. Times are UTC so every calendar shows them right."""
+    """The session as an RFC 5545 event. Times are UTC so every calendar shows them right. One
+    event per reschedule chain (``calendar_identity``); a cancelled session's file cancels it."""
     appointment = message.appointment
+    uid, sequence = calendar_identity(appointment)
+    cancelled = appointment.status == AppointmentStatus.CANCELLED
     event = Event()
-    event.add("uid", f"appointment-{appointment.pk}@{settings.CALENDAR_UID_DOMAIN}")
+    event.add("uid", uid)
+    event.add("sequence", sequence + (1 if cancelled else 0))
+    if cancelled:
+        event.add("status", "CANCELLED")
     event.add("dtstamp", appointment.updated_at)
     event.add("dtstart", appointment.starts_at)
     event.add("dtend", appointment.ends_at)
@@ -256,6 +290,6 @@ def calendar_attachment(message: OutboxMessage, context: dict[str, str]) -> Emai
     calendar = Calendar()
     calendar.add("prodid", "-//Attend//Session reminders//EN")
     calendar.add("version", "2.0")
-    calendar.add("method", "PUBLISH")
+    calendar.add("method", "CANCEL" if cancelled else "PUBLISH")
     calendar.add_component(event)
     return EmailAttachment(filename="session.ics", content=calendar.to_ical(), mimetype="text/calendar")

@@ -497,21 +497,31 @@ def message_plan_cancellation_notice(*, appointment: Appointment, now: datetime 
 
 
 def _plan_cancellation_notices(*, appointment_id: int, now: datetime) -> int:
+    """A client who gets texts is told by text; one with an e-mail address also gets it by
+    e-mail (kind ``cancellation_notice:email``, which a failed text then does not duplicate),
+    because only the e-mail's calendar file takes the session out of their calendar."""
     participants = AppointmentParticipant.objects.filter(appointment_id=appointment_id).select_related(
         "client", "appointment"
     )
-    rows = [
-        OutboxMessage(
-            practice_id=participant.appointment.practice_id,
-            appointment_id=appointment_id,
-            participant=participant,
-            recipient_key=f"client:{participant.pk}",
-            kind=CANCELLATION_NOTICE,
-            channel=Channel.SMS if participant.client.has_sms_consent else Channel.EMAIL,
-            due_at=now,
-        )
-        for participant in participants
-    ]
+    rows = []
+    for participant in participants:
+        client = participant.client
+        channels = [Channel.SMS] if client.has_sms_consent else []
+        if client.email or not channels:
+            channels.append(Channel.EMAIL)
+        for channel in channels:
+            rows.append(
+                OutboxMessage(
+                    practice_id=participant.appointment.practice_id,
+                    appointment_id=appointment_id,
+                    participant=participant,
+                    recipient_key=f"client:{participant.pk}",
+                    kind=CANCELLATION_NOTICE
+                    + (FALLBACK_SUFFIX if len(channels) == 2 and channel == Channel.EMAIL else ""),
+                    channel=channel,
+                    due_at=now,
+                )
+            )
     OutboxMessage.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
 
