@@ -263,6 +263,9 @@ def _templates(message: OutboxMessage, channel: str, language: str, default: str
         moved = MOVED_CONFIRMATION_TEXTS.get(language) or MOVED_CONFIRMATION_TEXTS["en"]
         return moved["subject"], moved["sms_body" if channel == Channel.SMS else "email_body"]
     subject, body = step_text(step, language, default)
+    if step.anchor == Anchor.BOOKING and message.appointment.series_id is not None:
+        # The series' one confirmation (its later sessions have none: messaging.services).
+        body += "{{ series_dates }}"
     if channel == Channel.EMAIL and step.channel == Channel.SMS:
         # A text going out as e-mail: same words, a plain subject.
         return phrase("sms_as_email_subject", language), body

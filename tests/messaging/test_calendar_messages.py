@@ -108,3 +108,64 @@ def test_a_client_who_gets_texts_is_told_of_a_cancellation_by_text_and_once_by_e
         ("cancellation_notice:email", "email"),
     ]
     assert sum("is cancelled" in m.body for m in mail.outbox) == 1
+
+
+def test_a_weekly_series_of_52_sends_one_confirmation_listing_every_date(
+    practice, clinician, consenting_ann, service_type, on_commit
+):
+    from scheduling.models import Frequency
+    from scheduling.services import series_book
+
+    first = ny(2026, 6, 10, 10, 0)
+    on_commit(
+        ny(2026, 6, 1, 9, 0),
+        series_book,
+        practice=practice,
+        clinician=clinician,
+        clients=[consenting_ann],
+        first_starts_at=first,
+        duration=timedelta(minutes=45),
+        frequency=Frequency.WEEKLY,
+        occurrences=52,
+        service_type=service_type,
+    )
+
+    (confirmation,) = mail.outbox
+    assert "This confirms all 52 sessions of your series:" in confirmation.body
+    assert "- Wednesday, June 10, 10:00 AM EDT" in confirmation.body
+    assert "- Wednesday, November 4, 10:00 AM EST" in confirmation.body  # after the clocks change
+    calendar = Calendar.from_ical(confirmation.attachments[0][1])
+    events = calendar.walk("VEVENT")
+    assert len(events) == 52
+    assert len({str(event["uid"]) for event in events}) == 52
+    skipped = OutboxMessage.objects.filter(kind="confirmation", state="skipped")
+    assert skipped.count() == 51
+    assert set(skipped.values_list("reason", flat=True)) == {
+        "One confirmation for the whole series, sent with its first session."
+    }
+
+
+def test_the_bulk_planner_also_confirms_a_series_once(practice, clinician, consenting_ann, service_type):
+    from messaging.services import message_plan_bulk
+    from scheduling.models import Appointment, Frequency
+    from scheduling.services import series_book
+
+    with time_machine.travel(ny(2026, 6, 1, 9, 0), tick=False):
+        series_book(
+            practice=practice,
+            clinician=clinician,
+            clients=[consenting_ann],
+            first_starts_at=ny(2026, 6, 10, 10, 0),
+            duration=timedelta(minutes=45),
+            frequency=Frequency.WEEKLY,
+            occurrences=4,
+            service_type=service_type,
+        )
+        message_plan_bulk(appointment_ids=Appointment.objects.values_list("pk", flat=True))
+    confirmations = OutboxMessage.objects.filter(kind="confirmation")
+    assert sorted(confirmations.values_list("state", flat=True)) == [
+        "planned",
+        "skipped",
+        "skipped",
+        "skipped",
+    ]
