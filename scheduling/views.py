@@ -22,6 +22,7 @@ from practice.forms import add_service_errors
 from practice.models import Modality
 from scheduling.client_actions import appointment_activity
 from scheduling.forms import AttendanceForm, BookingForm, CancelForm, DayFilterForm, RescheduleForm
+from scheduling.history import history_lines
 from scheduling.lifecycle import LIVE_STATUSES
 from scheduling.models import ActivityKind, Appointment, AppointmentParticipant, Attendance
 from scheduling.services import (
@@ -161,7 +162,11 @@ def appointment_detail(request, pk: int):
         "can_manage": can_manage,
         "can_mark_attendance": can_manage and timezone.now() >= appointment.starts_at,
         "attendance_choices": AttendanceForm.base_fields["attendance"].choices,
-        "history": LogEntry.objects.get_for_object(appointment).select_related("actor")[:50],
+        "history": history_lines(
+            appointment,
+            LogEntry.objects.get_for_object(appointment).select_related("actor")[:50],
+            tz=request.practice.zoneinfo,
+        ),
         "tz": request.practice.zoneinfo,
         "nav": "appointments",
     }
