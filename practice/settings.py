@@ -34,6 +34,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # Django's own form templates, for the project-wide form renderer below.
+    "django.forms",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
@@ -182,6 +184,9 @@ PHONENUMBER_DEFAULT_FORMAT = "NATIONAL"
 DEFAULT_PRACTICE_TIMEZONE = env.str("DEFAULT_PRACTICE_TIMEZONE", default="America/New_York")
 if DEFAULT_PRACTICE_TIMEZONE not in available_timezones():
     raise ImproperlyConfigured(f"DEFAULT_PRACTICE_TIMEZONE {DEFAULT_PRACTICE_TIMEZONE!r} is unknown.")
+
+# Forms render with the project's templates: each field as one block (practice.forms.FormRenderer).
+FORM_RENDERER = "practice.forms.FormRenderer"
 
 # --- Static files ----------------------------------------------------------------------
 STATIC_URL = "static/"
