@@ -258,6 +258,8 @@ def test_rundemo_points_links_at_its_own_port_and_sweeps_once_before_the_worker(
 
     monkeypatch.setattr(rundemo, "start_child", fake_start)
     monkeypatch.setattr(rundemo.Command, "_supervise", lambda self, children, stop: None)
+    # The supervisor drops its database connections; the test's transaction needs its own.
+    monkeypatch.setattr(rundemo.connections, "close_all", lambda: None)
     with time_machine.travel(datetime(2026, 5, 12, 21, 10, tzinfo=NEW_YORK), tick=False):
         seed()
         out = StringIO()
