@@ -19,7 +19,7 @@ venv: $(VENV)/.installed
 ## demo: install, migrate, load the demo practice, run web server + worker, print logins
 demo: venv
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo --reset
+	$(PY) manage.py seed_demo --reset --no-logins
 	$(PY) manage.py rundemo --port $(PORT)
 
 ## test: the whole test suite (SQLite; set DATABASE_URL=postgres://… for PostgreSQL), on every core

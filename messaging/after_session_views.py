@@ -88,7 +88,11 @@ def after_session_page(request, token: str) -> HttpResponse:
         "practice": appointment.practice,
         "greeting_name": participant.client.greeting_name,
         "clinician_name": appointment.clinician.display_name,
-        "session_date": appointment.starts_at.astimezone(participant.client.zoneinfo(appointment.practice)),
+        # A date, not a datetime: templates would turn a datetime back into the active zone (UTC),
+        # and a Saturday-evening session in Los Angeles would read "Sunday".
+        "session_date": appointment.starts_at.astimezone(
+            participant.client.zoneinfo(appointment.practice)
+        ).date(),
         "form": form,
         "answered": existing is not None,
         "thanks": request.GET.get("thanks") == "1",

@@ -26,6 +26,7 @@ from messaging.defaults import NO_SHOW_NOTICE
 from messaging.languages import DEFAULT_LANGUAGE, local_date, local_time, phrase
 from messaging.models import Audience, OutboxMessage
 from practice.models import Client, ClinicianProfile
+from scheduling.models import UPCOMING_STATUSES, AppointmentStatus
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,53 @@ def render_context(
         **(_after_session_link(message, timezone.now()) if "after_session_link" in uses else {}),
         **(_manage_link(message, timezone.now()) if "manage_link" in uses else {}),
         **({"no_show_fee": f"${practice.no_show_fee}"} if "no_show_fee" in uses else {}),
+        **(_previous_time(appointment, recipient, language) if "previous_session" in uses else {}),
+        **(_series_dates(appointment, recipient, language) if "series_dates" in uses else {}),
     }
+
+
+def series_sessions(appointment) -> list:
+    """The upcoming sessions of the appointment's series, in order (just it when none)."""
+    if appointment.series_id is None:
+        return [appointment]
+    return list(
+        appointment.series.appointments.filter(status__in=UPCOMING_STATUSES).order_by("starts_at")
+    ) or [appointment]
+
+
+def _series_dates(appointment, recipient: Recipient, language: str) -> dict[str, str]:
+    sessions = series_sessions(appointment)
+    lines = []
+    for session in sessions:
+        local = session.starts_at.astimezone(recipient.tz)
+        lines.append(f"- {local_date(local, language)}, {local_time(local, language)}")
+    return {"series_dates": phrase("series_dates", language).format(count=len(sessions)) + "\n".join(lines)}
+
+
+def _previous_time(appointment, recipient: Recipient, language: str) -> dict[str, str]:
+    """Where a moved session was, on the recipient's clock."""
+    previous = appointment.rescheduled_from
+    if previous is None:
+        return {}
+    local = previous.starts_at.astimezone(recipient.tz)
+    return {
+        "previous_session_date": local_date(local, language),
+        "previous_session_time": local_time(local, language),
+    }
+
+
+# A reschedule chain longer than this is not followed further for the calendar event's UID.
+MAX_CHAIN = 100
+
+
+def calendar_identity(appointment) -> tuple[str, int]:
+    """(UID, SEQUENCE) of the session's calendar event. A moved session keeps the event of the
+    first booking of its chain, so the client's calendar moves the event rather than adding a
+    second one; each move (and a cancellation) raises the sequence (RFC 5546)."""
+    root, moves = appointment, 0
+    while root.rescheduled_from_id is not None and moves < MAX_CHAIN:
+        root, moves = root.rescheduled_from, moves + 1
+    return f"appointment-{root.pk}@{settings.CALENDAR_UID_DOMAIN}", moves
 
 
 def sms_for(
@@ -240,22 +287,37 @@ def email_for(
 
 
 def calendar_attachment(message: OutboxMessage, context: dict[str, str]) -> EmailAttachment:
-    """The session as an RFC 5545 event. Times are UTC so every calendar shows them right."""
+    """The session as an RFC 5545 event. Times are UTC so every calendar shows them right. One
+    event per reschedule chain (``calendar_identity``); a cancelled session's file cancels it."""
     appointment = message.appointment
-    event = Event()
-    event.add("uid", f"appointment-{appointment.pk}@{settings.CALENDAR_UID_DOMAIN}")
-    event.add("dtstamp", appointment.updated_at)
-    event.add("dtstart", appointment.starts_at)
-    event.add("dtend", appointment.ends_at)
-    event.add("summary", f"Session with {context['clinician_name']}")
-    if context.get("join_link"):
-        event.add("location", "Video session")
-        event.add(
-            "description", f"Join: {context['join_link']}\nTest your setup: {context['tech_check_link']}"
-        )
+    cancelled = appointment.status == AppointmentStatus.CANCELLED
     calendar = Calendar()
     calendar.add("prodid", "-//Attend//Session reminders//EN")
     calendar.add("version", "2.0")
-    calendar.add("method", "PUBLISH")
-    calendar.add_component(event)
+    calendar.add("method", "CANCEL" if cancelled else "PUBLISH")
+    # A series' confirmation carries all its sessions, each its own event (each can be moved or
+    # cancelled on its own later, by the same UID).
+    sessions = [appointment] if cancelled or message.step is None else series_sessions(appointment)
+    for session in sessions:
+        uid, sequence = calendar_identity(session)
+        event = Event()
+        event.add("uid", uid)
+        event.add("sequence", sequence + (1 if cancelled else 0))
+        if cancelled:
+            event.add("status", "CANCELLED")
+        event.add("dtstamp", session.updated_at)
+        event.add("dtstart", session.starts_at)
+        event.add("dtend", session.ends_at)
+        event.add("summary", f"Session with {context['clinician_name']}")
+        if context.get("join_link"):
+            # Join links are per session: the later sessions' links come in their reminders.
+            if session.pk == appointment.pk:
+                event.add("location", "Video session")
+                event.add(
+                    "description",
+                    f"Join: {context['join_link']}\nTest your setup: {context['tech_check_link']}",
+                )
+            else:
+                event.add("location", "Video session (the link comes in the reminders)")
+        calendar.add_component(event)
     return EmailAttachment(filename="session.ics", content=calendar.to_ical(), mimetype="text/calendar")

@@ -26,6 +26,9 @@ ALLOWED_FIELDS: dict[str, str] = {
     "after_session_link": "The client's after-session page: a short survey and “book my next session”",
     "manage_link": "The client's page to confirm, ask to reschedule or cancel this session",
     "no_show_fee": "The practice's no-show fee, e.g. $75.00 (only in the no-show notice)",
+    "series_dates": "A series' sessions, one date and time a line (its one confirmation)",
+    "previous_session_date": "A moved session's former date (the “moved” confirmation)",
+    "previous_session_time": "A moved session's former start time (the “moved” confirmation)",
 }
 
 # Anything between double braces, so that "{{ client.diagnosis }}" and "{{x|upper}}" are caught
@@ -99,6 +102,9 @@ SAMPLE_CONTEXT = {
     "after_session_link": "https://attend.example.org/s/" + "x" * 32,
     "manage_link": "https://attend.example.org/a/" + "x" * 32,
     "no_show_fee": "$150.00",
+    "series_dates": "- Wednesday, September 30 at 10:30 AM EDT",
+    "previous_session_date": "Wednesday, September 30",
+    "previous_session_time": "10:30 AM EDT",
 }
 # Per language, the values that cost the most: "sábado" (á is not GSM-7) turns a Spanish text
 # with the date into UCS-2, so it is measured that way.

@@ -235,6 +235,46 @@ CANCELLATION_NOTICE = {
     ),
 }
 
+# A moved session's booking-time step (the confirmation) says where it moved from and to instead
+# of reading like a new booking; its calendar file updates the same event (messaging.compose).
+MOVED_CONFIRMATION = {
+    "subject": "Your session with {{ clinician_name }} has moved to {{ session_date }}",
+    "sms_body": (
+        "Hi {{ client_name }}, your session with {{ clinician_name }} has moved from "
+        "{{ previous_session_date }} at {{ previous_session_time }} to {{ session_date }} at "
+        "{{ session_time }}. Manage it here: {{ manage_link }}"
+    ),
+    "email_body": (
+        "Hi {{ client_name }},\n\n"
+        "Your session with {{ clinician_name }} has moved from {{ previous_session_date }} at "
+        "{{ previous_session_time }} to {{ session_date }} at {{ session_time }}.\n\n"
+        "Joining by video? Use this link at the new time: {{ join_link }}\n"
+        "Check your camera, microphone and connection beforehand: {{ tech_check_link }}\n\n"
+        "The calendar file attached moves the session in your calendar.\n\n"
+        "Please confirm, ask for another time or cancel here: {{ manage_link }}\n"
+        "Or call {{ practice_name }} at {{ practice_phone }}.\n"
+    ),
+}
+MOVED_CONFIRMATION_ES = {
+    "subject": "Su cita con {{ clinician_name }} cambió al {{ session_date }}",
+    "sms_body": (
+        "Hola {{ client_name }}, su cita con {{ clinician_name }} cambio del {{ previous_session_date }} "
+        "({{ previous_session_time }}) al {{ session_date }} ({{ session_time }}). Gestione su cita: "
+        "{{ manage_link }}"
+    ),
+    "email_body": (
+        "Hola {{ client_name }}:\n\n"
+        "Su cita con {{ clinician_name }} cambió del {{ previous_session_date }} "
+        "({{ previous_session_time }}) al {{ session_date }} ({{ session_time }}).\n\n"
+        "¿Se conectará por video? Use este enlace a la nueva hora: {{ join_link }}\n"
+        "Pruebe su cámara, micrófono y conexión antes: {{ tech_check_link }}\n\n"
+        "El archivo de calendario adjunto mueve la cita en su calendario.\n\n"
+        "Confirme, pida otra hora o cancele aquí: {{ manage_link }}\n"
+        "O llame a {{ practice_name }} al {{ practice_phone }}.\n"
+    ),
+}
+MOVED_CONFIRMATION_TEXTS = {"en": MOVED_CONFIRMATION, "es": MOVED_CONFIRMATION_ES}
+
 # The cancellation notice's texts per language (the dispatcher falls back to English).
 CANCELLATION_NOTICE_TEXTS = {"en": CANCELLATION_NOTICE, "es": CANCELLATION_NOTICE_ES}
 

@@ -30,7 +30,12 @@ from messaging import compose
 from messaging.backends import get_email_backend, get_push_backend, get_sms_backend
 from messaging.backends.base import ChannelError, EmailMessageData, SendResult, SMSMessage
 from messaging.backends.webpush import webpush_configured
-from messaging.defaults import CANCELLATION_NOTICE_TEXTS, NO_SHOW_NOTICE, ONE_OFF_NOTICES
+from messaging.defaults import (
+    CANCELLATION_NOTICE_TEXTS,
+    MOVED_CONFIRMATION_TEXTS,
+    NO_SHOW_NOTICE,
+    ONE_OFF_NOTICES,
+)
 from messaging.defaults import LINK_RESEND as LINK_RESEND_TEMPLATES
 from messaging.kinds import (
     CANCELLATION_NOTICE,
@@ -41,6 +46,7 @@ from messaging.kinds import (
 )
 from messaging.languages import default_language, message_language, phrase, step_text
 from messaging.models import (
+    Anchor,
     Audience,
     Channel,
     Condition,
@@ -183,7 +189,8 @@ def _defer(message: OutboxMessage, defer: Defer) -> None:
 def _withdrawal_reason(message: OutboxMessage, now: datetime) -> tuple[str, str] | None:
     """(state, reason) if the row must not go out as things stand now, else None."""
     appointment = message.appointment
-    if message.kind != CANCELLATION_NOTICE:
+    # The cancellation notice (and its e-mail copy or fallback) is about the cancelled session.
+    if message.kind.removesuffix(FALLBACK_SUFFIX) != CANCELLATION_NOTICE:
         if appointment.status == AppointmentStatus.CANCELLED:
             return OutboxState.CANCELLED, "The session was cancelled."
         if appointment.status == AppointmentStatus.RESCHEDULED:
@@ -255,7 +262,14 @@ def _templates(message: OutboxMessage, channel: str, language: str, default: str
         body = LINK_RESEND_TEMPLATES["sms_body" if channel == Channel.SMS else "email_body"]
         return LINK_RESEND_TEMPLATES["subject"], body
     step = message.step
+    if step.anchor == Anchor.BOOKING and message.appointment.rescheduled_from_id is not None:
+        # A moved session: say so, rather than reading like a second booking.
+        moved = MOVED_CONFIRMATION_TEXTS.get(language) or MOVED_CONFIRMATION_TEXTS["en"]
+        return moved["subject"], moved["sms_body" if channel == Channel.SMS else "email_body"]
     subject, body = step_text(step, language, default)
+    if step.anchor == Anchor.BOOKING and message.appointment.series_id is not None:
+        # The series' one confirmation (its later sessions have none: messaging.services).
+        body += "{{ series_dates }}"
     if channel == Channel.EMAIL and step.channel == Channel.SMS:
         # A text going out as e-mail: same words, a plain subject.
         return phrase("sms_as_email_subject", language), body
@@ -327,7 +341,10 @@ def _prepare(
         deadline = send_deadline(due_at=message.due_at, appointment=message.appointment, step=message.step)
         payload = compose.sms_for(message, body, recipient, valid_until=deadline, language=language)
     else:
-        attach = bool(message.step and message.step.attach_calendar)
+        # The confirmation's calendar file adds the event; the cancellation's removes it.
+        attach = bool(message.step and message.step.attach_calendar) or (
+            message.kind.removesuffix(FALLBACK_SUFFIX) == CANCELLATION_NOTICE
+        )
         payload = compose.email_for(
             message,
             subject=subject,
@@ -722,7 +739,7 @@ def _hand_over(chunk: list[tuple[SendJob, OutboxMessage]], token: str) -> list[t
         cursor.execute(
             f'UPDATE "{table}" SET state = %s, lease_until = %s, updated_at = %s '
             f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND claim_token = %s AND state = %s "
-            f'AND (kind = %s OR NOT EXISTS (SELECT 1 FROM "{appointments}" a '
+            f'AND (kind IN (%s, %s) OR NOT EXISTS (SELECT 1 FROM "{appointments}" a '
             f'WHERE a.id = "{table}".appointment_id AND a.status IN (%s, %s))) RETURNING id',
             [
                 OutboxState.SENDING,
@@ -732,6 +749,7 @@ def _hand_over(chunk: list[tuple[SendJob, OutboxMessage]], token: str) -> list[t
                 token,
                 OutboxState.CLAIMED,
                 CANCELLATION_NOTICE,
+                CANCELLATION_NOTICE + FALLBACK_SUFFIX,
                 AppointmentStatus.CANCELLED,
                 AppointmentStatus.RESCHEDULED,
             ],

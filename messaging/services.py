@@ -170,13 +170,28 @@ def message_plan_for(*, appointment: Appointment, now: datetime | None = None) -
     return message_plan_for_id(appointment_id=appointment.pk, now=now)
 
 
+SERIES_CONFIRMED_REASON = "One confirmation for the whole series, sent with its first session."
+
+
+def confirmed_with_its_series(*, series_id, series_first_starts_at, starts_at, rescheduled_from_id) -> bool:
+    """A series' later sessions get no booking-time message of their own: the first session's
+    confirmation lists every date and carries their calendar events. A session moved out of its
+    place in the series is a reschedule and says so itself."""
+    return (
+        series_id is not None
+        and rescheduled_from_id is None
+        and series_first_starts_at is not None
+        and starts_at != series_first_starts_at
+    )
+
+
 def message_plan_for_id(*, appointment_id: int, now: datetime | None = None) -> int:
     """``message_plan_for`` by id (the event subscriber has nothing more); a session deleted
     meanwhile gets nothing."""
     now = now or timezone.now()
     appointment = (
         # The clinician's practice too: a clinician's zone falls back to it (_recipient_zone).
-        Appointment.objects.select_related("practice", "clinician__user", "clinician__practice")
+        Appointment.objects.select_related("practice", "clinician__user", "clinician__practice", "series")
         .filter(pk=appointment_id)
         .first()
     )
@@ -185,12 +200,35 @@ def message_plan_for_id(*, appointment_id: int, now: datetime | None = None) -> 
     participants = list(appointment.participants.select_related("client"))
     steps = [s for s in _active_steps(appointment.practice) if applies_to_session(s, appointment)]
     booked_at = min(appointment.created_at, now)
+    with_series = confirmed_with_its_series(
+        series_id=appointment.series_id,
+        series_first_starts_at=appointment.series.first_starts_at if appointment.series else None,
+        starts_at=appointment.starts_at,
+        rescheduled_from_id=appointment.rescheduled_from_id,
+    )
     rows = []
     for step in steps:
         for recipient_key, participant in _recipient_keys(step, participants):
             tz = _recipient_zone(step, participant, appointment)
             due_at = due_time(step, appointment, booked_at=booked_at, tz=tz)
             passed = due_at < booked_at and step.anchor != "booking"
+            if with_series and step.anchor == "booking":
+                rows.append(
+                    OutboxMessage(
+                        practice_id=appointment.practice_id,
+                        appointment=appointment,
+                        participant=participant,
+                        recipient_key=recipient_key,
+                        step=step,
+                        kind=step.key,
+                        channel=step.channel,
+                        due_at=due_at,
+                        state=OutboxState.SKIPPED,
+                        reason=SERIES_CONFIRMED_REASON,
+                        settled_at=now,
+                    )
+                )
+                continue
             rows.append(
                 OutboxMessage(
                     practice_id=appointment.practice_id,
@@ -354,6 +392,7 @@ def _read_sessions(ids: list[int]) -> tuple[list, dict[int, list[tuple[int, str]
         .values_list(
             *("pk", "practice_id", "starts_at", "ends_at", "created_at", "modality"),
             *("practice__timezone", "clinician__timezone"),
+            *("series_id", "series__first_starts_at", "rescheduled_from_id"),
             named=True,
         )
     )
@@ -407,6 +446,12 @@ def _bulk_rows(ids: list[int], now: datetime, steps_of: dict[int, list[_PlanStep
             steps = [s for s in steps_of[a.practice_id] if applies_to_session(s, session)]
             applicable[a.practice_id, a.modality] = steps
         recipients: dict[tuple[str, bool], list[tuple]] = {}  # the same for most steps
+        with_series = confirmed_with_its_series(
+            series_id=a.series_id,
+            series_first_starts_at=a.series__first_starts_at,
+            starts_at=a.starts_at,
+            rescheduled_from_id=a.rescheduled_from_id,
+        )
         for step in steps:
             shape = (step.audience, Condition.NOT_JOINED in step.conditions)
             if shape not in recipients:
@@ -414,7 +459,9 @@ def _bulk_rows(ids: list[int], now: datetime, steps_of: dict[int, list[_PlanStep
             for recipient_key, participant_id, zone_name in recipients[shape]:
                 due_at = due(step, session, booked_at, zone_name)
                 key = (a.practice_id, a.pk, participant_id, recipient_key, step.pk, step.key, step.channel)
-                if due_at < booked_at and step.anchor != Anchor.BOOKING:
+                if with_series and step.anchor == Anchor.BOOKING:
+                    rows.append((*key, due_at, OutboxState.SKIPPED, SERIES_CONFIRMED_REASON, now))
+                elif due_at < booked_at and step.anchor != Anchor.BOOKING:
                     rows.append((*key, due_at, OutboxState.SKIPPED, _PASSED_REASON, now))
                 else:
                     rows.append((*key, due_at, OutboxState.PLANNED, "", None))
@@ -515,21 +562,31 @@ def message_plan_cancellation_notice(*, appointment: Appointment, now: datetime 
 
 
 def _plan_cancellation_notices(*, appointment_id: int, now: datetime) -> int:
+    """A client who gets texts is told by text; one with an e-mail address also gets it by
+    e-mail (kind ``cancellation_notice:email``, which a failed text then does not duplicate),
+    because only the e-mail's calendar file takes the session out of their calendar."""
     participants = AppointmentParticipant.objects.filter(appointment_id=appointment_id).select_related(
         "client", "appointment"
     )
-    rows = [
-        OutboxMessage(
-            practice_id=participant.appointment.practice_id,
-            appointment_id=appointment_id,
-            participant=participant,
-            recipient_key=f"client:{participant.pk}",
-            kind=CANCELLATION_NOTICE,
-            channel=Channel.SMS if participant.client.has_sms_consent else Channel.EMAIL,
-            due_at=now,
-        )
-        for participant in participants
-    ]
+    rows = []
+    for participant in participants:
+        client = participant.client
+        channels = [Channel.SMS] if client.has_sms_consent else []
+        if client.email or not channels:
+            channels.append(Channel.EMAIL)
+        for channel in channels:
+            rows.append(
+                OutboxMessage(
+                    practice_id=participant.appointment.practice_id,
+                    appointment_id=appointment_id,
+                    participant=participant,
+                    recipient_key=f"client:{participant.pk}",
+                    kind=CANCELLATION_NOTICE
+                    + (FALLBACK_SUFFIX if len(channels) == 2 and channel == Channel.EMAIL else ""),
+                    channel=channel,
+                    due_at=now,
+                )
+            )
     OutboxMessage.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
 

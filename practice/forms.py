@@ -6,10 +6,18 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.core.exceptions import ValidationError
+from django.forms.renderers import TemplatesSetting
 from phonenumber_field.formfields import PhoneNumberField
 
 from practice.models import Client, ConsentSource
 from practice.timezones import timezone_choices
+
+
+class FormRenderer(TemplatesSetting):
+    """settings.FORM_RENDERER: the project's templates first, and each field as one block
+    (templates/includes/field.html) — label, input, help and errors together."""
+
+    field_template_name = "includes/field.html"
 
 
 def add_service_errors(form: forms.Form, error: ValidationError, field_map: dict | None = None) -> None:

@@ -24,3 +24,16 @@ class MaskClientTokens(logging.Filter):
         if masked != message:
             record.msg, record.args = masked, ()
         return True
+
+
+class NoTracebackForClientErrors(logging.Filter):
+    """A 4xx answer (a 403 for a role that may not open a page, a CSRF refusal) is the request's
+    fault, not the code's: Django logs it with the exception attached, which would print a
+    full traceback for every refused page. One line is enough; 5xx keep their traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if isinstance(status, int) and 400 <= status < 500:
+            record.exc_info = None
+            record.exc_text = None
+        return True

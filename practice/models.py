@@ -361,6 +361,15 @@ class Client(models.Model):
     def has_sms_consent(self) -> bool:
         return bool(self.phone) and self.sms_consent_at is not None
 
+    @property
+    def text_channel(self) -> str:
+        """How a message meant as a text reaches this client, as the dispatcher decides
+        (messaging.dispatch._resolve_channel): "sms" with consent unless they prefer e-mail,
+        else "email" when there is an address, else "" (it cannot reach them)."""
+        if self.has_sms_consent and self.preferred_channel != PreferredChannel.EMAIL:
+            return "sms"
+        return "email" if self.email else ""
+
     def zoneinfo(self, practice: Practice | None = None) -> ZoneInfo:
         return ZoneInfo(self.timezone or (practice or self.practice).timezone)
 

@@ -35,6 +35,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # Django's own form templates, for the project-wide form renderer below.
+    "django.forms",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
@@ -190,6 +192,9 @@ DEFAULT_PRACTICE_TIMEZONE = env.str("DEFAULT_PRACTICE_TIMEZONE", default="Americ
 if DEFAULT_PRACTICE_TIMEZONE not in available_timezones():
     raise ImproperlyConfigured(f"DEFAULT_PRACTICE_TIMEZONE {DEFAULT_PRACTICE_TIMEZONE!r} is unknown.")
 
+# Forms render with the project's templates: each field as one block (practice.forms.FormRenderer).
+FORM_RENDERER = "practice.forms.FormRenderer"
+
 # --- Static files ----------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -232,7 +237,8 @@ if env.str("WEBPUSH_ENDPOINT_HOSTS", default=""):
 
 # Public address of this deployment, used in links inside messages and to verify webhook
 # signatures (Twilio signs the exact URL it called). No trailing slash.
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Without SITE_URL: this machine on $PORT (`make demo PORT=9000`; rundemo also sets it).
+SITE_URL = env.str("SITE_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}").rstrip("/")
 CALENDAR_UID_DOMAIN = env.str("CALENDAR_UID_DOMAIN", default="attend.invalid")
 
 # --- Reminder dispatch -----------------------------------------------------------------
@@ -367,12 +373,22 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # Client link tokens are credentials: masked in every log line (practice/log_filters.py).
-    "filters": {"client_tokens": {"()": "practice.log_filters.MaskClientTokens"}},
+    "filters": {
+        "client_tokens": {"()": "practice.log_filters.MaskClientTokens"},
+        "no_client_error_tracebacks": {"()": "practice.log_filters.NoTracebackForClientErrors"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["client_tokens"]}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["client_tokens", "no_client_error_tracebacks"],
+        }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's default configuration gives the "django" logger a console handler of its own
+        # (when DEBUG); its records also reach the root handler, so every warning printed twice.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         # twilio logs every request's URL and headers at INFO.
         "twilio.http_client": {"level": "WARNING"},

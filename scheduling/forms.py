@@ -68,7 +68,9 @@ class BookingForm(SessionTimeMixin, forms.Form):
     clinician = forms.ModelChoiceField(queryset=ClinicianProfile.objects.none())
     clients = forms.ModelMultipleChoiceField(
         queryset=Client.objects.none(),
-        help_text="One client, or several for a group session (hold Ctrl or ⌘ to pick more).",
+        # Tick boxes in a scrolling list; static/js/client-picker.js adds a search box above it.
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "picker"}),
+        help_text="One client, or several for a group session.",
     )
     service_type = forms.ModelChoiceField(queryset=ServiceType.objects.none(), label="Service")
     date = forms.DateField(widget=DateInput)

@@ -30,6 +30,7 @@ from scheduling.forms import (
     DayFilterForm,
     RescheduleForm,
 )
+from scheduling.history import history_lines
 from scheduling.lifecycle import LIVE_STATUSES
 from scheduling.models import ActivityKind, Appointment, AppointmentParticipant, Attendance, BookingPolicy
 from scheduling.services import (
@@ -213,7 +214,11 @@ def appointment_detail(request, pk: int):
         "can_manage": can_manage,
         "can_mark_attendance": can_manage and timezone.now() >= appointment.starts_at,
         "attendance_choices": AttendanceForm.base_fields["attendance"].choices,
-        "history": LogEntry.objects.get_for_object(appointment).select_related("actor")[:50],
+        "history": history_lines(
+            appointment,
+            LogEntry.objects.get_for_object(appointment).select_related("actor")[:50],
+            tz=request.practice.zoneinfo,
+        ),
         "tz": request.practice.zoneinfo,
         "nav": "appointments",
     }

@@ -6,3 +6,9 @@ class StaffConfig(AppConfig):
 
     name = "staff"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        # Only when `manage.py rundemo` started this process (staff/demo_clock.py).
+        from staff.demo_clock import start_from_environment
+
+        start_from_environment()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.hashers import make_password
@@ -42,7 +42,15 @@ from practice.models import (
     TelehealthProvider,
     User,
 )
-from scheduling.models import Appointment, Attendance, Frequency, Series, ServiceType
+from scheduling.models import (
+    Appointment,
+    Attendance,
+    Frequency,
+    Series,
+    ServiceType,
+    TimeOff,
+    WeeklyHours,
+)
 from scheduling.services import (
     appointment_book,
     appointment_cancel,
@@ -50,6 +58,7 @@ from scheduling.services import (
     appointment_mark_attendance,
     series_book,
 )
+from staff.demo_clock import demo_clock_for
 
 DEFAULT_DEMO_PASSWORD = "attend-demo-password"
 LAKESIDE_SLUG = "lakeside"
@@ -211,6 +220,21 @@ LAKESIDE_SESSIONS = (
     SessionPlan(2, D - 1 * H, "individual", (13,)),
     SessionPlan(2, 2 * D + 2 * H, "intake", (5,)),
 )
+
+# Weekly hours per clinician (weekday 0 = Monday: start, end), local to the practice, so open-slot
+# search finds free times on the demo. The demo's sessions lie within 08:00-19:00 on whatever
+# day it runs, weekends included, so some clinicians work Saturday or Sunday as well.
+LAKESIDE_HOURS = (
+    # Dr. Rivera: weekdays with a lunch break, Saturday mornings.
+    {**{day: (("08:00", "12:00"), ("13:00", "19:00")) for day in range(5)}, 5: (("08:00", "13:00"),)},
+    # Dr. Okafor: late starts, long evenings, Sunday afternoons.
+    {**{day: (("10:00", "19:00"),) for day in range(5)}, 6: (("12:00", "18:00"),)},
+    # Dr. Natarajan: every day but Monday, early.
+    {day: (("08:00", "16:00"),) for day in range(1, 7)},
+)
+HARBOR_HOURS = ({day: (("09:00", "17:00"),) for day in range(7)},)
+# One absence: Dr. Okafor is at a conference for three days starting eight days after the demo.
+TIME_OFF_PLAN = (1, 8 * D, 3 * D, "Conference")
 
 SERIES_PLAN = SessionPlan(2, D + 2 * H, "individual", (19,))
 SERIES_OCCURRENCES = 8
@@ -390,6 +414,20 @@ def _add_people(
         )
 
 
+def _add_hours(built: BuiltPractice, hours: tuple[dict[int, tuple[tuple[str, str], ...]], ...]) -> None:
+    WeeklyHours.objects.bulk_create(
+        WeeklyHours(
+            clinician=built.clinicians[index],
+            weekday=weekday,
+            starts_at=time.fromisoformat(start),
+            ends_at=time.fromisoformat(end),
+        )
+        for index, week in enumerate(hours)
+        for weekday, stretches in week.items()
+        for start, end in stretches
+    )
+
+
 def _book(built: BuiltPractice, plan: SessionPlan, *, anchor: datetime, now: datetime, by: User):
     """Book one planned session and take it to its planned outcome, through the services."""
     clients = [built.clients[i] for i in plan.clients]
@@ -454,6 +492,15 @@ def _build_lakeside(*, password_hash: str, now: datetime, anchor: datetime) -> B
             consent_recorded_by=owner,
             now=now,
         )
+        _add_hours(built, LAKESIDE_HOURS)
+        clinician, after, length, note = TIME_OFF_PLAN
+        day = (anchor + after).astimezone(practice.zoneinfo).date()
+        TimeOff.objects.create(
+            clinician=built.clinicians[clinician],
+            starts_at=datetime.combine(day, time(0), tzinfo=practice.zoneinfo),
+            ends_at=datetime.combine(day + length, time(0), tzinfo=practice.zoneinfo),
+            note=note,
+        )
         front_desk = built.users[LAKESIDE_STAFF[2].email]
         for plan in LAKESIDE_SESSIONS:
             _book(built, plan, anchor=anchor, now=now, by=front_desk)
@@ -494,6 +541,7 @@ def _build_harbor(*, password_hash: str, now: datetime, anchor: datetime) -> Bui
             consent_recorded_by=manager,
             now=now,
         )
+        _add_hours(built, HARBOR_HOURS)
         for plan in HARBOR_SESSIONS:
             _book(built, plan, anchor=anchor, now=now, by=manager)
     return built
@@ -501,15 +549,31 @@ def _build_harbor(*, password_hash: str, now: datetime, anchor: datetime) -> Bui
 
 def demo_build(*, now: datetime | None = None, password: str | None = None) -> Practice:
     """Create both demo practices in one transaction and return Lakeside. The caller checks
-    ``demo_exists()`` first (or runs ``demo_reset()``)."""
-    now = now or timezone.now()
+    ``demo_exists()`` first (or runs ``demo_reset()``).
+
+    The day is built around the demo's clock (staff/demo_clock.py): ``now``, or when that is
+    outside Lakeside's working day, the next early afternoon there; rundemo runs the server and
+    the worker on that clock."""
+    real_now = now or timezone.now()
+    now = demo_clock_for(real_now)
     anchor = quarter_hour_anchor(now)
     # One hash for every account: hashing is deliberately slow, and the password is shared.
     password_hash = make_password(password or demo_password())
     with transaction.atomic():
         lakeside = _build_lakeside(password_hash=password_hash, now=now, anchor=anchor)
         _build_harbor(password_hash=password_hash, now=now, anchor=anchor)
+        # demo_clock_offset() recomputes the clock from this instant.
+        Practice.objects.filter(pk=lakeside.practice.pk).update(created_at=real_now)
     return lakeside.practice
+
+
+def demo_clock_offset() -> timedelta:
+    """How far ahead of the real time the demo's clock runs (zero without a demo): the same
+    choice seed_demo made, recomputed from when Lakeside was created."""
+    built_at = Practice.objects.filter(slug=LAKESIDE_SLUG).values_list("created_at", flat=True).first()
+    if built_at is None:
+        return timedelta(0)
+    return demo_clock_for(built_at) - built_at
 
 
 # --- Logins, for the commands to print --------------------------------------------------------

@@ -10,5 +10,6 @@ urlpatterns = [
     path("t/<str:token>/upload", techcheck.tech_check_upload, name="tech_check_upload"),
     path("t/<str:token>/result", techcheck.tech_check_result, name="tech_check_result"),
     path("appointments/<int:pk>/host/", views.host_join, name="host_join"),
+    path("meeting/fake/<str:key>", views.fake_meeting, name="fake_meeting"),
     path("hooks/zoom/", zoom_webhook.zoom_events, name="zoom_webhook"),
 ]

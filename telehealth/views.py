@@ -16,7 +16,7 @@ from django.views.decorators.cache import never_cache
 from practice.access import ALL_ROLES, staff_view
 from scheduling.models import Appointment
 from telehealth import services
-from telehealth.models import JoinSource
+from telehealth.models import JoinSource, Meeting, MeetingState
 from telehealth.rules import JoinState, join_state, join_window
 
 
@@ -102,3 +102,34 @@ def host_join(request, pk: int):
     response = HttpResponseRedirect(target)
     response["Referrer-Policy"] = "no-referrer"
     return response
+
+
+@never_cache
+def fake_meeting(request, key: str):
+    """The stand-in for a video meeting of the fake provider (development and the demo). The
+    join was recorded by /j/ before the redirect here, as with every provider, so the session is
+    "in progress" on the staff pages; this page only shows it. It names nobody: whoever holds the
+    link sees the clinician's display name, the time and how many have joined."""
+    meeting = (
+        Meeting.objects.filter(provider="fake", key=key[:32])
+        .exclude(state=MeetingState.CANCELLED)
+        .select_related("appointment__practice", "appointment__clinician")
+        .first()
+    )
+    if meeting is None:
+        return invalid_link(request)
+    appointment = meeting.appointment
+    tz = appointment.practice.zoneinfo
+    participants = list(appointment.participants.all())
+    context = {
+        "appointment": appointment,
+        "clinician_name": appointment.clinician.display_name,
+        "local_start": appointment.starts_at.astimezone(tz),
+        "local_end": appointment.ends_at.astimezone(tz),
+        "end_zone": appointment.ends_at.astimezone(tz).tzname(),
+        "timezone_name": str(tz),
+        "is_host": request.GET.get("host") == "1",
+        "joined": sum(1 for p in participants if p.joined_at is not None),
+        "expected": len(participants),
+    }
+    return client_page(request, "telehealth/fake_meeting.html", context)

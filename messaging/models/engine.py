@@ -243,8 +243,22 @@ class OutboxMessage(models.Model):
             return self.step.name
         from messaging.defaults import ONE_OFF_NOTICES
 
-        notice = ONE_OFF_NOTICES.get(self.kind.split(":")[0])
-        return notice["name"] if notice else self.kind.replace("_", " ").capitalize()
+        kind, _, suffix = self.kind.partition(":")
+        if kind == "link_resend":  # messaging.kinds.LINK_RESEND: link_resend:1, link_resend:2, …
+            return "Link resent by staff" + (
+                f" (the {_ordinal(suffix)} time)" if suffix not in ("", "1") else ""
+            )
+        notice = ONE_OFF_NOTICES.get(kind)
+        name = notice["name"] if notice else kind.replace("_", " ").capitalize()
+        return name + (" (e-mail)" if suffix == "email" else "")
+
+
+def _ordinal(number: str) -> str:
+    if not number.isdigit():
+        return number
+    n = int(number)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 class HoldoutAssignment(models.Model):

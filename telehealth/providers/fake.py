@@ -1,4 +1,8 @@
-"""A provider for development and tests: deterministic local URLs, no network.
+"""A provider for development, the demo and tests: deterministic local URLs, no network.
+
+Its join and host links open a page of our own (telehealth.views.fake_meeting, at
+``SITE_URL/meeting/fake/<key>``) that stands in for the video meeting, so the demo's
+Join → in progress → completed path can be walked by hand instead of ending at a dead host.
 
 Like Django's locmem e-mail backend it records what it was asked to do in ``calls``, and
 tests can queue failures with ``fail_next`` to exercise retries and give-ups.
@@ -9,9 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
+
 from telehealth.providers.base import Meeting, MeetingRequest, ProviderError, TelehealthProvider
 
-BASE_URL = "https://meet.invalid/fake"
+PATH = "/meeting/fake"
+
+
+def base_url() -> str:
+    return settings.SITE_URL.rstrip("/") + PATH
 
 
 @dataclass(frozen=True)
@@ -54,8 +64,8 @@ class FakeProvider(TelehealthProvider):
         return Meeting(
             provider=self.name,
             external_id=f"fake-{request.key}",
-            join_url=f"{BASE_URL}/{request.key}",
-            host_url=f"{BASE_URL}/{request.key}?host=1",
+            join_url=f"{base_url()}/{request.key}",
+            host_url=f"{base_url()}/{request.key}?host=1",
             extra={"starts_at": request.starts_at.isoformat()},
         )
 

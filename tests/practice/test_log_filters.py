@@ -3,6 +3,7 @@
 import logging
 
 import pytest
+from django.urls import reverse
 
 from practice.log_filters import MaskClientTokens, mask_client_tokens
 
@@ -48,3 +49,35 @@ def test_a_404_for_a_client_link_logs_no_token(client, caplog, monkeypatch):
 
     assert any("Not Found: /a/…" in line for line in records)
     assert not any("tgHFldE7R0rcg3iyPVOOkWTqIQY3H5Sf" in line for line in records)
+
+
+def _reachable_handlers(name: str) -> list[logging.Handler]:
+    handlers, logger = [], logging.getLogger(name)
+    while logger is not None:
+        handlers += logger.handlers
+        logger = logger.parent if logger.propagate else None
+    return handlers
+
+
+@pytest.mark.django_db
+def test_a_403_is_logged_once_in_one_line_without_a_traceback(settings, signed_in, biller, monkeypatch):
+    # DEBUG on, as in the demo: Django's own "console" handler on the "django" logger would
+    # print the record a second time beside ours.
+    settings.DEBUG = True
+    lines = []
+    for handler in _reachable_handlers("django.request"):
+        if type(handler).__module__.startswith("_pytest"):
+            continue
+        monkeypatch.setattr(
+            handler, "emit", lambda record, handler=handler: lines.append(handler.format(record))
+        )
+    http = signed_in(biller)
+    lines.clear()
+
+    response = http.get(reverse("follow_up_list"))
+
+    assert response.status_code == 403
+    forbidden = [line for line in lines if "Forbidden" in line]
+    assert len(forbidden) == 1, lines
+    assert "Traceback" not in forbidden[0]
+    assert "\n" not in forbidden[0]

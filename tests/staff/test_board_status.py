@@ -112,6 +112,6 @@ def test_the_board_shows_the_statuses_in_words(signed_in, front_desk, group, cli
     assert "Late: not joined" in html
     assert "Microphone in use by another app" in html
     assert "microphone_in_use" not in html
-    # Phone numbers are in the page body (tel:/sms: links), never in our own URLs.
+    # Phone numbers are in the page body (tel: links), never in our own URLs.
     assert 'href="tel:+12125550102"' in html
     assert "+12125550102" not in page.request["PATH_INFO"]

@@ -17,6 +17,7 @@ import urllib.request
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from datetime import time as wall_time
 from io import StringIO
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -30,7 +31,10 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from practice.models import Client, ClinicianProfile, ConsentSource, Membership, Practice, Role, User
-from scheduling.models import Appointment, AppointmentStatus, Series
+from scheduling.availability import open_slots
+from scheduling.models import Appointment, AppointmentStatus, Series, TimeOff, WeeklyHours
+from staff import demo
+from staff.demo_clock import CLOCK_ENV, demo_clock_for
 from staff.management.commands.rundemo import Child, stop_children
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -142,7 +146,7 @@ def test_seed_demo_places_a_day_of_sessions_around_now(db):
     now = datetime.now(UTC)
     with time_machine.travel(now, tick=False):
         seed()
-    assert_day_around(now)
+    assert_day_around(demo_clock_for(now))
 
 
 @pytest.mark.parametrize(
@@ -159,7 +163,122 @@ def test_seed_demo_places_a_day_of_sessions_around_now(db):
 def test_seed_demo_works_at_any_time_of_day_or_night(db, local_now):
     with time_machine.travel(local_now, tick=False):
         seed()
-    assert_day_around(local_now)
+    assert_day_around(demo_clock_for(local_now))
+
+
+def test_an_evening_demo_moves_the_clock_to_business_hours_not_the_sessions(db):
+    evening = datetime(2026, 5, 12, 21, 10, tzinfo=NEW_YORK)
+    with time_machine.travel(evening, tick=False):
+        seed()
+
+    demo_now = demo_clock_for(evening)
+    assert demo_now == datetime(2026, 5, 13, 13, 30, tzinfo=NEW_YORK)
+    assert demo.demo_clock_offset() == demo_now - evening
+    assert_day_around(demo_now)
+    for appointment in Appointment.objects.for_practice(lakeside()).filter(series__isnull=True):
+        local = appointment.starts_at.astimezone(NEW_YORK)
+        assert local.date() in (demo_now.date(), demo_now.date() + timedelta(days=1)) or (
+            local.date() > demo_now.date()
+        )
+        assert wall_time(8) <= local.time() and appointment.ends_at.astimezone(NEW_YORK).time() <= wall_time(
+            19
+        )
+
+
+def test_a_demo_built_in_the_early_afternoon_keeps_the_real_clock(db):
+    afternoon = datetime(2026, 5, 12, 13, 20, tzinfo=NEW_YORK)
+    with time_machine.travel(afternoon, tick=False):
+        seed()
+    assert demo.demo_clock_offset() == timedelta(0)
+    assert_day_around(afternoon)
+
+
+def test_the_demo_clinicians_have_weekly_hours_and_open_slots(db):
+    now = datetime(2026, 5, 12, 10, 0, tzinfo=NEW_YORK)  # a Tuesday
+    with time_machine.travel(now, tick=False):
+        seed()
+    demo_now = demo_clock_for(now)
+    for clinician in ClinicianProfile.objects.filter(practice__slug__in=["lakeside", "harbor"]):
+        assert WeeklyHours.objects.filter(clinician=clinician).count() >= 5
+        week = open_slots(
+            clinician=clinician, starts=demo_now, ends=demo_now + timedelta(days=7), minutes=50, now=demo_now
+        )
+        assert len(week) >= 10, clinician
+    time_off = TimeOff.objects.get(clinician__practice__slug="lakeside")
+    assert time_off.starts_at > demo_now
+    assert not open_slots(
+        clinician=time_off.clinician,
+        starts=time_off.starts_at,
+        ends=time_off.ends_at,
+        minutes=50,
+        now=demo_now,
+    )
+
+
+def test_a_process_started_with_the_demo_offset_runs_on_the_moved_clock(tmp_path):
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'clock.sqlite3'}", CLOCK_ENV: "7200"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            MANAGE_PY,
+            "shell",
+            "-c",
+            "from django.utils import timezone; print(timezone.now().isoformat())",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    shown = datetime.fromisoformat(done.stdout.split()[-1])
+    assert abs(shown - datetime.now(UTC) - timedelta(hours=2)) < timedelta(minutes=1)
+
+
+def test_seed_demo_prints_the_port_it_is_given_and_no_logins_when_asked(db):
+    output = seed("--port", "9000")
+    assert "http://127.0.0.1:9000/accounts/login/" in output
+    assert "rundemo --port 9000" in output
+    assert ":8000" not in output
+
+    quiet = seed("--reset", "--no-logins")
+    assert OWNER not in quiet
+
+
+def test_rundemo_points_links_at_its_own_port_and_sweeps_once_before_the_worker(db, monkeypatch):
+    from messaging.models import DispatcherHeartbeat
+    from staff.management.commands import rundemo
+
+    monkeypatch.delenv("SITE_URL", raising=False)
+    started = {}
+
+    def fake_start(name, *args, env=None):
+        started[name] = env
+        return Child(name=name, process=subprocess.Popen(["true"], process_group=0))
+
+    monkeypatch.setattr(rundemo, "start_child", fake_start)
+    monkeypatch.setattr(rundemo.Command, "_supervise", lambda self, children, stop: None)
+    # The supervisor drops its database connections; the test's transaction needs its own.
+    monkeypatch.setattr(rundemo.connections, "close_all", lambda: None)
+    with time_machine.travel(datetime(2026, 5, 12, 21, 10, tzinfo=NEW_YORK), tick=False):
+        seed()
+        out = StringIO()
+        call_command("rundemo", "--port", "9000", stdout=out)
+
+    assert started["runserver"]["SITE_URL"] == "http://127.0.0.1:9000"
+    assert started["qcluster"]["SITE_URL"] == "http://127.0.0.1:9000"
+    offset = float(started["qcluster"][CLOCK_ENV])
+    assert (
+        offset
+        == (
+            datetime(2026, 5, 13, 13, 30, tzinfo=NEW_YORK) - datetime(2026, 5, 12, 21, 10, tzinfo=NEW_YORK)
+        ).total_seconds()
+    )
+    assert "http://127.0.0.1:9000/accounts/login/" in out.getvalue()
+    assert "16 h 20 min ahead" in out.getvalue()
+    # The sweep ran on the demo's clock: the web server (on that clock too) sees it as fresh.
+    beat = DispatcherHeartbeat.objects.get(name="dispatcher")
+    assert beat.last_sweep_at >= datetime(2026, 5, 13, 13, 30, tzinfo=NEW_YORK)
 
 
 def test_every_demo_account_has_the_password_and_2fa_devices(db, monkeypatch):

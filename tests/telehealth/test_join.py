@@ -289,3 +289,44 @@ def test_the_host_link_explains_when_the_meeting_is_not_ready(signed_in, clinici
 
     assert response.status_code == 409
     assert "could not create" in response.content.decode()
+
+
+# --- The fake provider's stand-in meeting page (development and the demo) --------------------------
+
+
+def test_the_fake_providers_link_opens_a_local_stand_in_for_the_meeting(
+    client, session, django_capture_on_commit_callbacks
+):
+    from scheduling.lifecycle import appointments_sweep_lifecycle
+
+    response = open_at(client, link_of(session), STARTS + timedelta(minutes=2))
+    target = urlsplit(response["Location"])
+    assert target.path.startswith("/meeting/fake/")
+
+    page = open_at(client, target.path, STARTS + timedelta(minutes=2))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "1 of 1 client joined: the session is in progress" in html
+    assert "Ann" not in html  # whoever holds the link learns no client's name
+    session.refresh_from_db()
+    assert session.status == AppointmentStatus.IN_PROGRESS
+
+    # Opening the page changes nothing (a GET), and the end of the session completes it.
+    with (
+        time_machine.travel(ENDS + timedelta(minutes=1), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        appointments_sweep_lifecycle()
+    page = open_at(client, target.path, ENDS + timedelta(minutes=2))
+    assert "the session is completed" in page.content.decode()
+
+
+def test_the_stand_in_page_of_a_cancelled_or_unknown_meeting_is_not_found(
+    client, session, django_capture_on_commit_callbacks
+):
+    meeting = Meeting.objects.get(appointment=session)
+    assert client.get(f"/meeting/fake/{'x' * 32}").status_code == 404
+    with time_machine.travel(BOOKED_AT, tick=False), django_capture_on_commit_callbacks(execute=True):
+        appointment_cancel(appointment=session)
+    meeting.refresh_from_db()
+    assert client.get(f"/meeting/fake/{meeting.key}").status_code == 404

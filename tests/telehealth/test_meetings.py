@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.apps import apps
+from django.conf import settings
 from django.db import transaction
 from django_q.models import Schedule
 
@@ -86,7 +87,7 @@ def test_booking_a_telehealth_session_creates_a_ready_meeting(clock, book, clien
     meeting = meeting_of(appointment)
     assert meeting.state == MeetingState.READY
     assert meeting.provider == "fake"
-    assert meeting.join_url == f"https://meet.invalid/fake/{meeting.key}"
+    assert meeting.join_url == f"{settings.SITE_URL}/meeting/fake/{meeting.key}"
     assert (meeting.attempts, meeting.last_error, meeting.next_attempt_at) == (1, "", None)
 
 

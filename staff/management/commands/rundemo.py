@@ -18,14 +18,17 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
+from django.utils import timezone
 
+from messaging import services
 from practice.models import User
-from staff import demo
+from staff import demo, demo_clock
 
 STOP_GRACE_SECONDS = 10
 POLL_SECONDS = 0.2
@@ -43,9 +46,9 @@ class Child:
         return self.process.pid
 
 
-def start_child(name: str, *args: str) -> Child:
+def start_child(name: str, *args: str, env: dict[str, str] | None = None) -> Child:
     manage_py = Path(settings.BASE_DIR) / "manage.py"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, str(manage_py), *args],
         env=env,
@@ -101,6 +104,16 @@ def stop_children(children: list[Child], *, grace: float = STOP_GRACE_SECONDS) -
         child.process.wait()
 
 
+def shown_host(host: str) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    return f"[{shown}]" if ":" in shown else shown
+
+
+def format_offset(offset: timedelta) -> str:
+    hours, rest = divmod(round(offset.total_seconds() / 60), 60)
+    return f"{hours} h {rest:02d} min"
+
+
 class Command(BaseCommand):
     help = "Run the demo: the web server and the task worker, stopped together (Ctrl-C)."
 
@@ -111,7 +124,16 @@ class Command(BaseCommand):
     def handle(self, *args, port: int, host: str, **options):
         if not 1 <= port <= 65535:
             raise CommandError(f"--port must be between 1 and 65535, not {port}.")
-        self._print_welcome(host=host, port=port)
+        offset = demo.demo_clock_offset()
+        self._print_welcome(host=host, port=port, offset=offset)
+        child_env = {demo_clock.CLOCK_ENV: str(offset.total_seconds())}
+        if "SITE_URL" not in os.environ:
+            # Links in messages and previews point at this server, not the default port.
+            child_env["SITE_URL"] = f"http://{shown_host(host)}:{port}"
+        # One reminder sweep before the worker starts: due messages go out now, and the staff
+        # pages do not warn "reminders may be stalled" while the worker is still starting.
+        with demo_clock.moved(offset):
+            services.messages_dispatch_due()
         # The supervisor keeps no database connection open while it waits.
         connections.close_all()
 
@@ -121,8 +143,10 @@ class Command(BaseCommand):
             signal.signal(signum, lambda signum, frame: stop_requested.append(signum))
         children: list[Child] = []
         try:
-            children.append(start_child("runserver", "runserver", f"{host}:{port}", "--noreload"))
-            children.append(start_child("qcluster", "qcluster"))
+            children.append(
+                start_child("runserver", "runserver", f"{host}:{port}", "--noreload", env=child_env)
+            )
+            children.append(start_child("qcluster", "qcluster", env=child_env))
             self.stdout.write(
                 ", ".join(f"{child.name} started (pid {child.process.pid})" for child in children)
             )
@@ -148,11 +172,15 @@ class Command(BaseCommand):
         self.stdout.write("Stopping the demo…")
         return None
 
-    def _print_welcome(self, *, host: str, port: int) -> None:
-        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        if ":" in shown_host:
-            shown_host = f"[{shown_host}]"
-        self.stdout.write(f"Attend demo: http://{shown_host}:{port}{demo.LOGIN_PATH}")
+    def _print_welcome(self, *, host: str, port: int, offset: timedelta) -> None:
+        self.stdout.write(f"Attend demo: http://{shown_host(host)}:{port}{demo.LOGIN_PATH}")
+        if offset > timedelta(0):
+            with demo_clock.moved(offset):
+                local = timezone.localtime(timezone.now(), demo_clock.DEMO_ZONE)
+            self.stdout.write(
+                f"The demo's clock runs {format_offset(offset)} ahead, in Lakeside's working day: "
+                f"it is {local:%A %H:%M} there now (staff/demo_clock.py)."
+            )
         if not demo.demo_exists():
             self.stdout.write(
                 self.style.WARNING("There is no demo data yet: run `python manage.py seed_demo` first.")

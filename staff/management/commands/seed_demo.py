@@ -5,6 +5,7 @@ DEMO_PASSWORD from the environment, or ``attend-demo-password``.
 """
 
 import logging
+import os
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -25,8 +26,19 @@ class Command(BaseCommand):
             action="store_true",
             help="Delete the demo practices, their data and the demo accounts first, then rebuild.",
         )
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=int(os.environ.get("PORT") or 8000),
+            help="Port rundemo will serve on, for the address printed ($PORT or 8000).",
+        )
+        parser.add_argument(
+            "--no-logins",
+            action="store_true",
+            help="Do not print the logins (`make demo` runs rundemo next, which prints them).",
+        )
 
-    def handle(self, *args, reset: bool, **options):
+    def handle(self, *args, reset: bool, port: int, no_logins: bool, **options):
         if foreign := demo.non_demo_practices_with_demo_slugs():
             raise CommandError(
                 f"A practice that is not the demo uses the slug {', '.join(foreign)}; "
@@ -60,9 +72,12 @@ class Command(BaseCommand):
         if reset:
             self.stdout.write("Deleted the previous demo data.")
         self.stdout.write(self.style.SUCCESS(f"Built the demo practice {practice.name}."))
+        if no_logins:
+            return
+        port_option = "" if port == 8000 else f" --port {port}"
         self.stdout.write(
-            "Start it with `python manage.py rundemo`, then open "
-            f"http://127.0.0.1:8000{demo.LOGIN_PATH} and sign in with an account below; "
+            f"Start it with `python manage.py rundemo{port_option}`, then open "
+            f"http://127.0.0.1:{port}{demo.LOGIN_PATH} and sign in with an account below; "
             "at the 2FA step enter one of its backup codes (each works once).\n"
         )
         self.stdout.write(demo.format_logins(demo.demo_logins(), password=password))
