@@ -126,7 +126,9 @@ class BookingRequest(models.Model):
 
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="booking_requests")
     clinician = models.ForeignKey(ClinicianProfile, on_delete=models.CASCADE, related_name="+")
-    service_type = models.ForeignKey(ServiceType, on_delete=models.PROTECT, related_name="+")
+    # RESTRICT, not PROTECT: a service in use cannot be deleted, but a practice deleted whole takes
+    # its rows with it.
+    service_type = models.ForeignKey(ServiceType, on_delete=models.RESTRICT, related_name="+")
     modality = models.CharField(max_length=20)
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()

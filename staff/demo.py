@@ -59,6 +59,7 @@ from scheduling.services import (
     series_book,
 )
 from staff.demo_clock import demo_clock_for
+from staff.demo_self_service import build_harbor_booking_page, build_self_service
 
 DEFAULT_DEMO_PASSWORD = "attend-demo-password"
 LAKESIDE_SLUG = "lakeside"
@@ -516,6 +517,14 @@ def _build_lakeside(*, password_hash: str, now: datetime, anchor: datetime) -> B
             booked_by=front_desk,
             now=now,
         )
+        build_self_service(
+            practice=practice,
+            clinicians=built.clinicians,
+            clients=built.clients,
+            services=built.services,
+            now=now,
+            by=front_desk,
+        )
     return built
 
 
@@ -544,6 +553,7 @@ def _build_harbor(*, password_hash: str, now: datetime, anchor: datetime) -> Bui
         _add_hours(built, HARBOR_HOURS)
         for plan in HARBOR_SESSIONS:
             _book(built, plan, anchor=anchor, now=now, by=manager)
+        build_harbor_booking_page(practice=practice, clinicians=built.clinicians, services=built.services)
     return built
 
 

@@ -77,7 +77,9 @@ class WaitlistEntry(models.Model):
 
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="waitlist_entries")
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="waitlist_entries")
-    service_type = models.ForeignKey(ServiceType, on_delete=models.PROTECT, related_name="+")
+    # RESTRICT, not PROTECT: a service in use cannot be deleted, but a practice deleted whole takes
+    # its rows with it.
+    service_type = models.ForeignKey(ServiceType, on_delete=models.RESTRICT, related_name="+")
     modality = models.CharField(max_length=20, blank=True, help_text="Empty: either.")
     clinicians = models.ManyToManyField(
         ClinicianProfile, blank=True, related_name="+", help_text="None chosen: any who offers the service."
@@ -158,7 +160,9 @@ class FreedSlot(models.Model):
 
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="+")
     clinician = models.ForeignKey(ClinicianProfile, on_delete=models.CASCADE, related_name="+")
-    service_type = models.ForeignKey(ServiceType, on_delete=models.PROTECT, related_name="+")
+    # RESTRICT, not PROTECT: a service in use cannot be deleted, but a practice deleted whole takes
+    # its rows with it.
+    service_type = models.ForeignKey(ServiceType, on_delete=models.RESTRICT, related_name="+")
     modality = models.CharField(max_length=20)
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()

@@ -215,6 +215,29 @@ def test_the_demo_clinicians_have_weekly_hours_and_open_slots(db):
     )
 
 
+def test_the_demo_shows_the_booking_page_a_waiting_request_and_a_waitlist_offer(
+    db, client, django_capture_on_commit_callbacks
+):
+    """A newcomer finds every self-service feature working: both booking pages on with matched
+    clinicians, a request in the queue, documents to complete, a waitlist with entries, and a
+    cancelled session whose time the worker offers to the first clients in line."""
+    from selfservice.models import BookingRequest, BookingRequestStatus, DocumentTemplate, MatchingProfile
+    from waitlist.models import FreedSlot, Offer, WaitlistEntry
+
+    now = datetime(2026, 5, 12, 13, 30, tzinfo=NEW_YORK)  # a Tuesday, in the demo's hours
+    with time_machine.travel(now, tick=False), django_capture_on_commit_callbacks(execute=True):
+        seed()
+    for slug in ("lakeside", "harbor"):
+        assert client.get(f"/book/{slug}/").status_code == 200
+    assert MatchingProfile.objects.filter(clinician__practice__slug="lakeside").count() == 3
+    assert BookingRequest.objects.get().status == BookingRequestStatus.PENDING
+    assert DocumentTemplate.objects.filter(practice__slug="lakeside").count() == 2
+    assert WaitlistEntry.objects.filter(practice__slug="lakeside").count() == 3
+    freed = FreedSlot.objects.get()
+    assert freed.starts_at - now > timedelta(days=1)
+    assert Offer.objects.filter(slot=freed).exists(), "the freed time is offered to the waitlist"
+
+
 def test_a_process_started_with_the_demo_offset_runs_on_the_moved_clock(tmp_path):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'clock.sqlite3'}", CLOCK_ENV: "7200"}
     done = subprocess.run(
