@@ -19,6 +19,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 from django_otp import devices_for_user, user_has_device
 from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from practice.forms import EmailAuthenticationForm, OneTimeCodeForm
 from practice.services import (
@@ -62,7 +63,7 @@ def two_factor_verify(request):
         return redirect(f"{reverse('two_factor_setup')}?{request.GET.urlencode()}")
     form = OneTimeCodeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        devices = list(devices_for_user(user, confirmed=True))
+        devices = _devices_for_code(list(devices_for_user(user, confirmed=True)), form.cleaned_data["code"])
         throttled = _is_throttled(devices)
         device = None if throttled else _device_accepting(devices, form.cleaned_data["code"])
         if device is not None:
@@ -87,6 +88,18 @@ def _is_throttled(devices) -> bool:
     """True while a device refuses codes after repeated failures (django-otp doubles the wait
     after each wrong code), so guessing six digits is hopeless."""
     return any(not device.verify_is_allowed()[0] for device in devices)
+
+
+def _devices_for_code(devices, code: str) -> list:
+    """The devices ``code`` can belong to: an authenticator's code has its number of digits, any
+    other code is a backup code. Trying a backup code on the authenticator too would count it as
+    a wrong authenticator code and throttle the next sign-in."""
+    authenticators = [
+        device
+        for device in devices
+        if isinstance(device, TOTPDevice) and code.isdigit() and len(code) == device.digits
+    ]
+    return authenticators or [device for device in devices if not isinstance(device, TOTPDevice)]
 
 
 def _device_accepting(devices, code: str):
