@@ -13,7 +13,6 @@ from django.contrib.auth import views as django_auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
@@ -22,6 +21,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from practice.forms import EmailAuthenticationForm, OneTimeCodeForm
+from practice.parsing import local_url
 from practice.services import (
     backup_codes_regenerate,
     backup_codes_remaining,
@@ -35,11 +35,7 @@ FRESH_CODES_SESSION_KEY = "attend_fresh_backup_codes"
 
 def _next_url(request) -> str:
     target = request.POST.get(REDIRECT_FIELD_NAME) or request.GET.get(REDIRECT_FIELD_NAME, "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return reverse("home")
+    return local_url(target, host=request.get_host(), require_https=request.is_secure()) or reverse("home")
 
 
 login_view = django_auth_views.LoginView.as_view(

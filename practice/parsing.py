@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.http import url_has_allowed_host_and_scheme
 
 MIN_DAY = date(1900, 1, 1)
 MAX_DAY = date(2199, 12, 31)
@@ -224,3 +225,17 @@ def clean_text(value: str) -> str:
 
 def has_unstorable(value: str) -> bool:
     return bool(_UNSTORABLE.search(value))
+
+
+# --- Return addresses -------------------------------------------------------------------------------
+
+
+def local_url(value, *, host: str, require_https: bool = False) -> str | None:
+    """``value`` if it is a path on this site ("/board/?date=…"), else None. Anything else —
+    another host, a scheme, control characters, or a bare word that ``redirect()`` would try
+    to reverse as a view name — is not a place to send a person back to."""
+    if not isinstance(value, str) or not value.startswith("/") or not value.isprintable():
+        return None
+    if not url_has_allowed_host_and_scheme(value, allowed_hosts={host}, require_https=require_https):
+        return None
+    return value

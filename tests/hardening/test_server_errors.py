@@ -307,3 +307,58 @@ def test_a_backup_code_right_after_another_backup_code_sign_in_is_accepted(clien
 
     assert again.status_code == 302
     assert TOTPDevice.objects.get(user=manager).throttling_failure_count == 0
+
+
+# --- Found by the crawl ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "target", ["0", "a\x00b", "2026-03-08T02:30", "https://evil.example/", "//evil.example/"]
+)
+def test_a_return_address_that_is_no_local_path_falls_back_to_the_board(
+    signed_in, manager, clinician, client_ann, service_type, tomorrow_10am, target
+):
+    from scheduling.services import appointment_book
+
+    appointment = appointment_book(
+        practice=clinician.practice,
+        clinician=clinician,
+        clients=[client_ann],
+        service_type=service_type,
+        starts_at=tomorrow_10am,
+    )
+    participant = appointment.participants.get()
+
+    response = signed_in(manager).post(f"/participants/{participant.pk}/resend-link/", {"next": target})
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/")
+    assert not response["Location"].startswith("//")
+
+
+@pytest.mark.parametrize("event_id", ["evt\x00", "evt\ud800"])
+def test_an_ehr_event_id_postgresql_cannot_store_is_a_400(client, practice, event_id):
+    import time
+
+    from scheduling.ehr import ehr_webhook_secret_rotate, sign
+
+    secret = ehr_webhook_secret_rotate(practice=practice)
+    event = {
+        "id": event_id,
+        "type": "client.upserted",
+        "source": "simplepractice",
+        "data": {"external_id": "C-1", "first_name": "Erin", "last_name": "Example"},
+    }
+    body = json.dumps(event).encode()
+    stamp = str(int(time.time()))
+
+    response = client.post(
+        f"/hooks/ehr/{practice.slug}/",
+        body,
+        content_type="application/json",
+        HTTP_ATTEND_TIMESTAMP=stamp,
+        HTTP_ATTEND_SIGNATURE=sign(secret=secret, timestamp=stamp, body=body),
+    )
+
+    assert response.status_code == 400
+    assert "id" in response.json()["errors"]
