@@ -367,6 +367,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # The development server's request lines, through the masking console handler (its
+        # default handler would print search terms and link tokens as they are).
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # twilio logs every request's URL and headers at INFO.
         "twilio.http_client": {"level": "WARNING"},
     },
