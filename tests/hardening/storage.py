@@ -4,15 +4,16 @@ would refuse (NUL bytes, lone surrogates) and no invalid phone number."""
 from __future__ import annotations
 
 import json
+import re
 
 import phonenumbers
 from django.apps import apps
 from django.db import models
 from phonenumber_field.modelfields import PhoneNumberField
 
-from practice.parsing import has_unstorable
-
 APPS = {"practice", "scheduling", "telehealth", "messaging", "integrations", "staff", "auditlog"}
+# Checked here on its own (not with practice.parsing) so the crawl can judge any version of the app.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 TEXT_FIELDS = (models.CharField, models.TextField, models.JSONField)
 
 
@@ -63,16 +64,18 @@ def bad_rows(*, since: dict[str, int] | None = None) -> list[str]:
             for field in fields:
                 value = row[field.attname]
                 if isinstance(field, PhoneNumberField):
-                    if value and not _valid_phone(str(value)):
+                    if value and not _valid_phone(value):
                         found.append(f"{label}.{field.name} #{row['pk']}: invalid phone")
-                elif has_unstorable(_text_of(value)):
+                elif UNSTORABLE.search(_text_of(value)):
                     found.append(f"{label}.{field.name} #{row['pk']}: NUL or lone surrogate")
     return found
 
 
-def _valid_phone(value: str) -> bool:
+def _valid_phone(value) -> bool:
+    """What the column holds (E.164 text), read back as a number and checked."""
+    text = getattr(value, "raw_input", None) or str(value)
     try:
-        return phonenumbers.is_valid_number(phonenumbers.parse(value, None))
+        return phonenumbers.is_valid_number(phonenumbers.parse(text, None))
     except phonenumbers.NumberParseException:
         return False
 
