@@ -98,6 +98,8 @@ class ImportReport:
 
 def read_rows(text: str, kind: str) -> tuple[list[dict[str, str]], list[str]]:
     """The file's data rows as {column: stripped text}, or the problems with the file itself."""
+    if parsing.has_unstorable(text):
+        return [], ["The file holds NUL or broken characters; save it again as UTF-8 CSV."]
     reader = csv.DictReader(io.StringIO(text))
     columns = {name.strip().lower() for name in (reader.fieldnames or []) if name}
     known = set(CLIENT_COLUMNS if kind == "clients" else APPOINTMENT_COLUMNS)

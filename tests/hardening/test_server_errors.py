@@ -362,3 +362,28 @@ def test_an_ehr_event_id_postgresql_cannot_store_is_a_400(client, practice, even
 
     assert response.status_code == 400
     assert "id" in response.json()["errors"]
+
+
+# --- Found by the crawl on PostgreSQL (SQLite takes NUL in a filter without complaint) ------------
+
+
+@pytest.mark.parametrize("path", ["/clients/", "/admin/practice/client/", "/board/"])
+def test_a_nul_byte_in_a_search_is_a_400_before_any_query(signed_in, manager, path):
+    manager.is_staff = True
+    manager.save()
+
+    response = signed_in(manager).get(path, {"q": "a\x00b"})
+
+    assert response.status_code == 400
+
+
+def test_a_csv_file_with_a_nul_byte_is_refused_as_a_whole(signed_in, manager):
+    text = "external_id,first_name,last_name\nC-1,A\x00n,Avery\n"
+    file = SimpleUploadedFile("export.csv", text.encode(), content_type="text/csv")
+
+    response = signed_in(manager).post(
+        "/imports/", {"kind": "clients", "source": "csv", "file": file, "preview": "1"}
+    )
+
+    assert response.status_code == 200
+    assert "NUL" in response.content.decode()
