@@ -25,12 +25,15 @@ LAST_ACTIVITY_KEY = "attend_last_activity"
 
 class RefuseNulInQueryMiddleware:
     """A NUL byte in the query string (``?q=%00``) would reach a database filter, which
-    PostgreSQL refuses with a DataError (a 500): answer 400 at the door, for every page."""
+    PostgreSQL refuses with a DataError (a 500): answer 400 at the door, for every page. The API
+    (/api/) validates its query parameters itself and answers in its own error shape."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        if request.path.startswith("/api/"):
+            return self.get_response(request)
         if "%00" in request.META.get("QUERY_STRING", "") or any(
             "\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()
         ):
