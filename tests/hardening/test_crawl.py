@@ -351,7 +351,7 @@ class Crawler:
             for model in admin.site._registry:
                 meta = model._meta
                 if re.fullmatch(
-                    rf"admin:{meta.app_label}_{meta.model_name}_(change|delete|history)", route.name
+                    rf"admin:{meta.app_label}_{meta.model_name}_(change|delete|history|\w+)", route.name
                 ):
                     return meta.label
             return None

@@ -387,3 +387,13 @@ def test_a_csv_file_with_a_nul_byte_is_refused_as_a_whole(signed_in, manager):
 
     assert response.status_code == 200
     assert "NUL" in response.content.decode()
+
+
+@pytest.mark.parametrize("page", ["config", "qrcode"])
+def test_the_consoles_authenticator_pages_answer_404_for_an_unknown_device(signed_in, manager, page):
+    manager.is_staff = manager.is_superuser = True
+    manager.save()
+
+    response = signed_in(manager).get(f"/admin/otp_totp/totpdevice/999999/{page}/")
+
+    assert response.status_code == 404
