@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from django import forms
 
-from messaging.content import ALLOWED_FIELDS, sms_template_errors, template_errors
+from messaging.content import ALLOWED_FIELDS, sms_template_errors
 from messaging.metrics import MAX_DAYS as MAX_PERIOD_DAYS
 from messaging.models import MAX_HOLDOUT_PERCENT, Channel, Condition, Step
+from practice import parsing
 
 FIELDS_HELP = "Allowed fields: " + ", ".join(f"{{{{ {name} }}}}" for name in ALLOWED_FIELDS) + "."
 # Below this a held-out arm takes years to reach a size worth measuring.
@@ -43,17 +44,7 @@ class StepSettingsForm(forms.ModelForm):
         help_texts = {"body": FIELDS_HELP, "subject": FIELDS_HELP}
         widgets = {"body": forms.Textarea(attrs={"rows": 6})}
 
-    def clean_body(self) -> str:
-        body = self.cleaned_data["body"]
-        for error in template_errors(body):
-            self.add_error("body", error)
-        return body
-
-    def clean_subject(self) -> str:
-        subject = self.cleaned_data["subject"]
-        for error in template_errors(subject):
-            self.add_error("subject", error)
-        return subject
+    # The content whitelist is checked by Step.clean (the model), for every path.
 
     def clean_holdout_percent(self) -> int:
         percent = self.cleaned_data["holdout_percent"]
@@ -89,8 +80,8 @@ class PreviewForm(forms.Form):
 class MetricsPeriodForm(forms.Form):
     """The metrics page's date range, in the practice's local calendar days."""
 
-    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
+    start = parsing.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = parsing.DateField(label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):
         cleaned = super().clean()

@@ -45,6 +45,7 @@ from practice.consent import (
     practices_sending_from,
 )
 from practice.models import ConsentAction, Practice
+from practice.parsing import clean_text
 from scheduling import client_actions
 from scheduling.lifecycle import LIVE_STATUSES
 from scheduling.models import ActivityChannel, AppointmentParticipant, Attendance
@@ -249,7 +250,8 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
         logger.warning("Malformed Twilio inbound SMS refused")
         return HttpResponseBadRequest("Expected MessageSid, From and To.")
 
-    body = request.POST.get("Body", "")
+    # A NUL byte (or a lone surrogate) cannot be stored on PostgreSQL: drop it, keep the text.
+    body = clean_text(request.POST.get("Body", ""))
     matched = keyword_of(body)
     if matched is None:
         return _handle_session_reply(

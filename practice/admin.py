@@ -21,6 +21,8 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
+from django.shortcuts import get_object_or_404
+from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from practice import tokens
@@ -408,3 +410,21 @@ class ConsentEventAdmin(ReadOnlyAdminMixin, PracticeScopedAdminMixin, admin.Mode
     list_select_related = ["client", "recorded_by"]
     search_fields = ["=client__id", "client__last_name"]
     date_hierarchy = "at"
+
+
+class TOTPDeviceConsoleAdmin(TOTPDeviceAdmin):
+    """django-otp's own admin, but its configuration and QR-code pages answer 404 for an unknown
+    device (they raised DoesNotExist: a 500; found by the hostile-input crawl)."""
+
+    def config_view(self, request, pk):
+        get_object_or_404(TOTPDevice, pk=pk)
+        return super().config_view(request, pk)
+
+    def qrcode_view(self, request, pk):
+        get_object_or_404(TOTPDevice, pk=pk)
+        return super().qrcode_view(request, pk)
+
+
+if admin.site.is_registered(TOTPDevice):
+    admin.site.unregister(TOTPDevice)
+admin.site.register(TOTPDevice, TOTPDeviceConsoleAdmin)

@@ -15,12 +15,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 from django_otp import devices_for_user, user_has_device
 from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from practice.forms import (
     EmailAuthenticationForm,
@@ -30,6 +30,7 @@ from practice.forms import (
     add_service_errors,
 )
 from practice.models import User
+from practice.parsing import local_url
 from practice.services import (
     backup_codes_regenerate,
     backup_codes_remaining,
@@ -47,11 +48,7 @@ FRESH_CODES_SESSION_KEY = "attend_fresh_backup_codes"
 
 def _next_url(request) -> str:
     target = request.POST.get(REDIRECT_FIELD_NAME) or request.GET.get(REDIRECT_FIELD_NAME, "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return reverse("home")
+    return local_url(target, host=request.get_host(), require_https=request.is_secure()) or reverse("home")
 
 
 login_view = django_auth_views.LoginView.as_view(
@@ -75,7 +72,7 @@ def two_factor_verify(request):
         return redirect(f"{reverse('two_factor_setup')}?{request.GET.urlencode()}")
     form = OneTimeCodeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        devices = list(devices_for_user(user, confirmed=True))
+        devices = _devices_for_code(list(devices_for_user(user, confirmed=True)), form.cleaned_data["code"])
         throttled = _is_throttled(devices)
         device = None if throttled else _device_accepting(devices, form.cleaned_data["code"])
         if device is not None:
@@ -100,6 +97,18 @@ def _is_throttled(devices) -> bool:
     """True while a device refuses codes after repeated failures (django-otp doubles the wait
     after each wrong code), so guessing six digits is hopeless."""
     return any(not device.verify_is_allowed()[0] for device in devices)
+
+
+def _devices_for_code(devices, code: str) -> list:
+    """The devices ``code`` can belong to: an authenticator's code has its number of digits, any
+    other code is a backup code. Trying a backup code on the authenticator too would count it as
+    a wrong authenticator code and throttle the next sign-in."""
+    authenticators = [
+        device
+        for device in devices
+        if isinstance(device, TOTPDevice) and code.isdigit() and len(code) == device.digits
+    ]
+    return authenticators or [device for device in devices if not isinstance(device, TOTPDevice)]
 
 
 def _device_accepting(devices, code: str):

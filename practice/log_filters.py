@@ -1,8 +1,13 @@
-"""Keep client link tokens out of the logs (SPEC F24).
+"""Keep client link tokens and search terms out of the logs (SPEC F24; docs/security.md).
 
 Django's own loggers write the request path of every 4xx/5xx answer ("Not Found: /a/<token>",
-"Forbidden (CSRF …): /p/<token>"). The opaque token in a client link is that client's credential,
-so the console handler masks it: /a/, /p/, /j/ and /t/ links show as /a/… in the log.
+"Forbidden (CSRF …): /p/<token>"), and the development server every request line. The opaque
+token in a client link is that client's credential, so the console handler masks it: /a/, /p/,
+/j/, /t/, /s/ and /cal/ links show as /a/… in the log.
+
+Searches (the operator console's and the staff client list's ``?q=``) are often client names;
+the console also carries the search into its change pages as ``_changelist_filters``. Their
+values are masked the same way: ``?q=…``.
 """
 
 from __future__ import annotations
@@ -10,11 +15,13 @@ from __future__ import annotations
 import logging
 import re
 
-CLIENT_LINK = re.compile(r"(/(?:a|p|j|t)/)[A-Za-z0-9_-]{8,}")
+CLIENT_LINK = re.compile(r"(/(?:a|p|j|t|s|cal)/)[A-Za-z0-9_-]{8,}")
+# q= (and its URL-encoded form inside _changelist_filters), up to the next parameter or the end.
+SEARCH_TERM = re.compile(r"((?:[?&]|%26|%3F)(?:q|_changelist_filters)(?:=|%3D))[^&\s\"']*", re.IGNORECASE)
 
 
 def mask_client_tokens(text: str) -> str:
-    return CLIENT_LINK.sub(r"\1…", text)
+    return SEARCH_TERM.sub(r"\1…", CLIENT_LINK.sub(r"\1…", text))
 
 
 class MaskClientTokens(logging.Filter):

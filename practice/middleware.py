@@ -7,6 +7,7 @@ import time
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -20,6 +21,24 @@ TWO_FACTOR_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/j/", "/t/", "/p/", "/a
 # Requests a page makes by itself (auto-refresh) must not count as the user being active.
 BACKGROUND_HEADER = "HTTP_X_ATTEND_BACKGROUND"
 LAST_ACTIVITY_KEY = "attend_last_activity"
+
+
+class RefuseNulInQueryMiddleware:
+    """A NUL byte in the query string (``?q=%00``) would reach a database filter, which
+    PostgreSQL refuses with a DataError (a 500): answer 400 at the door, for every page. The API
+    (/api/) validates its query parameters itself and answers in its own error shape."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith("/api/"):
+            return self.get_response(request)
+        if "%00" in request.META.get("QUERY_STRING", "") or any(
+            "\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()
+        ):
+            return HttpResponseBadRequest("The address holds a NUL character.", content_type="text/plain")
+        return self.get_response(request)
 
 
 class InactivityLogoutMiddleware:

@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "practice.middleware.RefuseNulInQueryMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -390,6 +391,9 @@ LOGGING = {
         # (when DEBUG); its records also reach the root handler, so every warning printed twice.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
+        # The development server's request lines, through the masking console handler (its
+        # default handler would print search terms and link tokens as they are).
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # twilio logs every request's URL and headers at INFO.
         "twilio.http_client": {"level": "WARNING"},
     },

@@ -35,6 +35,7 @@ from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from practice.models import Practice
+from practice.parsing import has_unstorable
 from scheduling.api.audit import audit_as, request_remote_addr
 from scheduling.api.ehr import AppointmentUpsertInput, ClientUpsertInput, upsert_appointment, upsert_client
 from scheduling.api.errors import NON_FIELD, field_errors
@@ -115,7 +116,7 @@ def _parse_event(body: bytes) -> tuple[dict | None, dict[str, list[str]]]:
         return None, {NON_FIELD: ["Send a JSON object."]}
     errors: dict[str, list[str]] = {}
     event_id = event.get("id")
-    if not isinstance(event_id, str) or not 1 <= len(event_id) <= 100:
+    if not isinstance(event_id, str) or not 1 <= len(event_id) <= 100 or has_unstorable(event_id):
         errors["id"] = ["Send the event's id: a string of 1 to 100 characters."]
     if event.get("type") not in EVENT_TYPES:
         errors["type"] = [f"Use one of {', '.join(EVENT_TYPES)}."]

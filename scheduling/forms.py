@@ -3,30 +3,17 @@ zone; the forms turn them into aware datetimes and the services apply every book
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django import forms
 
+from practice import parsing
 from practice.models import Client, ClientStatus, ClinicianProfile, Membership, Modality, Role
+from practice.parsing import local_datetime
 from scheduling.models import Attendance, Frequency, ServiceType
 
 NO_REPEAT = ""
-
-
-def local_datetime(day: date, at: time, tz: ZoneInfo) -> datetime:
-    """``day`` at ``at`` on the wall clock of ``tz``. A time skipped by a daylight-saving jump
-    (2:30 AM on the spring-forward night) does not exist and is refused; a time that happens
-    twice (the fall-back night) means the first one."""
-    naive = datetime.combine(day, at)
-    aware = naive.replace(tzinfo=tz, fold=0)
-    if aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:
-        raise forms.ValidationError(
-            "%(time)s does not exist on %(day)s: the clocks change that night. Choose another time.",
-            code="nonexistent_time",
-            params={"time": at.strftime("%-I:%M %p"), "day": day.strftime("%b %-d")},
-        )
-    return aware
 
 
 class DateInput(forms.DateInput):
@@ -65,17 +52,17 @@ class SessionTimeMixin:
 
 
 class BookingForm(SessionTimeMixin, forms.Form):
-    clinician = forms.ModelChoiceField(queryset=ClinicianProfile.objects.none())
-    clients = forms.ModelMultipleChoiceField(
+    clinician = parsing.ModelChoiceField(queryset=ClinicianProfile.objects.none())
+    clients = parsing.ModelMultipleChoiceField(
         queryset=Client.objects.none(),
         # Tick boxes in a scrolling list; static/js/client-picker.js adds a search box above it.
         widget=forms.CheckboxSelectMultiple(attrs={"class": "picker"}),
         help_text="One client, or several for a group session.",
     )
-    service_type = forms.ModelChoiceField(queryset=ServiceType.objects.none(), label="Service")
-    date = forms.DateField(widget=DateInput)
+    service_type = parsing.ModelChoiceField(queryset=ServiceType.objects.none(), label="Service")
+    date = parsing.DateField(widget=DateInput)
     start_time = forms.TimeField(widget=TimeInput, label="Starts at")
-    duration_minutes = forms.IntegerField(
+    duration_minutes = parsing.IntegerField(
         required=False,
         min_value=5,
         max_value=480,
@@ -95,7 +82,7 @@ class BookingForm(SessionTimeMixin, forms.Form):
         choices=[(NO_REPEAT, "Does not repeat"), *Frequency.choices],
         label="Repeats",
     )
-    occurrences = forms.IntegerField(
+    occurrences = parsing.IntegerField(
         required=False,
         min_value=2,
         max_value=52,
@@ -137,8 +124,8 @@ class BookingPrefillForm(forms.Form):
     value is checked like typed input and dropped when it does not pass; nothing is trusted,
     and the booking itself is still checked in full when the form is posted."""
 
-    clinician = forms.ModelChoiceField(queryset=ClinicianProfile.objects.none(), required=False)
-    date = forms.DateField(required=False, input_formats=["%Y-%m-%d"])
+    clinician = parsing.ModelChoiceField(queryset=ClinicianProfile.objects.none(), required=False)
+    date = parsing.DateField(required=False)
     start_time = forms.TimeField(required=False, input_formats=["%H:%M"])
 
     def __init__(self, *args, membership: Membership, **kwargs):
@@ -151,10 +138,10 @@ class BookingPrefillForm(forms.Form):
 
 
 class RescheduleForm(SessionTimeMixin, forms.Form):
-    clinician = forms.ModelChoiceField(queryset=ClinicianProfile.objects.none())
-    date = forms.DateField(widget=DateInput)
+    clinician = parsing.ModelChoiceField(queryset=ClinicianProfile.objects.none())
+    date = parsing.DateField(widget=DateInput)
     start_time = forms.TimeField(widget=TimeInput, label="New start time")
-    duration_minutes = forms.IntegerField(min_value=5, max_value=480, label="Length (minutes)")
+    duration_minutes = parsing.IntegerField(min_value=5, max_value=480, label="Length (minutes)")
     client_overlap_reason = forms.CharField(
         required=False,
         max_length=300,
@@ -197,7 +184,7 @@ class CancelForm(forms.Form):
 
 
 class AttendanceForm(forms.Form):
-    client = forms.ModelChoiceField(queryset=Client.objects.none(), widget=forms.HiddenInput)
+    client = parsing.ModelChoiceField(queryset=Client.objects.none(), widget=forms.HiddenInput)
     attendance = forms.ChoiceField(
         choices=[
             (Attendance.ATTENDED, "Attended"),
@@ -215,8 +202,8 @@ class AttendanceForm(forms.Form):
 
 
 class DayFilterForm(forms.Form):
-    date = forms.DateField(required=False, widget=DateInput)
-    clinician = forms.ModelChoiceField(
+    date = parsing.DateField(required=False, widget=DateInput)
+    clinician = parsing.ModelChoiceField(
         queryset=ClinicianProfile.objects.none(), required=False, empty_label="All clinicians"
     )
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django import forms
 from django.conf import settings
@@ -24,10 +24,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.shortcuts import render
-from django.utils.dateparse import parse_datetime
 from phonenumber_field.phonenumber import to_python as to_phone_number
 from rest_framework.exceptions import ValidationError as ApiValidationError
 
+from practice import parsing
 from practice.access import SCHEDULERS, staff_view
 from practice.models import ClinicianProfile, Practice
 from scheduling.api.audit import audit_as
@@ -98,6 +98,8 @@ class ImportReport:
 
 def read_rows(text: str, kind: str) -> tuple[list[dict[str, str]], list[str]]:
     """The file's data rows as {column: stripped text}, or the problems with the file itself."""
+    if parsing.has_unstorable(text):
+        return [], ["The file holds NUL or broken characters; save it again as UTF-8 CSV."]
     reader = csv.DictReader(io.StringIO(text))
     columns = {name.strip().lower() for name in (reader.fieldnames or []) if name}
     known = set(CLIENT_COLUMNS if kind == "clients" else APPOINTMENT_COLUMNS)
@@ -138,13 +140,15 @@ def _client_input(row: dict, practice: Practice) -> dict:
 
 def _local_time(text: str, practice: Practice) -> str:
     """ISO 8601 with an offset as is; a local time ("2026-05-12 10:00") in the practice's zone."""
-    parsed = parse_datetime(text)
-    if parsed is None:
-        raise ValidationError(
-            {"starts_at": ["Use 2026-05-12 10:00 (practice time) or ISO 8601 with an offset."]}
-        )
-    if parsed.tzinfo is not None:
-        return text
+    message = "Use 2026-05-12 10:00 (practice time) or ISO 8601 with an offset."
+    try:
+        parsing.parse_datetime(text)
+        return text  # with an offset: as written
+    except ValidationError as error:
+        if error.code != "naive":
+            raise ValidationError({"starts_at": [message]}) from None
+    # A wall-clock time: read it as UTC only to get the naive value, then place it in the practice's zone.
+    parsed = parsing.parse_datetime(text, tz=UTC).replace(tzinfo=None)
     tz = practice.zoneinfo
     first, second = parsed.replace(tzinfo=tz, fold=0), parsed.replace(tzinfo=tz, fold=1)
     if first.utcoffset() != second.utcoffset():
@@ -160,7 +164,7 @@ def _local_time(text: str, practice: Practice) -> str:
 
 def _lookup(queryset, text: str, column: str, by_name: Q):
     # A number may be an id or a name/code (CPT codes are numbers): either matches, once.
-    by_id = Q(pk=int(text)) if text.isdigit() and len(text) < 18 else Q(pk__in=[])
+    by_id = Q(pk=parsing.parse_id(text)) if parsing.is_id(text) else Q(pk__in=[])
     matches = list(queryset.filter(by_id | by_name)[:2])
     if len(matches) != 1:
         why = "No such" if not matches else "More than one"
@@ -189,9 +193,10 @@ def _appointment_input(row: dict, practice: Practice) -> dict:
         if row.get(name):
             data[name] = row[name]
     if row.get("minutes"):
-        if not row["minutes"].isdigit() or not 5 <= int(row["minutes"]) <= 480:
-            raise ValidationError({"minutes": ["Use a whole number of minutes from 5 to 480."]})
-        data["minutes"] = int(row["minutes"])
+        try:
+            data["minutes"] = parsing.parse_int(row["minutes"], min_value=5, max_value=480)
+        except ValidationError:
+            raise ValidationError({"minutes": ["Use a whole number of minutes from 5 to 480."]}) from None
     return data
 
 

@@ -17,12 +17,13 @@ from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from messaging.services import message_plan_link_resend, note_reminders_for
 from practice.access import BOOKERS, SCHEDULERS, require_manage_appointment, staff_view
 from practice.models import ClinicianProfile, Role
+from practice.parsing import local_url
 from scheduling.forms import AttendanceForm, DayFilterForm
 from scheduling.models import Appointment, AppointmentParticipant, FollowUp, FollowUpKind
 from scheduling.services import appointment_mark_attendance, follow_up_resolve
@@ -176,10 +177,8 @@ def my_week(request):
 
 
 def _back(request, fallback: str):
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return redirect(target)
-    return redirect(fallback)
+    target = local_url(request.POST.get("next", ""), host=request.get_host())
+    return redirect(target or fallback)
 
 
 def _visible_participant(request, pk: int) -> AppointmentParticipant:

@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from messaging import after_session
+from practice import parsing
 from practice.access import MANAGERS, staff_view
 from practice.models import ClinicianProfile, Role
 
@@ -17,8 +18,8 @@ REPORT_ROLES = MANAGERS | {Role.CLINICIAN}
 
 
 class ReportRangeForm(forms.Form):
-    start = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = parsing.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = parsing.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):
         cleaned = super().clean()

@@ -16,12 +16,14 @@ import os
 from dataclasses import asdict
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse, UnreadablePostError
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from practice.parsing import parse_int
 from telehealth import services, views
 from telehealth.models import TechCheckResult
 from telehealth.rules import JoinState, join_state
@@ -134,8 +136,11 @@ def _random_chunks(total: int):
 @never_cache
 @require_GET
 def tech_check_download(request, token: str):
-    raw = request.GET.get("bytes", str(DOWNLOAD_PROBE_BYTES))
-    if not raw.isdigit() or not 1 <= int(raw) <= DOWNLOAD_MAX_BYTES:
+    try:
+        size = parse_int(
+            request.GET.get("bytes", str(DOWNLOAD_PROBE_BYTES)), min_value=1, max_value=DOWNLOAD_MAX_BYTES
+        )
+    except ValidationError:
         return _json_error(
             f"bytes must be a whole number from 1 to {DOWNLOAD_MAX_BYTES}.",
             400,
@@ -143,7 +148,6 @@ def tech_check_download(request, token: str):
         )
     if refused := _probe_guard(token):
         return refused
-    size = int(raw)
     response = StreamingHttpResponse(_random_chunks(size), content_type="application/octet-stream")
     response["Content-Length"] = str(size)
     response["Referrer-Policy"] = "no-referrer"

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from datetime import time
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
 
+from messaging.content import template_errors
 from practice.models import Practice, PracticeScopedQuerySet
 from scheduling.models import Appointment, AppointmentParticipant
 
@@ -125,6 +127,16 @@ class Step(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self):
+        # The content whitelist (SPEC F15) is a rule of the row: the settings page, the operator
+        # console and sequence_step_update all validate the step, so every path refuses a field
+        # outside it (e.g. {{ client.diagnosis }}).
+        errors = {
+            name: found for name in ("subject", "body") if (found := template_errors(getattr(self, name)))
+        }
+        if errors:
+            raise ValidationError(errors, code="template_field_not_allowed")
 
 
 class OutboxState(models.TextChoices):

@@ -59,7 +59,8 @@ class ClientUpsertInput(serializers.Serializer):
     last_name = TextField(max_length=100)
     preferred_name = TextField(max_length=100, required=False, allow_blank=True, default="")
     phone = E164PhoneField(required=False, allow_blank=True, default="")
-    email = serializers.EmailField(required=False, allow_blank=True, max_length=254, default="")
+    # No default="" here: the schema would put "" inside its format: email branch (issue 17).
+    email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
     timezone = TextField(max_length=64, required=False, allow_blank=True, default="")
     status = serializers.ChoiceField(
         required=False, choices=ClientStatus.choices, default=ClientStatus.ACTIVE
@@ -73,6 +74,10 @@ class ClientUpsertInput(serializers.Serializer):
 
     class Meta:
         ref_name = "EhrClientInput"
+
+    def validate(self, attrs):
+        attrs.setdefault("email", "")  # absent means none, like the other optional text fields
+        return attrs
 
 
 class AppointmentUpsertInput(serializers.Serializer):

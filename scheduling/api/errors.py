@@ -21,6 +21,8 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from practice.parsing import has_unstorable
+
 logger = logging.getLogger(__name__)
 
 NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY  # "non_field_errors"
@@ -117,8 +119,19 @@ def api_exception_handler(exc, context):
     else:
         detail = str(data.get("detail", "")) if isinstance(data, dict) else str(data)
         errors = {NON_FIELD: [detail]}
-    response.data = {"detail": detail, "errors": errors}
+    # A message may quote the input (DRF's "not a valid choice"), and a lone surrogate from a
+    # JSON escape cannot be encoded as UTF-8: replace it so the answer can be rendered.
+    response.data = {
+        "detail": _printable(detail),
+        "errors": {
+            _printable(field): [_printable(m) for m in messages] for field, messages in errors.items()
+        },
+    }
     return response
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "replace").decode("utf-8") if has_unstorable(text) else text
 
 
 def error_response(*, status_code: int, detail: str, errors: dict[str, list[str]]) -> Response:

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -50,7 +51,7 @@ def playwright_entry():
 
 
 @pytest.fixture(scope="session")
-def playwright_driver(playwright_entry, django_db_setup):
+def playwright_driver(playwright_entry, django_db_setup, django_db_blocker):
     # Availability is checked before the test database is set up, so a skip is quick.
     # Playwright starts after the database exists and stops before it is dropped.
     #
@@ -65,10 +66,35 @@ def playwright_driver(playwright_entry, django_db_setup):
         with playwright_entry() as driver:
             yield driver
     finally:
+        # Runs as part of the last test's teardown, where pytest-django blocks the database.
+        with django_db_blocker.unblock():
+            _close_leftover_connections()
         if previous is None:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+def _close_leftover_connections() -> None:
+    """Close every connection to the test database before pytest-django drops it.
+
+    Django keeps connections in context-local storage (asgiref), and Playwright's greenlets
+    switch contexts: after a browser test the main thread can hold a connection made in a
+    context that is no longer current, which ``close_all()`` from here cannot reach. Left open,
+    it makes dropping the PostgreSQL test database fail at the end of the run ("database … is
+    being accessed by other users"). So close ours, then end any session still attached to the
+    test database (its owner is this test process; nothing uses it after the last test).
+    """
+    connections.close_all()
+    connection = connections["default"]
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    connection.close()
 
 
 def _launch(driver, extra_args: list[str]):
@@ -113,6 +139,7 @@ def page(browser):
     context = browser.new_context(permissions=MEDIA_PERMISSIONS)
     yield _open_page(context)
     context.close()
+    connections.close_all()  # see playwright_driver
 
 
 @pytest.fixture
