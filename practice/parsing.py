@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
 MIN_DAY = date(1900, 1, 1)
@@ -178,6 +179,16 @@ class DateField(forms.DateField):
         if value in self.empty_values:
             return None
         return parse_date(value)
+
+
+class DateTimeField(forms.DateTimeField):
+    """``forms.DateTimeField`` through ``parse_datetime``: a time without an offset is on the clock
+    of the active time zone (the view activates the person's), refused in a DST gap."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        return parse_datetime(value, tz=timezone.get_current_timezone())
 
 
 class IntegerField(forms.IntegerField):

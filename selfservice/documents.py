@@ -15,6 +15,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from practice import parsing
 from practice.models import Client, Practice
 from scheduling.models import UPCOMING_STATUSES, AppointmentParticipant, FollowUpKind
 from scheduling.services import follow_up_raise
@@ -84,7 +85,7 @@ def document_form(template: DocumentTemplate, data=None) -> forms.Form:
                 widget=forms.RadioSelect,
             )
         elif field["type"] == FieldType.DATE:
-            django_field = forms.DateField(
+            django_field = parsing.DateField(
                 label=label, required=required, widget=forms.DateInput(attrs={"type": "date"})
             )
         elif field["type"] == FieldType.YES_NO:

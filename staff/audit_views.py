@@ -23,6 +23,7 @@ from django.db import models
 from django.db.models import Q
 from django.shortcuts import render
 
+from practice import parsing
 from practice.access import MANAGERS, staff_view
 from practice.models import Membership, Practice, User
 
@@ -77,8 +78,10 @@ def entries_for(practice: Practice, *, content_type_ids: set[int] | None = None)
 class AuditFilterForm(forms.Form):
     actor = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Who")
     kind = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="Kind of record")
-    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, label="Until", widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = parsing.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = parsing.DateField(required=False, label="Until", widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args, practice: Practice, **kwargs):
         super().__init__(*args, **kwargs)

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from practice import parsing
 from practice.access import MANAGERS, staff_view
 from practice.forms import add_service_errors
 from practice.models import ClinicianProfile, Role
@@ -48,10 +49,12 @@ class TimeOffForm(forms.Form):
         kwargs.setdefault("auto_id", "off_%s")
         super().__init__(*args, **kwargs)
 
-    starts_at = forms.DateTimeField(
+    starts_at = parsing.DateTimeField(
         label="From", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
-    ends_at = forms.DateTimeField(label="Until", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    ends_at = parsing.DateTimeField(
+        label="Until", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
     note = forms.CharField(required=False, max_length=100, help_text="Only staff see it, e.g. “Vacation”.")
 
     def clean(self):

@@ -22,6 +22,7 @@ from django import forms
 from django.db.models import Prefetch
 from django.urls import reverse
 
+from practice import parsing
 from practice.access import BOOKERS
 from practice.models import ClinicianProfile, Membership, Role
 from scheduling.availability import working_windows
@@ -70,8 +71,8 @@ def calendar_clinicians(membership: Membership):
 class RangeForm(forms.Form):
     """``start`` (inclusive) and ``end`` (exclusive) local dates, and an optional clinician."""
 
-    start = forms.DateField(input_formats=["%Y-%m-%d"])
-    end = forms.DateField(input_formats=["%Y-%m-%d"])
+    start = parsing.DateField()
+    end = parsing.DateField()
     clinician = forms.ModelChoiceField(queryset=ClinicianProfile.objects.none(), required=False)
 
     def __init__(self, *args, membership: Membership, **kwargs):

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from practice import parsing
 from practice.access import ALL_ROLES, BOOKERS, require_manage_appointment, staff_view
 from scheduling.forms import clinician_choices, local_datetime
 from scheduling.models import Appointment
@@ -38,7 +39,7 @@ THIS, FOLLOWING = "this", "following"
 
 class PageForm(forms.Form):
     view = forms.ChoiceField(choices=[("day", "Day"), ("week", "Week")], required=False)
-    date = forms.DateField(required=False, input_formats=["%Y-%m-%d"])
+    date = parsing.DateField(required=False)
     clinician = forms.ModelChoiceField(
         queryset=None, required=False, empty_label="All clinicians", label="Clinician"
     )

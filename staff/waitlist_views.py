@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from practice import parsing
 from practice.access import BOOKERS, SCHEDULERS, staff_view
 from practice.models import Client, ClinicianProfile, Modality
 from scheduling.models import ServiceType
@@ -50,8 +51,8 @@ class EntryForm(forms.Form):
     )
     window_start = forms.TimeField(required=False, label="From (client's clock)")
     window_end = forms.TimeField(required=False, label="Until")
-    earliest_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    latest_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    earliest_date = parsing.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    latest_date = parsing.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     band = forms.ChoiceField(choices=Band.choices, initial=Band.ROUTINE, label="Priority")
     note = forms.CharField(max_length=200, required=False)
 
