@@ -373,6 +373,15 @@ def join_link_for(participant: AppointmentParticipant) -> JoinLink:
     return link
 
 
+def join_links_ensure_for(*, appointment: Appointment) -> int:
+    """Every participant of a telehealth session gets their one-tap link now (the API shows it);
+    how many were made. Running it twice makes none the second time."""
+    if appointment.modality != Modality.TELEHEALTH:
+        return 0
+    missing = appointment.participants.filter(join_link__isnull=True)
+    return sum(1 for participant in missing if join_link_for(participant))
+
+
 def _unsaved_fields(link: JoinLink) -> dict:
     return {"nonce": link.nonce, "token_hash": link.token_hash}
 

@@ -30,6 +30,10 @@ def sync_meeting(kind: str, appointment_id: int, previous_id: int | None = None)
     appointment = _appointment(appointment_id)
     if appointment is None:
         return
+    if kind in ("booked", "rescheduled"):
+        # Before the provider call, which may fail: the links do not depend on the meeting, and an
+        # EHR reading the appointment from the API wants them at once.
+        services.join_links_ensure_for(appointment=appointment)
     if kind == "booked":
         services.meeting_create_for(appointment=appointment)
     elif kind == "rescheduled":

@@ -8,11 +8,13 @@ in their view (views.py), one per operation.
 from __future__ import annotations
 
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from phonenumber_field.phonenumber import PhoneNumber
 from phonenumber_field.phonenumber import to_python as to_phone_number
 from rest_framework import serializers
 
 from practice.models import Client, ClinicianProfile, ConsentSource
+from scheduling.api import links
 from scheduling.models import Appointment, AppointmentParticipant
 
 # Ids are 64-bit; a bigger number is simply "not found", never a database error.
@@ -145,12 +147,24 @@ class ClinicianSerializer(serializers.ModelSerializer):
 
 class ParticipantSerializer(serializers.ModelSerializer):
     client = serializers.IntegerField(source="client_id", read_only=True)
+    join_url = serializers.SerializerMethodField(
+        help_text="The client's one-tap join link (telehealth sessions; null until the meeting is made)."
+    )
+    tech_check_url = serializers.SerializerMethodField(help_text="The client's tech-check page.")
 
     class Meta:
         model = AppointmentParticipant
         ref_name = "Participant"
-        fields = ["client", "attendance", "joined_at", "attendance_marked_at"]
+        fields = ["client", "attendance", "joined_at", "attendance_marked_at", "join_url", "tech_check_url"]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_join_url(self, participant: AppointmentParticipant) -> str | None:
+        return links.participant_links(participant).get("join_url")
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_tech_check_url(self, participant: AppointmentParticipant) -> str | None:
+        return links.participant_links(participant).get("tech_check_url")
 
 
 class AppointmentSerializer(serializers.ModelSerializer):
@@ -159,6 +173,9 @@ class AppointmentSerializer(serializers.ModelSerializer):
     participants = ParticipantSerializer(many=True, read_only=True)
     rescheduled_from = serializers.IntegerField(source="rescheduled_from_id", read_only=True, allow_null=True)
     rescheduled_to = serializers.SerializerMethodField()
+    host_url = serializers.SerializerMethodField(
+        help_text="The clinician's host link (they sign in to Attend to use it); null for in-person sessions."
+    )
 
     class Meta:
         model = Appointment
@@ -180,10 +197,15 @@ class AppointmentSerializer(serializers.ModelSerializer):
             "cancelled_at",
             "cancelled_by_client",
             "is_late_cancel",
+            "host_url",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_host_url(self, appointment: Appointment) -> str | None:
+        return links.appointment_links(appointment).get("host_url")
 
     def get_rescheduled_to(self, appointment: Appointment) -> int | None:
         try:

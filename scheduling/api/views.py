@@ -9,7 +9,7 @@ ids behave exactly like ids that do not exist: 404 in a URL, a field error in a 
 
 from __future__ import annotations
 
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Prefetch, QuerySet
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from practice.models import Client, ClientStatus, ClinicianProfile, ConsentSource, Modality, Practice
 from practice.services import client_create, client_update
+from scheduling.api import links
 from scheduling.api.audit import audit_as_api_token
 from scheduling.api.authentication import ApiTokenAuthentication, HasApiToken
 from scheduling.api.errors import ErrorSerializer, api_exception_handler
@@ -273,7 +274,12 @@ def appointments_of(practice: Practice) -> QuerySet:
     return (
         Appointment.objects.for_practice(practice)
         .select_related("rescheduled_to")
-        .prefetch_related("participants")
+        .prefetch_related(
+            Prefetch(
+                "participants",
+                queryset=AppointmentParticipant.objects.select_related(*links.participant_relations()),
+            )
+        )
         .order_by("starts_at", "pk")
     )
 

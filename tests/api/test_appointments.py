@@ -41,8 +41,17 @@ def test_it_books_with_source_api_and_the_service_defaults(book, tomorrow_10am, 
     assert appointment.ends_at == tomorrow_10am + timedelta(minutes=45)
     assert body["fee"] == "150.00"
     assert body["status"] == "scheduled"
+    # The join links are made once the booking commits (tests/api/test_join_links.py); this
+    # test's transaction never commits, so they are still null here.
     assert body["participants"] == [
-        {"client": client_ann.pk, "attendance": "expected", "joined_at": None, "attendance_marked_at": None}
+        {
+            "client": client_ann.pk,
+            "attendance": "expected",
+            "joined_at": None,
+            "attendance_marked_at": None,
+            "join_url": None,
+            "tech_check_url": None,
+        }
     ]
     # Times go out in UTC with an explicit offset.
     assert body["starts_at"] == tomorrow_10am.astimezone(UTC).isoformat().replace("+00:00", "Z")
