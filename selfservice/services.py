@@ -268,10 +268,13 @@ def _pending(request: BookingRequest, now: datetime) -> BookingRequest:
 
 
 def _client_for(request: BookingRequest, *, by, now: datetime) -> Client:
-    """The practice's client with this e-mail, or a new one from the request's details."""
+    """The practice's client with this e-mail, or a new one from the request's details. The person
+    accepted the practice's cancellation and no-show policy on the booking page: a new record
+    carries that date (the no-show notice names the fee only to clients who signed it)."""
     existing = Client.objects.for_practice(request.practice).filter(email__iexact=request.email).first()
     if existing is not None:
         return existing
+    policy_day = request.policy_accepted_at.astimezone(request.practice.zoneinfo).date()
     return client_create(
         practice=request.practice,
         fields={
@@ -281,6 +284,7 @@ def _client_for(request: BookingRequest, *, by, now: datetime) -> Client:
             "phone": request.phone,
             "timezone": request.timezone,
             "source": "online_booking",
+            "no_show_policy_accepted_on": policy_day,
         },
         sms_consent=request.sms_consent and bool(request.phone),
         consent_source=ConsentSource.INTAKE_FORM,

@@ -64,6 +64,7 @@ def test_approve_books_the_slot_for_a_new_client_record(
         "America/Los_Angeles",
     )
     assert client.has_sms_consent
+    assert client.no_show_policy_accepted_on == frozen_now.date(), "accepted on the booking page"
     assert not Hold.objects.exists()
 
 
