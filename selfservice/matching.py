@@ -8,7 +8,7 @@ per practice) and asks ``rank``.
 Hard filters (a clinician who fails one is not shown): accepting new clients, the client's
 payer, the state the client is in (licensure), the client's age group, the modality.
 Score over the rest: each concern the clinician works with, their language, and how soon they
-have open times within the client's wanted days. Among equal scores the clinician with more free
+have open times in the next two weeks. Among equal scores the clinician with more free
 time this month comes first, so new clients spread over the team (fair caseloads).
 """
 
@@ -46,7 +46,7 @@ class Candidate:
     payer_ids: frozenset[int] = frozenset()
     age_groups: frozenset[str] = frozenset()
     states: frozenset[str] = frozenset()
-    open_times: int = 0  # open starts within the client's wanted days
+    open_times: int = 0  # open starts for a new client in the next two weeks
     free_hours_this_month: float = 0.0
 
 
@@ -87,9 +87,9 @@ def score(needs: Needs, candidate: Candidate) -> tuple[float, list[str]]:
     if candidate.open_times:
         points += AVAILABLE_POINTS + min(candidate.open_times, PLENTY_OF_TIMES) / PLENTY_OF_TIMES
         count = candidate.open_times
-        reasons.append(f"{count} open time{'s' if count != 1 else ''} on the days you chose")
+        reasons.append(f"{count} open time{'s' if count != 1 else ''} in the next two weeks")
     else:
-        reasons.append("no open times on the days you chose yet")
+        reasons.append("no open times in the next two weeks yet")
     return points, reasons
 
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db.models import Prefetch
-
 from practice.models import ClinicianProfile, Practice
 from scheduling.availability import Audience, Slot, open_slots, slot_rules, upcoming_slots
 from scheduling.models import BookingPolicy, ServiceType
 from selfservice.matching import Candidate
 from selfservice.models import MatchingProfile, OnlineBooking
 
-# Matching counts a clinician's open times over this stretch from the earliest bookable start.
+# Matching counts a clinician's open times over this stretch from the earliest bookable start, and
+# their free time (fair caseloads) over the longer one; one slot search (at most MAX_RANGE) answers both.
 MATCH_WINDOW = timedelta(days=14)
+CAPACITY_WINDOW = timedelta(days=30)
 
 
 def bookable_services(online: OnlineBooking) -> list[ServiceType]:
@@ -33,26 +33,24 @@ def _csv(value: str) -> frozenset[str]:
 
 
 def candidates(*, practice: Practice, service: ServiceType, now: datetime) -> list[Candidate]:
-    """Every active clinician with a matching profile, with their open times over the next two
-    weeks for this service and their free hours this month (for fair caseloads)."""
+    """Every active clinician with a matching profile, with their open times for this service
+    over the next two weeks and their free hours this month (for fair caseloads), both from one
+    slot search per clinician under the practice's new-client rules."""
     profiles = (
         ClinicianProfile.objects.for_practice(practice)
         .filter(is_active=True, matching_profile__isnull=False)
         .select_related("matching_profile", "practice")
-        .prefetch_related(
-            Prefetch("matching_profile__concerns"),
-            Prefetch("matching_profile__payers"),
-        )
+        .prefetch_related("matching_profile__concerns", "matching_profile__payers")
     )
     rules = new_client_rules(practice)
+    first = now + rules.notice
     found = []
     for clinician in profiles:
         profile: MatchingProfile = clinician.matching_profile
-        first = now + rules.notice
-        slots = open_slots(
+        month = open_slots(
             clinician=clinician,
             starts=first,
-            ends=first + MATCH_WINDOW,
+            ends=first + CAPACITY_WINDOW,
             minutes=service.default_minutes,
             now=now,
             rules=rules,
@@ -68,17 +66,11 @@ def candidates(*, practice: Practice, service: ServiceType, now: datetime) -> li
                 payer_ids=frozenset(payer.pk for payer in profile.payers.all()),
                 age_groups=frozenset(profile.age_groups or []),
                 states=frozenset(profile.states_licensed or []),
-                open_times=len(slots),
-                free_hours_this_month=_free_hours(clinician, now),
+                open_times=sum(1 for slot in month if slot.starts_at < first + MATCH_WINDOW),
+                free_hours_this_month=len(month) * service.default_minutes / 60,
             )
         )
     return found
-
-
-def _free_hours(clinician: ClinicianProfile, now: datetime) -> float:
-    """Open working hours left in the next 30 days (staff rules: no notice), in hours."""
-    slots = open_slots(clinician=clinician, starts=now, ends=now + timedelta(days=30), minutes=60, now=now)
-    return float(len(slots))
 
 
 def times_for(

@@ -50,8 +50,8 @@ def test_language_outweighs_one_concern_and_each_match_says_why():
     spanish = clinician(3, "Dr. Ruiz", languages=frozenset({"english", "spanish"}))
     ranked = rank(needs, [generalist, couples, spanish])
     assert [match.name for match in ranked] == ["Dr. Ruiz", "Dr. Cruz", "Dr. Gray"]
-    assert ranked[0].why == "Works with anxiety; speaks Spanish; 5 open times on the days you chose."
-    assert ranked[1].why == "Works with anxiety and couples; 5 open times on the days you chose."
+    assert ranked[0].why == "Works with anxiety; speaks Spanish; 5 open times in the next two weeks."
+    assert ranked[1].why == "Works with anxiety and couples; 5 open times in the next two weeks."
 
 
 def test_availability_counts_and_ties_go_to_the_one_with_more_free_time():
@@ -61,9 +61,9 @@ def test_availability_counts_and_ties_go_to_the_one_with_more_free_time():
     none_open = clinician(3, "Dr. Full", open_times=0, free_hours_this_month=50)
     ranked = rank(needs, [busy, none_open, free])
     assert [match.name for match in ranked] == ["Dr. Free", "Dr. Busy", "Dr. Full"]
-    assert ranked[2].why.endswith("no open times on the days you chose yet.")
+    assert ranked[2].why.endswith("no open times in the next two weeks yet.")
 
 
 def test_english_is_not_a_reason_everyone_speaks_it():
     ranked = rank(Needs(language="English"), [clinician(1, "A", open_times=1)])
-    assert ranked[0].why == "1 open time on the days you chose."
+    assert ranked[0].why == "1 open time in the next two weeks."
