@@ -60,16 +60,16 @@ from waitlist.models import (
 logger = logging.getLogger(__name__)
 
 # The offer texts: plain templates under the content check (messaging.content) — only its
-# allowed fields — followed by the offer link, which is not a field of the reminder whitelist.
+# allowed fields — followed by how long the hold lasts and the offer link, which are not fields of
+# the reminder whitelist.
 OFFER_SMS = (
     "{{ practice_name }}: a session with {{ clinician_name }} opened on {{ session_date }} at "
-    "{{ session_time }}. Held for you a short while: reply YES to take it, or see"
+    "{{ session_time }}."
 )
 OFFER_EMAIL_SUBJECT = "A session time opened up"
 OFFER_EMAIL = (
     "Hello {{ client_name }},\n\nA session with {{ clinician_name }} opened on {{ session_date }} at "
-    "{{ session_time }}. You are on {{ practice_name }}'s waitlist, so we are holding it for you for "
-    "a short while. To take it, open this link and confirm:"
+    "{{ session_time }}. You are on {{ practice_name }}'s waitlist, so we are holding it for you"
 )
 STILL_WANTED = (
     "{{ practice_name }}: we offered you a few session times from the waitlist and did not hear "
@@ -513,6 +513,11 @@ def _context(
     }
 
 
+def offer_sms(context: dict[str, str], until: str, link: str) -> str:
+    """The offer text: the checked template, how long the hold lasts, the link."""
+    return render(OFFER_SMS, context) + f" Held for you until {until}: reply YES to take it, or see {link}"
+
+
 def _plan_message(
     *, entry: WaitlistEntry, offer: Offer | None, key: str, now: datetime, token: str = ""
 ) -> None:
@@ -526,10 +531,14 @@ def _plan_message(
     if offer is not None:
         link = f"{django_settings.SITE_URL.rstrip('/')}/o/{token}"
         context = _context(practice, offer.slot.clinician, client, offer.slot.starts_at)
+        # The hold's end on the client's clock, so they know how long they have (the clock stops
+        # in their quiet hours, so it may be the next morning).
+        until = offer.expires_at.astimezone(client.zoneinfo(practice)).strftime("%a %-I:%M %p")
         if channel == "sms":
-            subject, body = "", render(OFFER_SMS, context) + " " + link
+            subject, body = "", offer_sms(context, until, link)
         else:
-            subject, body = OFFER_EMAIL_SUBJECT, render(OFFER_EMAIL, context) + "\n\n" + link + "\n"
+            held = f" until {until}. To take it, open this link and confirm:"
+            subject, body = OFFER_EMAIL_SUBJECT, render(OFFER_EMAIL, context) + held + "\n\n" + link + "\n"
         valid_until = offer.expires_at
     else:
         context = _context(practice, ClinicianProfile(display_name=""), client, now)

@@ -12,7 +12,7 @@ from messaging.content import MAX_SMS_SEGMENTS, SAMPLE_CONTEXT, render, sms_segm
 from messaging.quiet_hours import PRACTICE, window
 from waitlist import policy
 from waitlist.policy import Candidate, Wave
-from waitlist.services import OFFER_EMAIL, OFFER_SMS, STILL_WANTED
+from waitlist.services import OFFER_EMAIL, OFFER_SMS, STILL_WANTED, offer_sms
 
 NEW_YORK = ZoneInfo("America/New_York")
 DEFAULTS = SimpleNamespace(
@@ -143,6 +143,6 @@ def test_the_offer_texts_pass_the_content_check_and_fit_two_segments():
     for template in (OFFER_SMS, OFFER_EMAIL, STILL_WANTED):
         assert template_errors(template) == []
     link = "https://attend.example.org/o/" + "x" * 32
-    for text in (render(OFFER_SMS, SAMPLE_CONTEXT) + " " + link, render(STILL_WANTED, SAMPLE_CONTEXT)):
+    for text in (offer_sms(SAMPLE_CONTEXT, "Wed 10:45 PM", link), render(STILL_WANTED, SAMPLE_CONTEXT)):
         encoding, segments = sms_segments(text)
         assert (encoding, segments <= MAX_SMS_SEGMENTS) == ("GSM-7", True), text
