@@ -203,14 +203,22 @@ def consents_missing_raise(*, now: datetime) -> int:
     """Queue items for sessions starting within 24 hours whose client has not signed a required
     consent of their practice (one item per participant and consent version, ever). Safe to run
     every minute and twice."""
-    participants = (
+    # Only practices that ask for a consent: the bounded batch is not spent on the others.
+    asking = DocumentTemplate.objects.filter(is_active=True, required=True, kind=DocumentKind.CONSENT)
+    participants = list(
         AppointmentParticipant.objects.filter(
+            appointment__practice_id__in=asking.values("practice_id"),
             appointment__status__in=UPCOMING_STATUSES,
             appointment__starts_at__gt=now,
             appointment__starts_at__lte=now + CONSENT_WARNING_BEFORE,
         )
         .select_related("appointment", "client")
         .order_by("appointment__starts_at")[:500]
+    )
+    signed = set(
+        DocumentSubmission.objects.filter(client_id__in={p.client_id for p in participants}).values_list(
+            "client_id", "template_id", "version"
+        )
     )
     raised = 0
     consents_of: dict[int, list[DocumentTemplate]] = {}
@@ -222,11 +230,8 @@ def consents_missing_raise(*, now: datetime) -> int:
                     practice_id=practice_id, is_active=True, required=True, kind=DocumentKind.CONSENT
                 )
             )
-        signed = set(
-            DocumentSubmission.objects.filter(client=participant.client).values_list("template_id", "version")
-        )
         for consent in consents_of[practice_id]:
-            if (consent.pk, consent.version) in signed:
+            if (participant.client_id, consent.pk, consent.version) in signed:
                 continue
             follow_up_raise(
                 appointment=participant.appointment,
