@@ -282,6 +282,84 @@ def waitlist_entry_remove(*, entry: WaitlistEntry, now: datetime | None = None) 
     return entry
 
 
+# --- The client's own entries (the booking page and the client home, in selfservice) ------------
+
+
+def entries_of_client(client: Client):
+    """A client's entries still waiting (active or paused), for their client home."""
+    return (
+        WaitlistEntry.objects.filter(
+            practice_id=client.practice_id,
+            client=client,
+            status__in=[EntryStatus.ACTIVE, EntryStatus.PAUSED],
+        )
+        .select_related("service_type")
+        .prefetch_related("clinicians")
+        .order_by("created_at", "pk")
+    )
+
+
+def entry_create_from_booking_page(
+    *,
+    client: Client,
+    service_type: ServiceType,
+    modality: str = "",
+    clinicians=(),
+    weekdays=(),
+    time_windows=(),
+    earliest_date: date | None = None,
+    latest_date: date | None = None,
+    now: datetime | None = None,
+) -> WaitlistEntry:
+    """The booking page's "nothing fits — tell me when something opens": a routine entry made by
+    the client themselves (the clinicians set the band later). A client already waiting for the
+    same service has that entry's wishes replaced rather than a second entry made, so asking
+    twice never doubles their offers. Without a latest date the entry lasts the practice's
+    booking horizon (it expires then, instead of waiting for ever)."""
+    now = now or timezone.now()
+    practice = client.practice
+    if service_type.practice_id != practice.pk or not service_type.is_active or service_type.is_group:
+        raise ValidationError({"service_type": ["Choose one of the practice's individual services."]})
+    if latest_date is None:
+        horizon = BookingPolicy.for_practice(practice).horizon_days
+        latest_date = (now + timedelta(days=horizon)).astimezone(client.zoneinfo(practice)).date()
+    wishes = {
+        "modality": modality,
+        "weekdays": sorted(set(weekdays)),
+        "time_windows": [list(w) for w in time_windows],
+        "earliest_date": earliest_date,
+        "latest_date": latest_date,
+    }
+    existing = (
+        WaitlistEntry.objects.filter(
+            practice=practice, client=client, service_type=service_type, status=EntryStatus.ACTIVE
+        )
+        .order_by("created_at")
+        .first()
+    )
+    if existing is not None:
+        return waitlist_entry_update(entry=existing, fields=wishes, clinicians=clinicians)
+    return waitlist_entry_create(
+        practice=practice,
+        client=client,
+        service_type=service_type,
+        clinicians=clinicians,
+        note="From the booking page.",
+        now=now,
+        **wishes,
+    )
+
+
+def entry_remove_by_client(
+    *, entry: WaitlistEntry, client: Client, now: datetime | None = None
+) -> WaitlistEntry:
+    """The client home's "remove me": only the client's own entry (anything else is refused the
+    same way as a missing one, so nobody learns whose entry an id is)."""
+    if entry.client_id != client.pk or entry.practice_id != client.practice_id:
+        raise ValidationError("This is not one of your waitlist entries.")
+    return waitlist_entry_remove(entry=entry, now=now)
+
+
 # --- Freed slots and waves ---------------------------------------------------------------------
 
 
