@@ -53,6 +53,7 @@ from waitlist.models import (
     Offer,
     OfferMessage,
     OfferStatus,
+    SlotSource,
     SlotStatus,
     WaitlistEntry,
     WaitlistSettings,
@@ -400,6 +401,9 @@ def freed_slot_record(*, appointment_id: int, now: datetime | None = None) -> Fr
                 starts_at=appointment.starts_at,
                 ends_at=appointment.ends_at,
                 freed_at=now,
+                source=SlotSource.MOVED
+                if appointment.status == AppointmentStatus.RESCHEDULED
+                else SlotSource.CANCELLED,
                 source_appointment=appointment,
                 step=step,
                 status=SlotStatus.UNFILLED if too_soon else SlotStatus.OFFERING,
