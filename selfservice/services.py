@@ -29,6 +29,7 @@ from integrations.outbox import webhook_event_record
 from practice.models import Client, ConsentSource, Practice
 from practice.services import client_create
 from scheduling.availability import Slot, open_slots
+from scheduling.freed_time import REQUEST_DECLINED, FreedTime, publish_on_commit
 from scheduling.models import AppointmentSource, HoldKind
 from scheduling.services import appointment_book, hold_place, hold_release
 from selfservice.models import (
@@ -437,6 +438,7 @@ def booking_request_propose(
         # The request's own hold must not keep the new time out (a time half an hour later).
         if request.hold is not None:
             hold_release(hold=request.hold)
+        given_back = (request.starts_at, request.ends_at)
         if not _is_open(request, starts_at, now):
             raise ValidationError({"starts_at": ["That time is no longer open. Pick another."]})
         ends_at = starts_at + timedelta(minutes=request.service_type.default_minutes)
@@ -466,6 +468,8 @@ def booking_request_propose(
         )
         request.refresh_from_db()
         _record_event(request, EventType.BOOKING_PROPOSED, now)
+        # The time first held is free again (the waitlist may offer it), less what the proposal keeps.
+        _publish_freed(request, given_back, key=f"booking_request:{request.pk}:moved:{int(now.timestamp())}")
     transaction.on_commit(lambda: _send_proposal(request, token))
     return request, token
 
@@ -522,7 +526,31 @@ def booking_request_decline_proposal(
         )
         request.refresh_from_db()
         _record_event(request, EventType.BOOKING_DECLINED, now)
+        _publish_freed(request, (request.starts_at, request.ends_at), key=f"booking_request:{request.pk}")
     return request
+
+
+def _publish_freed(request: BookingRequest, window: tuple[datetime, datetime], *, key: str) -> None:
+    """Announce, after the commit, time this request gave back (scheduling.freed_time: the
+    waitlist offers it). The part of the window the request still holds is not free."""
+    starts_at, ends_at = window
+    if request.hold_id is not None and request.status in WAITING_STATUSES:
+        if request.starts_at <= starts_at < request.ends_at:
+            starts_at = request.ends_at
+        if request.starts_at < ends_at <= request.ends_at:
+            ends_at = request.starts_at
+    if starts_at >= ends_at:
+        return
+    publish_on_commit(
+        FreedTime(
+            clinician_id=request.clinician_id,
+            windows=((starts_at, ends_at),),
+            source=REQUEST_DECLINED,
+            key=key,
+            service_type_id=request.service_type_id,
+            modality=request.modality,
+        )
+    )
 
 
 def _send_proposal(request: BookingRequest, token: str) -> None:

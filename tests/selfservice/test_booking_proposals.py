@@ -21,6 +21,7 @@ from selfservice.models import BookingRequest, BookingRequestStatus
 from selfservice.services import (
     booking_request_accept_proposal,
     booking_request_approve,
+    booking_request_decline_proposal,
     booking_request_propose,
     booking_requests_expire,
 )
@@ -224,3 +225,31 @@ def test_events_say_proposed_then_approved_or_declined_without_the_persons_detai
     assert '"status": "proposed"' in events[1][1] or '"status":"proposed"' in events[1][1]
     for _, body in events:
         assert "Nora" not in body and "nora@example.org" not in body
+
+
+def test_time_given_back_is_announced_to_the_freed_time_subscribers(
+    booking_practice, clinician, service_type, manager, frozen_now, django_capture_on_commit_callbacks
+):
+    from scheduling import freed_time
+
+    heard = []
+    freed_time.subscribe(heard.append)
+    try:
+        request = _request(booking_practice, clinician, service_type, frozen_now, hours_ahead=49)  # 13:00
+        asked = (request.starts_at, request.ends_at)
+        with django_capture_on_commit_callbacks(execute=True):
+            request, _ = booking_request_propose(
+                request=request,
+                starts_at=request.starts_at - timedelta(minutes=15),
+                by=manager,
+                now=frozen_now,
+            )
+        # 12:45-13:30 is held now: of 13:00-13:45 only 13:30-13:45 is free.
+        assert [f.windows for f in heard] == [((request.ends_at, asked[1]),)]
+        assert heard[0].service_type_id == service_type.pk and heard[0].source == freed_time.REQUEST_DECLINED
+        with django_capture_on_commit_callbacks(execute=True):
+            booking_request_decline_proposal(request=request, now=frozen_now)
+        assert heard[-1].windows == ((request.starts_at, request.ends_at),)
+        assert heard[-1].key == f"booking_request:{request.pk}"
+    finally:
+        freed_time.unsubscribe(heard.append)
