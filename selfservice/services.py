@@ -26,6 +26,7 @@ from integrations.models import EventType
 from integrations.outbox import webhook_event_record
 from practice.models import Client, ConsentSource, Practice
 from practice.services import client_create
+from scheduling import freed_time
 from scheduling.models import AppointmentSource, HoldKind
 from scheduling.services import appointment_book, hold_place, hold_release
 from selfservice.models import (
@@ -38,6 +39,7 @@ from selfservice.models import (
     VerificationCode,
     VerificationPurpose,
 )
+from waitlist.tasks import on_time_freed
 
 logger = logging.getLogger(__name__)
 
@@ -345,7 +347,22 @@ def booking_request_decline(*, request: BookingRequest, by, reason: str, now: da
         request.refresh_from_db()
         _record_event(request, EventType.BOOKING_DECLINED, now)
     transaction.on_commit(lambda: _send_decline(request))
+    transaction.on_commit(lambda: _time_given_back(request, freed_time.REQUEST_DECLINED))
     return request
+
+
+def _time_given_back(request: BookingRequest, source: str) -> None:
+    """The time a declined or expired request held goes to the waitlist (which offers it)."""
+    on_time_freed(
+        freed_time.FreedTime(
+            clinician_id=request.clinician_id,
+            windows=((request.starts_at, request.ends_at),),
+            source=source,
+            key=f"booking_request:{request.pk}",
+            service_type_id=request.service_type_id,
+            modality=request.modality,
+        )
+    )
 
 
 def _send_decline(request: BookingRequest) -> None:
@@ -367,9 +384,19 @@ def booking_requests_expire(*, now: datetime | None = None) -> int:
     hold sweep removes those). Safe to run twice: the second run finds nothing."""
     now = now or timezone.now()
     with transaction.atomic():
-        return BookingRequest.objects.filter(status=BookingRequestStatus.PENDING, expires_at__lte=now).update(
-            status=BookingRequestStatus.EXPIRED, decided_at=now
+        expiring = list(
+            BookingRequest.objects.select_for_update()
+            .filter(status=BookingRequestStatus.PENDING, expires_at__lte=now)
+            .only("pk", "clinician_id", "service_type_id", "modality", "starts_at", "ends_at")
         )
+        count = BookingRequest.objects.filter(
+            pk__in=[r.pk for r in expiring], status=BookingRequestStatus.PENDING
+        ).update(status=BookingRequestStatus.EXPIRED, decided_at=now)
+        for request in expiring:
+            transaction.on_commit(
+                lambda request=request: _time_given_back(request, freed_time.REQUEST_EXPIRED)
+            )
+    return count
 
 
 # --- Settings ------------------------------------------------------------------------------------
