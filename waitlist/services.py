@@ -564,13 +564,14 @@ def _entries_wanting(
 
 def _starts_made_bookable(clinician, windows, service_type, exact: bool, now, rules) -> list[Slot]:
     """The open-slot selector's starts whose slot overlaps the freed windows. ``exact`` (a booking
-    request's time): the windows are the slots themselves, asked of the selector when their wave
-    goes out, as a cancelled session's time is."""
-    if exact:
-        return [Slot(start, end) for start, end in windows]
+    request's time): a window as long as the service is the slot itself, asked of the selector
+    when its wave goes out, as a cancelled session's time is."""
     length = timedelta(minutes=service_type.default_minutes)
     found = []
     for start, end in windows:
+        if exact and end - start == length:
+            found.append(Slot(start, end))
+            continue
         for slot in _open_slots_in(
             clinician, start - length + timedelta(minutes=1), end, service_type, now, rules
         ):
