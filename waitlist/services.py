@@ -12,13 +12,14 @@ import hashlib
 import logging
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from integrations.models import EventType
@@ -30,7 +31,16 @@ from messaging.models import ClientPreferences
 from messaging.quiet_hours import CLIENT, PRACTICE, quiet_spell, window
 from messaging.sequences import sequence_for
 from practice.models import Client, ClinicianProfile, Modality, Practice, PreferredChannel
-from scheduling.availability import MIN_MINUTES, Audience, local_label, open_slots, slot_rules
+from scheduling.availability import (
+    MAX_MINUTES,
+    MAX_RANGE,
+    MIN_MINUTES,
+    Audience,
+    Slot,
+    local_label,
+    open_slots,
+    slot_rules,
+)
 from scheduling.models import (
     SLOT_HOLDING_STATUSES,
     UPCOMING_STATUSES,
@@ -52,6 +62,7 @@ from waitlist.models import (
     Offer,
     OfferMessage,
     OfferStatus,
+    SlotSource,
     SlotStatus,
     WaitlistEntry,
     WaitlistSettings,
@@ -225,6 +236,7 @@ def waitlist_entry_create(
     with transaction.atomic():
         entry.save()
         entry.clinicians.set(clinicians)
+        _wake_waiting_slots(practice.pk, timezone.now())
     return entry
 
 
@@ -265,6 +277,7 @@ def waitlist_entry_update(*, entry: WaitlistEntry, fields: dict, clinicians=None
         _validate_entry(entry, clinicians)
         entry.save()
         entry.clinicians.set(clinicians)
+        _wake_waiting_slots(entry.practice_id, timezone.now())
     return entry
 
 
@@ -276,10 +289,89 @@ def waitlist_entry_remove(*, entry: WaitlistEntry, now: datetime | None = None) 
         if entry.status in (EntryStatus.ACTIVE, EntryStatus.PAUSED):
             entry.status = EntryStatus.REMOVED
             entry.save(update_fields=["status", "updated_at"])
-        Offer.objects.filter(entry=entry, status=OfferStatus.LIVE).update(
+        if Offer.objects.filter(entry=entry, status=OfferStatus.LIVE).update(
             status=OfferStatus.SKIPPED, settled_at=now
-        )
+        ):
+            _wake_waiting_slots(entry.practice_id, now)
     return entry
+
+
+# --- The client's own entries (the booking page and the client home, in selfservice) ------------
+
+
+def entries_of_client(client: Client):
+    """A client's entries still waiting (active or paused), for their client home."""
+    return (
+        WaitlistEntry.objects.filter(
+            practice_id=client.practice_id,
+            client=client,
+            status__in=[EntryStatus.ACTIVE, EntryStatus.PAUSED],
+        )
+        .select_related("service_type")
+        .prefetch_related("clinicians")
+        .order_by("created_at", "pk")
+    )
+
+
+def entry_create_from_booking_page(
+    *,
+    client: Client,
+    service_type: ServiceType,
+    modality: str = "",
+    clinicians=(),
+    weekdays=(),
+    time_windows=(),
+    earliest_date: date | None = None,
+    latest_date: date | None = None,
+    now: datetime | None = None,
+) -> WaitlistEntry:
+    """The booking page's "nothing fits — tell me when something opens": a routine entry made by
+    the client themselves (the clinicians set the band later). A client already waiting for the
+    same service has that entry's wishes replaced rather than a second entry made, so asking
+    twice never doubles their offers. Without a latest date the entry lasts the practice's
+    booking horizon (it expires then, instead of waiting for ever)."""
+    now = now or timezone.now()
+    practice = client.practice
+    if service_type.practice_id != practice.pk or not service_type.is_active or service_type.is_group:
+        raise ValidationError({"service_type": ["Choose one of the practice's individual services."]})
+    if latest_date is None:
+        horizon = BookingPolicy.for_practice(practice).horizon_days
+        latest_date = (now + timedelta(days=horizon)).astimezone(client.zoneinfo(practice)).date()
+    wishes = {
+        "modality": modality,
+        "weekdays": sorted(set(weekdays)),
+        "time_windows": [list(w) for w in time_windows],
+        "earliest_date": earliest_date,
+        "latest_date": latest_date,
+    }
+    existing = (
+        WaitlistEntry.objects.filter(
+            practice=practice, client=client, service_type=service_type, status=EntryStatus.ACTIVE
+        )
+        .order_by("created_at")
+        .first()
+    )
+    if existing is not None:
+        return waitlist_entry_update(entry=existing, fields=wishes, clinicians=clinicians)
+    return waitlist_entry_create(
+        practice=practice,
+        client=client,
+        service_type=service_type,
+        clinicians=clinicians,
+        note="From the booking page.",
+        now=now,
+        **wishes,
+    )
+
+
+def entry_remove_by_client(
+    *, entry: WaitlistEntry, client: Client, now: datetime | None = None
+) -> WaitlistEntry:
+    """The client home's "remove me": only the client's own entry (anything else is refused the
+    same way as a missing one, so nobody learns whose entry an id is)."""
+    if entry.client_id != client.pk or entry.practice_id != client.practice_id:
+        raise ValidationError("This is not one of your waitlist entries.")
+    return waitlist_entry_remove(entry=entry, now=now)
 
 
 # --- Freed slots and waves ---------------------------------------------------------------------
@@ -321,41 +413,188 @@ def freed_slot_record(*, appointment_id: int, now: datetime | None = None) -> Fr
                 starts_at=appointment.starts_at,
                 ends_at=appointment.ends_at,
                 freed_at=now,
+                source=SlotSource.MOVED
+                if appointment.status == AppointmentStatus.RESCHEDULED
+                else SlotSource.CANCELLED,
                 source_appointment=appointment,
                 step=step,
                 status=SlotStatus.UNFILLED if too_soon else SlotStatus.OFFERING,
                 reason="Too close to the start to offer." if too_soon else "",
                 settled_at=now if too_soon else None,
             )
-            _event(
-                appointment.practice_id,
-                EventType.SLOT_FREED,
-                now,
-                {
-                    "slot": {
-                        "id": slot.pk,
-                        "clinician_id": slot.clinician_id,
-                        "service_type_id": slot.service_type_id,
-                        "starts_at": slot.starts_at.isoformat(),
-                        "ends_at": slot.ends_at.isoformat(),
-                        "step": slot.step,
-                        "status": slot.status,
-                    }
-                },
-                appointment_id=appointment.pk,
-            )
+            _slot_freed_event(slot, now, appointment_id=appointment.pk)
     except IntegrityError:
         return FreedSlot.objects.filter(source_appointment=appointment).first()
     return slot
 
 
-def _quiet_windows(practice: Practice, client: Client):
-    sequence = sequence_for(practice)
-    windows = [window(sequence.quiet_start, sequence.quiet_end, PRACTICE)]
-    preferences = ClientPreferences.objects.filter(client=client).first()
-    if preferences is not None:
-        windows.append(window(preferences.quiet_start, preferences.quiet_end, CLIENT))
-    return windows
+def _slot_freed_event(slot: FreedSlot, now: datetime, appointment_id: int | None = None) -> None:
+    _event(
+        slot.practice_id,
+        EventType.SLOT_FREED,
+        now,
+        {
+            "slot": {
+                "id": slot.pk,
+                "clinician_id": slot.clinician_id,
+                "service_type_id": slot.service_type_id,
+                "starts_at": slot.starts_at.isoformat(),
+                "ends_at": slot.ends_at.isoformat(),
+                "step": slot.step,
+                "status": slot.status,
+                "source": slot.source,
+            }
+        },
+        appointment_id=appointment_id,
+    )
+
+
+# At most this many slots from one change (new weekly hours over the booking horizon give ~80).
+MAX_SLOTS_PER_CHANGE = 200
+
+
+def freed_time_record(
+    *,
+    clinician_id: int,
+    windows: list[tuple[datetime, datetime]],
+    source: str,
+    key: str,
+    service_type_id: int | None = None,
+    modality: str = "",
+    now: datetime | None = None,
+) -> list[FreedSlot]:
+    """Time given back other than by a session (``scheduling.freed_time``: a removed time off, new
+    weekly hours; a declined or expired booking request): one ``FreedSlot`` for each start the
+    open-slot selector says it makes bookable (a slot overlapping the freed time, inside the
+    clinician's hours, clear of sessions, holds and time off, with the practice's buffer) that
+    someone waiting could take, from the minimum lead up to the practice's booking horizon.
+
+    Which service: the one asked for (a booking request), else the services waited for with this
+    clinician, most wanted first, each taking the starts the ones before left. Modality: the one
+    asked for, else either (blank) — the client's choice decides at booking. Recorded once per
+    ``key`` and start, so a change handled twice offers nothing twice."""
+    now = now or timezone.now()
+    clinician = ClinicianProfile.objects.select_related("practice").filter(pk=clinician_id).first()
+    if clinician is None or not clinician.is_active:
+        return []
+    practice = clinician.practice
+    settings = WaitlistSettings.for_practice(practice)
+    if not settings.enabled:
+        return []
+    booking_policy = BookingPolicy.for_practice(practice)
+    earliest = now + timedelta(minutes=settings.min_lead_minutes)
+    latest = now + timedelta(days=booking_policy.horizon_days)
+    windows = [(max(start, earliest), min(end, latest)) for start, end in windows]
+    windows = [(start, end) for start, end in windows if start < end]
+    if not windows:
+        return []
+    wanting = _entries_wanting(clinician, service_type_id, modality)
+    if not wanting:
+        return []
+    rules = slot_rules(booking_policy, Audience.STAFF)
+    exact = service_type_id is not None
+    taken = list(
+        FreedSlot.objects.filter(
+            clinician=clinician,
+            status=SlotStatus.OFFERING,
+            starts_at__lt=windows[-1][1] + timedelta(minutes=MAX_MINUTES),
+            ends_at__gt=windows[0][0] - timedelta(minutes=MAX_MINUTES),
+        ).values_list("starts_at", "ends_at")
+    )
+    chosen: list[tuple[ServiceType, Slot]] = []
+    for service_type, entries in wanting:
+        for slot in _starts_made_bookable(clinician, windows, service_type, exact, now, rules):
+            if slot.starts_at < earliest:
+                continue
+            if any(slot.starts_at < t_end and t_start < slot.ends_at for t_start, t_end in taken):
+                continue
+            if not any(
+                entry.accepts(
+                    starts_at=slot.starts_at, ends_at=slot.ends_at, tz=entry.client.zoneinfo(practice)
+                )
+                for entry in entries
+            ):
+                continue
+            taken.append((slot.starts_at, slot.ends_at))
+            chosen.append((service_type, slot))
+    slots = []
+    for service_type, slot in sorted(chosen, key=lambda pair: pair[1].starts_at)[:MAX_SLOTS_PER_CHANGE]:
+        try:
+            with transaction.atomic():
+                freed = FreedSlot.objects.create(
+                    practice=practice,
+                    clinician=clinician,
+                    service_type=service_type,
+                    modality=modality,
+                    starts_at=slot.starts_at,
+                    ends_at=slot.ends_at,
+                    freed_at=now,
+                    source=source,
+                    source_key=f"{key}:{slot.starts_at.isoformat()}"[:80],
+                )
+                _slot_freed_event(freed, now)
+        except IntegrityError:
+            continue  # this change was handled already
+        slots.append(freed)
+    return slots
+
+
+def _entries_wanting(
+    clinician: ClinicianProfile, service_type_id: int | None, modality: str
+) -> list[tuple[ServiceType, list[WaitlistEntry]]]:
+    """The active entries this clinician could serve, by service, the most wanted service first."""
+    offered = set(_clinician_modalities(clinician))
+    entries = (
+        WaitlistEntry.objects.filter(practice_id=clinician.practice_id, status=EntryStatus.ACTIVE)
+        .filter(Q(clinicians__isnull=True) | Q(clinicians=clinician))
+        .filter(service_type__is_active=True, service_type__is_group=False)
+        .select_related("client", "service_type")
+        .distinct()
+    )
+    if service_type_id is not None:
+        entries = entries.filter(service_type_id=service_type_id)
+    by_service: dict[int, list[WaitlistEntry]] = {}
+    for entry in entries:
+        if entry.modality and entry.modality not in ({modality} if modality else offered):
+            continue
+        by_service.setdefault(entry.service_type_id, []).append(entry)
+    ordered = sorted(by_service.values(), key=lambda group: (-len(group), group[0].service_type_id))
+    return [(group[0].service_type, group) for group in ordered]
+
+
+def _starts_made_bookable(clinician, windows, service_type, exact: bool, now, rules) -> list[Slot]:
+    """The open-slot selector's starts whose slot overlaps the freed windows. ``exact`` (a booking
+    request's time): a window as long as the service is the slot itself, asked of the selector
+    when its wave goes out, as a cancelled session's time is."""
+    length = timedelta(minutes=service_type.default_minutes)
+    found = []
+    for start, end in windows:
+        if exact and end - start == length:
+            found.append(Slot(start, end))
+            continue
+        for slot in _open_slots_in(
+            clinician, start - length + timedelta(minutes=1), end, service_type, now, rules
+        ):
+            if slot.ends_at > start and slot.starts_at < end:
+                found.append(slot)
+    return found
+
+
+def _open_slots_in(clinician, starts, ends, service_type, now, rules) -> list[Slot]:
+    """The open-slot selector over any range (it answers at most a month at a time)."""
+    found: list[Slot] = []
+    while starts < ends:
+        chunk_end = min(starts + MAX_RANGE, ends)
+        found += open_slots(
+            clinician=clinician,
+            starts=starts,
+            ends=chunk_end,
+            minutes=service_type.default_minutes,
+            now=now,
+            rules=rules,
+        )
+        starts = chunk_end
+    return found
 
 
 def channel_for(client: Client) -> tuple[str, str] | None:
@@ -399,22 +638,104 @@ def _local_day_start(now: datetime, tz) -> datetime:
     return datetime.combine(now.astimezone(tz).date(), time(0), tzinfo=tz)
 
 
-def _candidates(
-    slot: FreedSlot, settings: WaitlistSettings, now: datetime, waiting_out_quiet: list | None = None
-) -> list[tuple[WaitlistEntry, policy.Candidate]]:
-    offered = Offer.objects.filter(slot=slot).values_list("entry_id", flat=True)
-    entries = (
+@dataclass
+class _Reach:
+    """What the candidate search read about the practice's waiting clients, in a fixed number of
+    queries whatever their number: their offers of the last two days, their own quiet hours, the
+    practice's, and who has a session at the slot's time."""
+
+    offers: dict[int, list[tuple[str, datetime, datetime]]]  # status, sent, expires
+    own_quiet: dict[int, tuple[time, time]]
+    practice_quiet: object
+    busy: dict[int, set[int]]
+
+    def quiet_windows(self, client_id: int) -> list:
+        windows = [self.practice_quiet]
+        if client_id in self.own_quiet:
+            windows.append(window(*self.own_quiet[client_id], CLIENT))
+        return windows
+
+
+def _reach(slot: FreedSlot, now: datetime) -> _Reach:
+    offers: dict[int, list[tuple[str, datetime, datetime]]] = {}
+    recent = Offer.objects.filter(practice_id=slot.practice_id).filter(
+        Q(status=OfferStatus.LIVE) | Q(sent_at__gte=now - timedelta(days=2))
+    )
+    for client_id, *offer in recent.values_list("client_id", "status", "sent_at", "expires_at"):
+        offers.setdefault(client_id, []).append(tuple(offer))
+    own_quiet = {
+        client_id: (start, end)
+        for client_id, start, end in ClientPreferences.objects.filter(
+            practice_id=slot.practice_id, quiet_start__isnull=False, quiet_end__isnull=False
+        ).values_list("client_id", "quiet_start", "quiet_end")
+    }
+    sequence = sequence_for(slot.practice)
+    busy: dict[int, set[int]] = {}
+    for client_id, appointment_id in AppointmentParticipant.objects.filter(
+        appointment__practice_id=slot.practice_id,
+        appointment__status__in=SLOT_HOLDING_STATUSES,
+        appointment__starts_at__lt=slot.ends_at,
+        appointment__ends_at__gt=slot.starts_at,
+    ).values_list("client_id", "appointment_id"):
+        busy.setdefault(client_id, set()).add(appointment_id)
+    return _Reach(
+        offers=offers,
+        own_quiet=own_quiet,
+        practice_quiet=window(sequence.quiet_start, sequence.quiet_end, PRACTICE),
+        busy=busy,
+    )
+
+
+def _waiting_entries(slot: FreedSlot):
+    """The practice's active entries that could want this slot, judged by what SQL can say (the
+    service, modality, clinician and dates, a day either side for the client's zone), each with
+    the clinician of the client's last session before the slot: ONE query (plus one for the
+    clinicians chosen), however many are waiting."""
+    last_clinician = (
+        Appointment.objects.filter(participants__client=OuterRef("client_id"), starts_at__lt=slot.starts_at)
+        .exclude(status=AppointmentStatus.CANCELLED)
+        .order_by("-starts_at")
+        .values("clinician_id")[:1]
+    )
+    first_day, last_day = (
+        (slot.starts_at - timedelta(days=1)).date(),
+        (slot.ends_at + timedelta(days=1)).date(),
+    )
+    return (
         WaitlistEntry.objects.filter(
             practice_id=slot.practice_id, status=EntryStatus.ACTIVE, service_type_id=slot.service_type_id
         )
-        .filter(Q(modality="") | Q(modality=slot.modality))
+        .filter(Q(modality="") | Q(modality__in=_slot_modalities(slot)))
         .filter(Q(clinicians__isnull=True) | Q(clinicians=slot.clinician_id))
-        .exclude(pk__in=offered)
-        .select_related("client", "earlier_than")
+        .filter(Q(earliest_date__isnull=True) | Q(earliest_date__lte=last_day))
+        .filter(Q(latest_date__isnull=True) | Q(latest_date__gte=first_day))
+        .exclude(pk__in=Offer.objects.filter(slot=slot).values("entry_id"))
+        .annotate(last_clinician_id=Subquery(last_clinician))
+        .select_related("client", "earlier_than", "practice")
         .distinct()
     )
+
+
+def _clinician_modalities(clinician: ClinicianProfile) -> list[str]:
+    offered = [m.strip() for m in clinician.modalities.split(",") if m.strip() in Modality.values]
+    return offered or list(Modality.values)
+
+
+def _slot_modalities(slot: FreedSlot) -> list[str]:
+    """A slot freed by a session keeps its modality; time freed otherwise (blank) is either of the
+    clinician's."""
+    return [slot.modality] if slot.modality else _clinician_modalities(slot.clinician)
+
+
+def _candidates(
+    slot: FreedSlot, settings: WaitlistSettings, now: datetime, blocked_until: list | None = None
+) -> list[tuple[WaitlistEntry, policy.Candidate]]:
+    """The entries this slot may be offered to, best first. A fixed number of queries (about six)
+    however many entries wait: everything about the waiting clients is read for the practice at
+    once (``_reach``) and judged here. Each returned entry carries ``quiet_windows``."""
+    reach = _reach(slot, now)
     found = []
-    for entry in entries:
+    for entry in _waiting_entries(slot):
         client = entry.client
         tz = client.zoneinfo(slot.practice)
         if not entry.accepts(starts_at=slot.starts_at, ends_at=slot.ends_at, tz=tz):
@@ -429,37 +750,27 @@ def _candidates(
             days_gained = (moving.starts_at - slot.starts_at) / timedelta(days=1)
             same = moving.clinician_id == slot.clinician_id
         else:
-            last = (
-                Appointment.objects.filter(participants__client=client, starts_at__lt=slot.starts_at)
-                .exclude(status=AppointmentStatus.CANCELLED)
-                .order_by("-starts_at")
-                .values_list("clinician_id", flat=True)
-                .first()
-            )
-            same = last == slot.clinician_id
-        live = Offer.objects.filter(client=client, status=OfferStatus.LIVE).count()
-        today = Offer.objects.filter(client=client, sent_at__gte=_local_day_start(now, tz)).count()
-        if not policy.may_receive_offer(
-            live_offers=live, offers_today=today, per_day=settings.offers_per_client_per_day
-        ):
-            continue
+            same = entry.last_clinician_id == slot.clinician_id
         if channel_for(client) is None:
             continue
+        offers = reach.offers.get(client.pk, [])
+        day_start = _local_day_start(now, tz)
+        live = [expires for status, _, expires in offers if status == OfferStatus.LIVE]
+        today = sum(sent_at >= day_start for _, sent_at, _ in offers)
+        if not policy.may_receive_offer(
+            live_offers=len(live), offers_today=today, per_day=settings.offers_per_client_per_day
+        ):
+            # Blocked for now, not for good: until their live offer ends, or tomorrow (their day).
+            _note(blocked_until, min(live) if live else _local_day_start(now + timedelta(days=1), tz))
+            continue
         # Offers go out only when the client's quiet hours allow.
-        if quiet_spell(now, tz, _quiet_windows(slot.practice, client)) is not None:
-            if waiting_out_quiet is not None:
-                waiting_out_quiet.append(entry.pk)
+        entry.quiet_windows = reach.quiet_windows(client.pk)
+        spell = quiet_spell(now, tz, entry.quiet_windows)
+        if spell is not None:
+            _note(blocked_until, spell.until)
             continue
-        clash = AppointmentParticipant.objects.filter(
-            client=client,
-            appointment__status__in=SLOT_HOLDING_STATUSES,
-            appointment__starts_at__lt=slot.ends_at,
-            appointment__ends_at__gt=slot.starts_at,
-        )
-        if moving is not None:
-            clash = clash.exclude(appointment=moving)
-        if clash.exists():
-            continue
+        if reach.busy.get(client.pk, set()) - {moving.pk if moving is not None else None}:
+            continue  # they have a session at that time (other than the one they would move)
         band = policy.effective_band(entry.band, waiting=entry.waiting(now), aging_days=settings.aging_days)
         found.append(
             (
@@ -475,6 +786,19 @@ def _candidates(
         )
     by_id = {candidate.entry_id: entry for entry, candidate in found}
     return [(by_id[c.entry_id], c) for c in policy.rank([c for _, c in found])]
+
+
+def _note(times: list | None, when: datetime) -> None:
+    if times is not None:
+        times.append(when)
+
+
+def _wake_waiting_slots(practice_id: int, now: datetime) -> None:
+    """An offer ended early or someone joined the waitlist: the practice's slots waiting for a
+    client to become free are tried at the next sweep instead of at their planned retry."""
+    FreedSlot.objects.filter(practice_id=practice_id, status=SlotStatus.OFFERING, retry_at__gt=now).update(
+        retry_at=now
+    )
 
 
 def _settle_slot(slot: FreedSlot, status: str, reason: str, now: datetime) -> None:
@@ -601,11 +925,13 @@ def freed_slot_offer_next_wave(
         if start != slot.starts_at:
             length = slot.ends_at - slot.starts_at
             slot.starts_at, slot.ends_at = start, start + length
-        in_quiet_hours: list[int] = []
-        chosen = _candidates(slot, settings, now, in_quiet_hours)[: wave.size]
-        if not chosen and in_quiet_hours:
-            # Someone fits but it is their quiet time: the sweep tries again each minute.
-            slot.save(update_fields=["hold", "starts_at", "ends_at"])
+        blocked_until: list[datetime] = []
+        chosen = _candidates(slot, settings, now, blocked_until)[: wave.size]
+        if not chosen and blocked_until:
+            # Someone fits but cannot be offered it yet (their quiet hours, a live offer of another
+            # slot, the day's limit): the sweep tries again once the first of them may be.
+            slot.retry_at = min(blocked_until)
+            slot.save(update_fields=["hold", "starts_at", "ends_at", "retry_at"])
             return []
         if not chosen:
             _settle_slot(slot, SlotStatus.UNFILLED, "Nobody on the waitlist fits.", now)
@@ -620,7 +946,7 @@ def freed_slot_offer_next_wave(
                 sent_at=now,
                 hold=wave.hold,
                 tz=entry.client.zoneinfo(slot.practice),
-                windows=_quiet_windows(slot.practice, entry.client),
+                windows=entry.quiet_windows,
                 cap=cap,
             )
             for entry, _ in chosen
@@ -641,8 +967,8 @@ def freed_slot_offer_next_wave(
             _settle_slot(slot, SlotStatus.UNFILLED, "No longer free in the calendar.", now)
             return []
         slot.wave += 1
-        slot.hold = hold
-        slot.save(update_fields=["wave", "hold", "starts_at", "ends_at"])
+        slot.hold, slot.retry_at = hold, None
+        slot.save(update_fields=["wave", "hold", "starts_at", "ends_at", "retry_at"])
         offers = []
         for entry, _ in chosen:
             token = secrets.token_urlsafe(24)
@@ -686,13 +1012,39 @@ def waitlist_sweep(*, now: datetime | None = None) -> int:
                 pk=entry_id, status__in=[EntryStatus.ACTIVE, EntryStatus.PAUSED]
             ).update(status=EntryStatus.EXPIRED)
     sent = 0
+    # One query for the slots whose current wave is still out (not one per slot each minute).
+    out = set(
+        Offer.objects.filter(
+            status=OfferStatus.LIVE, expires_at__gt=now, slot__status=SlotStatus.OFFERING
+        ).values_list("slot_id", flat=True)
+    )
     for slot in FreedSlot.objects.filter(status=SlotStatus.OFFERING).select_related("practice"):
+        if slot.pk not in out and slot.retry_at is not None and slot.retry_at > now:
+            continue  # waiting for a client to become free: nothing can have changed yet
         if slot.hold_id is None and slot.wave > 0:
             freed_slot_settle_if_taken(slot=slot, now=now)
-        if slot.offers.filter(status=OfferStatus.LIVE, expires_at__gt=now).exists():
+        if slot.pk in out:
             continue
         sent += len(freed_slot_offer_next_wave(slot=slot, now=now))
     return sent
+
+
+def waitlist_next_event(*, now: datetime) -> datetime | None:
+    """When the sweep next has something to do: the first live offer to expire or the first
+    waiting slot to retry (the benchmark's simulated clock jumps there)."""
+    expiry = (
+        Offer.objects.filter(status=OfferStatus.LIVE, expires_at__gt=now)
+        .order_by("expires_at")
+        .values_list("expires_at", flat=True)
+        .first()
+    )
+    retry = (
+        FreedSlot.objects.filter(status=SlotStatus.OFFERING, retry_at__gt=now)
+        .order_by("retry_at")
+        .values_list("retry_at", flat=True)
+        .first()
+    )
+    return min((t for t in (expiry, retry) if t is not None), default=None)
 
 
 def freed_slot_settle_if_taken(*, slot: FreedSlot, now: datetime | None = None) -> bool:
@@ -747,6 +1099,7 @@ def offer_skip(*, offer: Offer, now: datetime | None = None) -> list[Offer]:
         )
     if not changed:
         raise ValidationError("This offer is no longer waiting for an answer.")
+    _wake_waiting_slots(offer.practice_id, now)
     return freed_slot_offer_next_wave(slot=offer.slot, now=now)
 
 
@@ -804,7 +1157,7 @@ def offer_accept(*, offer: Offer, now: datetime | None = None) -> str:
                         starts_at=slot.starts_at,
                         ends_at=slot.ends_at,
                         service_type=slot.service_type,
-                        modality=entry.modality or slot.modality,
+                        modality=entry.modality or _slot_modalities(slot)[0],
                         hold=hold,
                         now=now,
                     )
@@ -825,6 +1178,7 @@ def offer_accept(*, offer: Offer, now: datetime | None = None) -> str:
         )
         slot.save(update_fields=["status", "filled_appointment", "settled_at", "hold"])
         WaitlistEntry.objects.filter(pk=entry.pk).update(status=EntryStatus.FULFILLED, expired_in_a_row=0)
+        _wake_waiting_slots(slot.practice_id, now)  # the wave's other clients are free again
         _event(
             slot.practice_id,
             EventType.WAITLIST_OFFER_ACCEPTED,
@@ -838,6 +1192,7 @@ def offer_accept(*, offer: Offer, now: datetime | None = None) -> str:
 def _taken(offer: Offer, now: datetime) -> None:
     offer.status, offer.settled_at = OfferStatus.TAKEN, now
     offer.save(update_fields=["status", "settled_at"])
+    _wake_waiting_slots(offer.practice_id, now)
 
 
 def offer_decline(*, offer: Offer, now: datetime | None = None) -> str:
@@ -850,6 +1205,7 @@ def offer_decline(*, offer: Offer, now: datetime | None = None) -> str:
         )
         if changed:
             WaitlistEntry.objects.filter(pk=offer.entry_id).update(expired_in_a_row=0)
+            _wake_waiting_slots(offer.practice_id, now)
     if not changed:
         return ENDED
     freed_slot_offer_next_wave(slot=offer.slot, now=now)
