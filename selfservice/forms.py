@@ -4,10 +4,11 @@ into domain values; the rules live in selfservice.matching and selfservice.servi
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 from phonenumber_field.formfields import PhoneNumberField
 
 from practice.models import Modality
-from selfservice.models import US_STATES, AgeGroup
+from selfservice.models import US_STATES, AgeGroup, VerificationChannel
 
 # The zones a US practice's clients are in; the practice's own is added first.
 COMMON_ZONES = [
@@ -73,6 +74,10 @@ class SlotChoiceForm(forms.Form):
     start = forms.IntegerField(min_value=0, max_value=10**10)
 
 
+NO_PHONE_FOR_CODE = _("Add your mobile number to get the code by text, or choose e-mail.")
+ABROAD_FOR_CODE = _("Codes by text go to US and Canadian numbers. Choose e-mail instead.")
+
+
 class DetailsForm(forms.Form):
     first_name = forms.CharField(max_length=100, label="First name")
     last_name = forms.CharField(max_length=100, label="Last name")
@@ -84,6 +89,17 @@ class DetailsForm(forms.Form):
         "reply STOP to stop at any time.",
     )
     policy = forms.BooleanField(label="I have read and accept the cancellation and no-show policy above.")
+    send_code_by = forms.ChoiceField(
+        label=_("Send my code by"),
+        choices=[(VerificationChannel.EMAIL, _("E-mail")), (VerificationChannel.SMS, _("Text to my mobile"))],
+        initial=VerificationChannel.EMAIL,
+        required=False,  # e-mail when not chosen
+        widget=forms.RadioSelect,
+    )
+
+    def clean_send_code_by(self):
+        return self.cleaned_data["send_code_by"] or VerificationChannel.EMAIL
+
     # A field people never see (hidden by CSS, not by type=hidden): bots fill it in.
     website = forms.CharField(required=False, label="Leave this empty", max_length=200)
 
@@ -94,8 +110,16 @@ class DetailsForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("sms_consent") and not cleaned.get("phone"):
+        phone = cleaned.get("phone")
+        if cleaned.get("sms_consent") and not phone:
             self.add_error("phone", "Add a mobile number to get texts, or untick the box.")
+        if cleaned.get("send_code_by") == VerificationChannel.SMS and "phone" not in self.errors:
+            if not phone:
+                self.add_error("phone", NO_PHONE_FOR_CODE)
+            elif phone.country_code != 1:
+                # Codes by text go to North American numbers only: texts to premium-rate numbers
+                # abroad are the usual way such forms are abused.
+                self.add_error("phone", ABROAD_FOR_CODE)
         return cleaned
 
     @property
@@ -107,7 +131,7 @@ class CodeForm(forms.Form):
     code = forms.RegexField(
         regex=r"\A[0-9]{6}\Z",
         max_length=6,
-        label="The 6-digit code we e-mailed you",
+        label=_("The 6-digit code we sent you"),
         error_messages={"invalid": "The code is six digits, 0 to 9."},
     )
 
