@@ -45,7 +45,7 @@ from practice.models import (
 )
 from practice.services import client_create
 from scheduling.availability import Slot, open_slots
-from scheduling.freed_time import REQUEST_DECLINED, FreedTime, publish_on_commit
+from scheduling.freed_time import REQUEST_DECLINED, REQUEST_EXPIRED, FreedTime, publish_on_commit
 from scheduling.models import AppointmentSource, HoldKind
 from scheduling.services import appointment_book, hold_place, hold_release
 from selfservice.models import (
@@ -502,6 +502,7 @@ def booking_request_decline(*, request: BookingRequest, by, reason: str, now: da
         )
         request.refresh_from_db()
         _record_event(request, EventType.BOOKING_DECLINED, now)
+        _publish_freed(request, (request.starts_at, request.ends_at), key=f"booking_request:{request.pk}")
     transaction.on_commit(lambda: _send_decline(request))
     return request
 
@@ -526,9 +527,19 @@ def booking_requests_expire(*, now: datetime | None = None) -> int:
     second run finds nothing."""
     now = now or timezone.now()
     with transaction.atomic():
-        return BookingRequest.objects.filter(status__in=WAITING_STATUSES, expires_at__lte=now).update(
-            status=BookingRequestStatus.EXPIRED, decided_at=now
+        expiring = list(
+            BookingRequest.objects.select_for_update().filter(
+                status__in=WAITING_STATUSES, expires_at__lte=now
+            )
         )
+        count = BookingRequest.objects.filter(
+            pk__in=[r.pk for r in expiring], status__in=WAITING_STATUSES
+        ).update(status=BookingRequestStatus.EXPIRED, decided_at=now)
+        for request in expiring:
+            request.status = BookingRequestStatus.EXPIRED  # its hold no longer keeps the time
+            key = f"booking_request:{request.pk}"
+            _publish_freed(request, (request.starts_at, request.ends_at), key=key, source=REQUEST_EXPIRED)
+    return count
 
 
 # --- Another time, proposed by the practice ----------------------------------------------------
@@ -670,7 +681,9 @@ def booking_request_decline_proposal(
     return request
 
 
-def _publish_freed(request: BookingRequest, window: tuple[datetime, datetime], *, key: str) -> None:
+def _publish_freed(
+    request: BookingRequest, window: tuple[datetime, datetime], *, key: str, source: str = REQUEST_DECLINED
+) -> None:
     """Announce, after the commit, time this request gave back (scheduling.freed_time: the
     waitlist offers it). The part of the window the request still holds is not free."""
     starts_at, ends_at = window
@@ -685,7 +698,7 @@ def _publish_freed(request: BookingRequest, window: tuple[datetime, datetime], *
         FreedTime(
             clinician_id=request.clinician_id,
             windows=((starts_at, ends_at),),
-            source=REQUEST_DECLINED,
+            source=source,
             key=key,
             service_type_id=request.service_type_id,
             modality=request.modality,
