@@ -32,7 +32,7 @@ from selfservice.pages import client_page
 TOO_MANY_CODES = gettext_lazy("Too many codes were asked for. Please wait a few minutes and try again.")
 WRONG_CODE = gettext_lazy("That code is not right, or it has expired. Check the latest message from us.")
 SLOT_TAKEN = gettext_lazy("Sorry, someone took that time a moment ago. Please pick another.")
-ALREADY_BOOKED_THEN = gettext_lazy("You already have a session at that time. Please pick another.")
+ALREADY_BOOKED_THEN = gettext_lazy("You have another session at that time. Please pick another time.")
 
 
 def _booking(request, slug: str) -> tuple[Practice, OnlineBooking]:

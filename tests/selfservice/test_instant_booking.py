@@ -121,7 +121,7 @@ def test_a_client_already_in_a_session_then_is_told_and_nothing_is_booked(
     _details(client, instant, email=client_ann.email)
     back = _verify(client, instant, _code_from_mail())
     assert back.status_code == 302 and "/clinicians/" in back.url
-    assert "already have a session" in client.get(back.url).content.decode()
+    assert "You have another session at that time" in client.get(back.url).content.decode()
     assert Appointment.objects.count() == 1
 
 

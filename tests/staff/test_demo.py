@@ -245,8 +245,10 @@ def test_the_demo_shows_the_booking_page_a_waiting_request_and_a_waitlist_offer(
     assert proposed.requested_starts_at < proposed.starts_at and proposed.hold.starts_at == proposed.starts_at
     assert DocumentTemplate.objects.filter(practice__slug="lakeside").count() == 2
     assert WaitlistEntry.objects.filter(practice__slug="lakeside").count() == 3
-    freed = FreedSlot.objects.get()
+    freed = FreedSlot.objects.get(source="cancelled")
     assert freed.starts_at - now > timedelta(days=1)
+    given_back = FreedSlot.objects.get(source="request_declined")
+    assert given_back.starts_at == proposed.requested_starts_at, "the time first asked for is free again"
     assert Offer.objects.filter(slot=freed).exists(), "the freed time is offered to the waitlist"
 
 
