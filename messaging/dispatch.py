@@ -685,7 +685,7 @@ class Dispatcher:
     def held(self) -> int:
         return len(self._held)
 
-    def next_wake(self, *, now: datetime | None = None) -> datetime | None:
+    def next_wake(self) -> datetime | None:
         """When this dispatcher next has work: its first held row falls due, or the first
         planned row comes within the look-ahead."""
         moments = []
@@ -807,20 +807,22 @@ class Dispatcher:
         undecided = [p for p in due if p.job is None or clock > p.deadline]
         pending = deque(p for p in due if p.job is not None and clock <= p.deadline)
         if undecided:
-            pending.extend(self._decide_again(undecided, report))
+            pending.extend(self._decide_again(undecided, report, fixed_now))
         width = settings.DISPATCH_HANDOVER_CHUNK
         while pending:
             chunk = [pending.popleft() for _ in range(min(width, len(pending)))]
             refused = self._sender.hand_over_and_start(chunk, report)
             if refused:
                 report.rechecked += len(refused)
-                pending.extend(self._decide_again(refused, report))
+                pending.extend(self._decide_again(refused, report, fixed_now))
 
-    def _decide_again(self, stale: list[Prepared], report: DispatchReport) -> list[Prepared]:
+    def _decide_again(
+        self, stale: list[Prepared], report: DispatchReport, fixed_now: datetime | None = None
+    ) -> list[Prepared]:
         """Read the rows again and decide them now, by the same rules; what is to be sent comes
         back for a hand-over of its own. A row found changed a second time is given back (planned
         again) rather than chased; one no longer ours (its lease ran out) is dropped."""
-        now = timezone.now()
+        now = fixed_now or timezone.now()
         fresh = {row.pk: row for row in _claimed_rows(self.token, [p.message.pk for p in stale])}
         again: list[Prepared] = []
         overrides = OverrideLookup.for_messages(list(fresh.values()))
