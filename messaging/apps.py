@@ -10,6 +10,11 @@ class MessagingConfig(AppConfig):
         from scheduling import events
 
         events.subscribe(on_appointment_event)
+        # The last check before each provider call (messaging.fence): raised in the change's own
+        # transaction, so it is there when the change commits.
+        from messaging.fence import fence_appointment_change
+
+        events.subscribe_in_transaction(fence_appointment_change)
 
         # Client pages read in the language of the client's messages (practice.client_language).
         from messaging import languages

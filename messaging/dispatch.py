@@ -42,6 +42,7 @@ from messaging.defaults import (
     ONE_OFF_NOTICES,
 )
 from messaging.defaults import LINK_RESEND as LINK_RESEND_TEMPLATES
+from messaging.fence import Fence
 from messaging.kinds import (
     CANCELLATION_NOTICE,
     FALLBACK_REASON,
@@ -115,6 +116,9 @@ class DispatchReport:
     # Rows decided again at the last check before sending: something they depend on changed
     # after they were prepared (messaging.dispatch.LATE_STATE).
     rechecked: int = 0
+    # Rows not sent because their session changed after their chunk was handed over (the fence,
+    # messaging.fence, read right before each provider call): given back, decided again.
+    fenced: int = 0
     lateness_seconds: list[float] = field(default_factory=list)
 
     def add(self, other: DispatchReport) -> None:
@@ -443,6 +447,27 @@ def _resolve_channel(channel: str, recipient: compose.Recipient, message: Outbox
 
 
 # --- Sending and recording -----------------------------------------------------------------------
+
+
+# What a thread returns for a row it did not send because the fence was up for its session.
+FENCED = object()
+
+
+def _send_unless_fenced(fence: Fence, appointment_id: int, job: SendJob, *backends):
+    """The last check, right before the provider call: the session did not change since the
+    chunk was handed over (messaging.fence)."""
+    if fence.blocks(appointment_id):
+        return FENCED
+    return _send(job, *backends)
+
+
+def _give_back_fenced(ids: list[int], token: str) -> None:
+    """Rows marked "sending" whose call was never made (the fence stopped it): planned again, so
+    the next sweep decides them by the same rules as any row (a cancelled session's is withdrawn).
+    Safe to undo "sending" only because no provider call was made."""
+    OutboxMessage.objects.filter(pk__in=ids, claim_token=token, state=OutboxState.SENDING).update(
+        state=OutboxState.PLANNED, claim_token="", lease_until=None, updated_at=timezone.now()
+    )
 
 
 def _send(job: SendJob, sms_backend, email_backend, push_backend=None):
@@ -908,9 +933,11 @@ class _Sender:
             max_workers=min(settings.DISPATCH_CONCURRENCY, settings.DISPATCH_HANDOVER_CHUNK)
         )
         self._in_flight: tuple[list[Prepared], list] | None = None
+        self._fence = Fence().open()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        self._fence.close()
 
     def hand_over_and_start(self, chunk: list[Prepared], report: DispatchReport) -> list[Prepared]:
         """Once the chunk with the provider has had its answers, hand this one over and start
@@ -918,7 +945,7 @@ class _Sender:
         accepted sends are recorded in the same round trip and commit as this hand-over (which
         is durable, as a hand-over must be); its failures, rare, are recorded while this chunk
         is with the provider."""
-        previous = self._collect()
+        previous = self._collect(report)
         accepted = previous[0] if previous else []
         then = None
         if accepted and connection.vendor == "postgresql":
@@ -932,7 +959,17 @@ class _Sender:
             if self._push_backend is None and any(p.job.channel == Channel.PUSH for p in started):
                 # Made only when needed: a development setup without VAPID keys never gets here.
                 self._push_backend = get_push_backend()
-            futures = [self._pool.submit(_send, p.job, *self._backends, self._push_backend) for p in started]
+            futures = [
+                self._pool.submit(
+                    _send_unless_fenced,
+                    self._fence,
+                    p.message.appointment_id,
+                    p.job,
+                    *self._backends,
+                    self._push_backend,
+                )
+                for p in started
+            ]
             self._in_flight = (started, futures)
         if previous:
             self._record_failures(previous[1], previous[2], report)
@@ -940,13 +977,13 @@ class _Sender:
 
     def finish(self, report: DispatchReport) -> None:
         """Wait for and record the chunk with the provider."""
-        previous = self._collect()
+        previous = self._collect(report)
         if previous:
             accepted, failures, sent_at = previous
             _record_accepted(accepted, self._token, sent_at, report)
             self._record_failures(failures, sent_at, report)
 
-    def _collect(self):
+    def _collect(self, report: DispatchReport):
         """(accepted, failures, when) of the chunk with the provider, once it has all its answers."""
         if self._in_flight is None:
             return None
@@ -954,12 +991,17 @@ class _Sender:
         self._in_flight = None
         outcomes = [future.result() for future in futures]
         sent_at = timezone.now()
-        accepted, failures = [], []
+        accepted, failures, fenced = [], [], []
         for p, outcome in zip(chunk, outcomes, strict=True):
             if isinstance(outcome, SendResult):
                 accepted.append((p.job, p.message, outcome))
+            elif outcome is FENCED:
+                fenced.append(p.message.pk)
             else:
                 failures.append((p, outcome))
+        if fenced:
+            _give_back_fenced(fenced, self._token)
+            report.fenced += len(fenced)
         return accepted, failures, sent_at
 
     def _record_failures(self, failures, sent_at: datetime, report: DispatchReport) -> None:
