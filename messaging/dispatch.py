@@ -453,10 +453,10 @@ def _resolve_channel(channel: str, recipient: compose.Recipient, message: Outbox
 FENCED = object()
 
 
-def _send_unless_fenced(fence: Fence, appointment_id: int, job: SendJob, *backends):
+def _send_unless_fenced(fence: Fence, handed_at: float, appointment_id: int, job: SendJob, *backends):
     """The last check, right before the provider call: the session did not change since the
     chunk was handed over (messaging.fence)."""
-    if fence.blocks(appointment_id):
+    if fence.blocks(appointment_id, since=handed_at):
         return FENCED
     return _send(job, *backends)
 
@@ -950,6 +950,8 @@ class _Sender:
         then = None
         if accepted and connection.vendor == "postgresql":
             then = _accepted_update(accepted, self._token, previous[2])
+        # Changes fenced up to now are seen by the hand-over's own check; later ones by the fence.
+        handed_at = self._fence.read()
         started, refused = _hand_over(chunk, self._token, then=then)
         if then is not None:
             _count_accepted(accepted, previous[2], report)
@@ -963,6 +965,7 @@ class _Sender:
                 self._pool.submit(
                     _send_unless_fenced,
                     self._fence,
+                    handed_at,
                     p.message.appointment_id,
                     p.job,
                     *self._backends,

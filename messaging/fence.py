@@ -67,11 +67,20 @@ class Fence:
             self._listener.close()
             self._listener = None
 
-    def blocks(self, appointment_id: int) -> bool:
-        """Whether the appointment changed since the fence was opened (read now)."""
+    def read(self) -> float:
+        """Take in what has arrived, and return the moment (monotonic) up to which it has: a chunk
+        handed over after this moment has been checked against every change fenced before it."""
         with self._lock:
             self._read()
-            return appointment_id in self._fenced
+            return time.monotonic()
+
+    def blocks(self, appointment_id: int, *, since: float) -> bool:
+        """Whether the appointment changed after ``since`` (its chunk's hand-over), read now. A
+        change fenced earlier was seen by the hand-over itself: the session's later messages (a
+        cancellation notice, the new time's reminders) are not held back by it."""
+        with self._lock:
+            self._read()
+            return self._fenced.get(appointment_id, float("-inf")) >= since
 
     def _read(self) -> None:
         if self._listener is None:
