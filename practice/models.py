@@ -297,6 +297,7 @@ class ConsentSource(models.TextChoices):
     EHR = "ehr", "From the EHR"
     API = "api", "Through the API"
     PREFERENCE_CENTER = "preference_center", "Client's preference page"
+    ONLINE_BOOKING = "online_booking", "Online booking page"
 
 
 class Client(models.Model):
@@ -465,6 +466,7 @@ class ConsentEventSource(models.TextChoices):
     CARRIER = "carrier_21610", "Carrier refused: the number replied STOP (Twilio 21610)"
     EHR = "ehr", "From the EHR"
     API = "api", "Through the API"
+    ONLINE_BOOKING = "online_booking", "Online booking page"
 
 
 class ConsentEvent(models.Model):

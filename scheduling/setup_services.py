@@ -8,13 +8,16 @@ take turns instead of both passing the check.
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from practice.models import ClinicianProfile, Practice
-from scheduling.models import ServiceType, TimeOff, WeeklyHours
+from scheduling import freed_time
+from scheduling.availability import working_windows
+from scheduling.models import BookingPolicy, ServiceType, TimeOff, WeeklyHours
 
 SERVICE_TYPE_FIELDS = ("name", "code", "default_minutes", "default_fee", "is_group", "is_active")
 
@@ -85,7 +88,24 @@ def weekly_hours_add(
         row = WeeklyHours(clinician=clinician, weekday=weekday, starts_at=starts_at, ends_at=ends_at)
         row.full_clean()
         row.save()
+        _publish_new_hours(clinician, row)
     return row
+
+
+def _publish_new_hours(clinician: ClinicianProfile, row: WeeklyHours) -> None:
+    """New hours free time on every such weekday up to the practice's booking horizon
+    (scheduling.freed_time: the waitlist offers it)."""
+    now = timezone.now()
+    horizon = timedelta(days=BookingPolicy.for_practice(clinician.practice).horizon_days)
+    windows = working_windows(hours=[row], tz=clinician.zoneinfo, starts=now, ends=now + horizon)
+    freed_time.publish_on_commit(
+        freed_time.FreedTime(
+            clinician_id=clinician.pk,
+            windows=tuple((start, end) for start, end in windows if end > now),
+            source=freed_time.HOURS_ADDED,
+            key=f"hours:{row.pk}",
+        )
+    )
 
 
 def weekly_hours_remove(*, row: WeeklyHours) -> None:
@@ -119,5 +139,18 @@ def time_off_add(
 
 
 def time_off_remove(*, row: TimeOff) -> None:
+    """Remove an absence; what is still ahead of it is free time again (scheduling.freed_time:
+    the waitlist offers it)."""
+    now = timezone.now()
     with transaction.atomic():
+        key = f"time_off:{row.pk}"
         row.delete()
+        if row.ends_at > now:
+            freed_time.publish_on_commit(
+                freed_time.FreedTime(
+                    clinician_id=row.clinician_id,
+                    windows=((max(row.starts_at, now), row.ends_at),),
+                    source=freed_time.TIME_OFF_REMOVED,
+                    key=key,
+                )
+            )

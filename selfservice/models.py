@@ -49,6 +49,11 @@ class OnlineBooking(models.Model):
     request_hold_hours = models.PositiveSmallIntegerField(
         default=24, help_text="Business hours a requested slot stays held for the practice to decide."
     )
+    known_clients_book_instantly = models.BooleanField(
+        default=False,
+        help_text="A person whose verified e-mail or mobile number belongs to exactly one of the "
+        "practice's active clients books the time at once, without a request to approve.",
+    )
     cancellation_policy = models.TextField(
         blank=True,
         help_text="Shown to clients before they request a slot; they must accept it. "
@@ -114,6 +119,7 @@ class MatchingProfile(models.Model):
 
 class BookingRequestStatus(models.TextChoices):
     PENDING = "pending", "Waiting for the practice"
+    PROPOSED = "proposed", "Another time proposed, waiting for the person"
     APPROVED = "approved", "Approved"
     DECLINED = "declined", "Declined"
     EXPIRED = "expired", "Expired"
@@ -162,6 +168,15 @@ class BookingRequest(models.Model):
     appointment = models.OneToOneField(
         "scheduling.Appointment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # "Propose another time": starts_at/ends_at (and the hold) move to the practice's proposal; the
+    # time the person first asked for is kept here. The person answers from a link whose token is
+    # stored hashed; a new proposal makes a new link (the old one stops working).
+    requested_starts_at = models.DateTimeField(null=True, blank=True)
+    proposed_at = models.DateTimeField(null=True, blank=True)
+    proposed_by = models.ForeignKey(
+        "practice.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    proposal_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
     created_at = models.DateTimeField()
 
     objects = PracticeScopedQuerySet.as_manager()

@@ -287,7 +287,7 @@ def _client_for(request: BookingRequest, *, by, now: datetime) -> Client:
             "no_show_policy_accepted_on": policy_day,
         },
         sms_consent=request.sms_consent and bool(request.phone),
-        consent_source=ConsentSource.INTAKE_FORM,
+        consent_source=ConsentSource.ONLINE_BOOKING,
         by=by,
     )
 

@@ -154,8 +154,18 @@ class SlotStatus(models.TextChoices):
     UNFILLED = "unfilled", "Not refilled"
 
 
+class SlotSource(models.TextChoices):
+    CANCELLED = "cancelled", "Cancellation"
+    MOVED = "moved", "Session moved"
+    REQUEST_DECLINED = "request_declined", "Booking request declined"
+    REQUEST_EXPIRED = "request_expired", "Booking request expired"
+    TIME_OFF_REMOVED = "time_off_removed", "Time off removed"
+    HOURS_ADDED = "hours_added", "New weekly hours"
+
+
 class FreedSlot(models.Model):
-    """Time a cancellation or a move gave back, being offered to the waitlist in waves. One hold
+    """Time given back (a cancellation, a move, a declined or expired booking request, a removed
+    time off, new weekly hours), being offered to the waitlist in waves. One hold
     (``scheduling.models.Hold``) keeps it while a wave is out; every offer of the wave shares it."""
 
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="+")
@@ -163,13 +173,18 @@ class FreedSlot(models.Model):
     # RESTRICT, not PROTECT: a service in use cannot be deleted, but a practice deleted whole takes
     # its rows with it.
     service_type = models.ForeignKey(ServiceType, on_delete=models.RESTRICT, related_name="+")
-    modality = models.CharField(max_length=20)
+    # Empty: either of the clinician's modalities (time freed by hours or time off, not by a session).
+    modality = models.CharField(max_length=20, blank=True)
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     freed_at = models.DateTimeField()
+    source = models.CharField(max_length=20, choices=SlotSource.choices, default=SlotSource.CANCELLED)
     source_appointment = models.OneToOneField(
         Appointment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Time not freed by a session: what freed it and the start ("booking_request:40",
+    # "time_off:12:2026-05-08T14:00:00+00:00"), so the same change is never offered twice.
+    source_key = models.CharField(max_length=80, blank=True)
     # 1 for a cancellation; n + 1 for the slot a client moving up left behind (at most the setting).
     step = models.PositiveSmallIntegerField(default=1)
     status = models.CharField(max_length=10, choices=SlotStatus.choices, default=SlotStatus.OFFERING)
@@ -185,6 +200,11 @@ class FreedSlot(models.Model):
 
     class Meta:
         ordering = ["starts_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_key"], condition=~models.Q(source_key=""), name="freed_slot_once_per_source"
+            )
+        ]
         indexes = [
             # Read by waitlist.services.waitlist_sweep: the slots still being offered.
             models.Index(

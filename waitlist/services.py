@@ -12,13 +12,14 @@ import hashlib
 import logging
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from integrations.models import EventType
@@ -52,6 +53,7 @@ from waitlist.models import (
     Offer,
     OfferMessage,
     OfferStatus,
+    SlotSource,
     SlotStatus,
     WaitlistEntry,
     WaitlistSettings,
@@ -282,6 +284,84 @@ def waitlist_entry_remove(*, entry: WaitlistEntry, now: datetime | None = None) 
     return entry
 
 
+# --- The client's own entries (the booking page and the client home, in selfservice) ------------
+
+
+def entries_of_client(client: Client):
+    """A client's entries still waiting (active or paused), for their client home."""
+    return (
+        WaitlistEntry.objects.filter(
+            practice_id=client.practice_id,
+            client=client,
+            status__in=[EntryStatus.ACTIVE, EntryStatus.PAUSED],
+        )
+        .select_related("service_type")
+        .prefetch_related("clinicians")
+        .order_by("created_at", "pk")
+    )
+
+
+def entry_create_from_booking_page(
+    *,
+    client: Client,
+    service_type: ServiceType,
+    modality: str = "",
+    clinicians=(),
+    weekdays=(),
+    time_windows=(),
+    earliest_date: date | None = None,
+    latest_date: date | None = None,
+    now: datetime | None = None,
+) -> WaitlistEntry:
+    """The booking page's "nothing fits — tell me when something opens": a routine entry made by
+    the client themselves (the clinicians set the band later). A client already waiting for the
+    same service has that entry's wishes replaced rather than a second entry made, so asking
+    twice never doubles their offers. Without a latest date the entry lasts the practice's
+    booking horizon (it expires then, instead of waiting for ever)."""
+    now = now or timezone.now()
+    practice = client.practice
+    if service_type.practice_id != practice.pk or not service_type.is_active or service_type.is_group:
+        raise ValidationError({"service_type": ["Choose one of the practice's individual services."]})
+    if latest_date is None:
+        horizon = BookingPolicy.for_practice(practice).horizon_days
+        latest_date = (now + timedelta(days=horizon)).astimezone(client.zoneinfo(practice)).date()
+    wishes = {
+        "modality": modality,
+        "weekdays": sorted(set(weekdays)),
+        "time_windows": [list(w) for w in time_windows],
+        "earliest_date": earliest_date,
+        "latest_date": latest_date,
+    }
+    existing = (
+        WaitlistEntry.objects.filter(
+            practice=practice, client=client, service_type=service_type, status=EntryStatus.ACTIVE
+        )
+        .order_by("created_at")
+        .first()
+    )
+    if existing is not None:
+        return waitlist_entry_update(entry=existing, fields=wishes, clinicians=clinicians)
+    return waitlist_entry_create(
+        practice=practice,
+        client=client,
+        service_type=service_type,
+        clinicians=clinicians,
+        note="From the booking page.",
+        now=now,
+        **wishes,
+    )
+
+
+def entry_remove_by_client(
+    *, entry: WaitlistEntry, client: Client, now: datetime | None = None
+) -> WaitlistEntry:
+    """The client home's "remove me": only the client's own entry (anything else is refused the
+    same way as a missing one, so nobody learns whose entry an id is)."""
+    if entry.client_id != client.pk or entry.practice_id != client.practice_id:
+        raise ValidationError("This is not one of your waitlist entries.")
+    return waitlist_entry_remove(entry=entry, now=now)
+
+
 # --- Freed slots and waves ---------------------------------------------------------------------
 
 
@@ -321,6 +401,9 @@ def freed_slot_record(*, appointment_id: int, now: datetime | None = None) -> Fr
                 starts_at=appointment.starts_at,
                 ends_at=appointment.ends_at,
                 freed_at=now,
+                source=SlotSource.MOVED
+                if appointment.status == AppointmentStatus.RESCHEDULED
+                else SlotSource.CANCELLED,
                 source_appointment=appointment,
                 step=step,
                 status=SlotStatus.UNFILLED if too_soon else SlotStatus.OFFERING,
@@ -347,15 +430,6 @@ def freed_slot_record(*, appointment_id: int, now: datetime | None = None) -> Fr
     except IntegrityError:
         return FreedSlot.objects.filter(source_appointment=appointment).first()
     return slot
-
-
-def _quiet_windows(practice: Practice, client: Client):
-    sequence = sequence_for(practice)
-    windows = [window(sequence.quiet_start, sequence.quiet_end, PRACTICE)]
-    preferences = ClientPreferences.objects.filter(client=client).first()
-    if preferences is not None:
-        windows.append(window(preferences.quiet_start, preferences.quiet_end, CLIENT))
-    return windows
 
 
 def channel_for(client: Client) -> tuple[str, str] | None:
@@ -399,22 +473,93 @@ def _local_day_start(now: datetime, tz) -> datetime:
     return datetime.combine(now.astimezone(tz).date(), time(0), tzinfo=tz)
 
 
-def _candidates(
-    slot: FreedSlot, settings: WaitlistSettings, now: datetime, waiting_out_quiet: list | None = None
-) -> list[tuple[WaitlistEntry, policy.Candidate]]:
-    offered = Offer.objects.filter(slot=slot).values_list("entry_id", flat=True)
-    entries = (
+@dataclass
+class _Reach:
+    """What the candidate search read about the practice's waiting clients, in a fixed number of
+    queries whatever their number: their offers of the last two days, their own quiet hours, the
+    practice's, and who has a session at the slot's time."""
+
+    offers: dict[int, list[tuple[str, datetime]]]
+    own_quiet: dict[int, tuple[time, time]]
+    practice_quiet: object
+    busy: dict[int, set[int]]
+
+    def quiet_windows(self, client_id: int) -> list:
+        windows = [self.practice_quiet]
+        if client_id in self.own_quiet:
+            windows.append(window(*self.own_quiet[client_id], CLIENT))
+        return windows
+
+
+def _reach(slot: FreedSlot, now: datetime) -> _Reach:
+    offers: dict[int, list[tuple[str, datetime]]] = {}
+    recent = Offer.objects.filter(practice_id=slot.practice_id).filter(
+        Q(status=OfferStatus.LIVE) | Q(sent_at__gte=now - timedelta(days=2))
+    )
+    for client_id, status, sent_at in recent.values_list("client_id", "status", "sent_at"):
+        offers.setdefault(client_id, []).append((status, sent_at))
+    own_quiet = {
+        client_id: (start, end)
+        for client_id, start, end in ClientPreferences.objects.filter(
+            practice_id=slot.practice_id, quiet_start__isnull=False, quiet_end__isnull=False
+        ).values_list("client_id", "quiet_start", "quiet_end")
+    }
+    sequence = sequence_for(slot.practice)
+    busy: dict[int, set[int]] = {}
+    for client_id, appointment_id in AppointmentParticipant.objects.filter(
+        appointment__practice_id=slot.practice_id,
+        appointment__status__in=SLOT_HOLDING_STATUSES,
+        appointment__starts_at__lt=slot.ends_at,
+        appointment__ends_at__gt=slot.starts_at,
+    ).values_list("client_id", "appointment_id"):
+        busy.setdefault(client_id, set()).add(appointment_id)
+    return _Reach(
+        offers=offers,
+        own_quiet=own_quiet,
+        practice_quiet=window(sequence.quiet_start, sequence.quiet_end, PRACTICE),
+        busy=busy,
+    )
+
+
+def _waiting_entries(slot: FreedSlot):
+    """The practice's active entries that could want this slot, judged by what SQL can say (the
+    service, modality, clinician and dates, a day either side for the client's zone), each with
+    the clinician of the client's last session before the slot: ONE query (plus one for the
+    clinicians chosen), however many are waiting."""
+    last_clinician = (
+        Appointment.objects.filter(participants__client=OuterRef("client_id"), starts_at__lt=slot.starts_at)
+        .exclude(status=AppointmentStatus.CANCELLED)
+        .order_by("-starts_at")
+        .values("clinician_id")[:1]
+    )
+    first_day, last_day = (
+        (slot.starts_at - timedelta(days=1)).date(),
+        (slot.ends_at + timedelta(days=1)).date(),
+    )
+    return (
         WaitlistEntry.objects.filter(
             practice_id=slot.practice_id, status=EntryStatus.ACTIVE, service_type_id=slot.service_type_id
         )
         .filter(Q(modality="") | Q(modality=slot.modality))
         .filter(Q(clinicians__isnull=True) | Q(clinicians=slot.clinician_id))
-        .exclude(pk__in=offered)
-        .select_related("client", "earlier_than")
+        .filter(Q(earliest_date__isnull=True) | Q(earliest_date__lte=last_day))
+        .filter(Q(latest_date__isnull=True) | Q(latest_date__gte=first_day))
+        .exclude(pk__in=Offer.objects.filter(slot=slot).values("entry_id"))
+        .annotate(last_clinician_id=Subquery(last_clinician))
+        .select_related("client", "earlier_than", "practice")
         .distinct()
     )
+
+
+def _candidates(
+    slot: FreedSlot, settings: WaitlistSettings, now: datetime, waiting_out_quiet: list | None = None
+) -> list[tuple[WaitlistEntry, policy.Candidate]]:
+    """The entries this slot may be offered to, best first. A fixed number of queries (about six)
+    however many entries wait: everything about the waiting clients is read for the practice at
+    once (``_reach``) and judged here. Each returned entry carries ``quiet_windows``."""
+    reach = _reach(slot, now)
     found = []
-    for entry in entries:
+    for entry in _waiting_entries(slot):
         client = entry.client
         tz = client.zoneinfo(slot.practice)
         if not entry.accepts(starts_at=slot.starts_at, ends_at=slot.ends_at, tz=tz):
@@ -429,37 +574,25 @@ def _candidates(
             days_gained = (moving.starts_at - slot.starts_at) / timedelta(days=1)
             same = moving.clinician_id == slot.clinician_id
         else:
-            last = (
-                Appointment.objects.filter(participants__client=client, starts_at__lt=slot.starts_at)
-                .exclude(status=AppointmentStatus.CANCELLED)
-                .order_by("-starts_at")
-                .values_list("clinician_id", flat=True)
-                .first()
-            )
-            same = last == slot.clinician_id
-        live = Offer.objects.filter(client=client, status=OfferStatus.LIVE).count()
-        today = Offer.objects.filter(client=client, sent_at__gte=_local_day_start(now, tz)).count()
+            same = entry.last_clinician_id == slot.clinician_id
+        offers = reach.offers.get(client.pk, [])
+        day_start = _local_day_start(now, tz)
         if not policy.may_receive_offer(
-            live_offers=live, offers_today=today, per_day=settings.offers_per_client_per_day
+            live_offers=sum(status == OfferStatus.LIVE for status, _ in offers),
+            offers_today=sum(sent_at >= day_start for _, sent_at in offers),
+            per_day=settings.offers_per_client_per_day,
         ):
             continue
         if channel_for(client) is None:
             continue
         # Offers go out only when the client's quiet hours allow.
-        if quiet_spell(now, tz, _quiet_windows(slot.practice, client)) is not None:
+        entry.quiet_windows = reach.quiet_windows(client.pk)
+        if quiet_spell(now, tz, entry.quiet_windows) is not None:
             if waiting_out_quiet is not None:
                 waiting_out_quiet.append(entry.pk)
             continue
-        clash = AppointmentParticipant.objects.filter(
-            client=client,
-            appointment__status__in=SLOT_HOLDING_STATUSES,
-            appointment__starts_at__lt=slot.ends_at,
-            appointment__ends_at__gt=slot.starts_at,
-        )
-        if moving is not None:
-            clash = clash.exclude(appointment=moving)
-        if clash.exists():
-            continue
+        if reach.busy.get(client.pk, set()) - {moving.pk if moving is not None else None}:
+            continue  # they have a session at that time (other than the one they would move)
         band = policy.effective_band(entry.band, waiting=entry.waiting(now), aging_days=settings.aging_days)
         found.append(
             (
@@ -620,7 +753,7 @@ def freed_slot_offer_next_wave(
                 sent_at=now,
                 hold=wave.hold,
                 tz=entry.client.zoneinfo(slot.practice),
-                windows=_quiet_windows(slot.practice, entry.client),
+                windows=entry.quiet_windows,
                 cap=cap,
             )
             for entry, _ in chosen
@@ -686,10 +819,16 @@ def waitlist_sweep(*, now: datetime | None = None) -> int:
                 pk=entry_id, status__in=[EntryStatus.ACTIVE, EntryStatus.PAUSED]
             ).update(status=EntryStatus.EXPIRED)
     sent = 0
+    # One query for the slots whose current wave is still out (not one per slot each minute).
+    waiting = set(
+        Offer.objects.filter(
+            status=OfferStatus.LIVE, expires_at__gt=now, slot__status=SlotStatus.OFFERING
+        ).values_list("slot_id", flat=True)
+    )
     for slot in FreedSlot.objects.filter(status=SlotStatus.OFFERING).select_related("practice"):
         if slot.hold_id is None and slot.wave > 0:
             freed_slot_settle_if_taken(slot=slot, now=now)
-        if slot.offers.filter(status=OfferStatus.LIVE, expires_at__gt=now).exists():
+        if slot.pk in waiting:
             continue
         sent += len(freed_slot_offer_next_wave(slot=slot, now=now))
     return sent

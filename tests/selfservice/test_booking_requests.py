@@ -11,7 +11,7 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from practice.models import Client
+from practice.models import Client, ConsentEvent, ConsentEventSource, ConsentSource
 from scheduling.models import Appointment, AppointmentSource, Hold
 from selfservice.models import BookingRequest, BookingRequestStatus
 from selfservice.services import (
@@ -64,6 +64,9 @@ def test_approve_books_the_slot_for_a_new_client_record(
         "America/Los_Angeles",
     )
     assert client.has_sms_consent
+    assert client.sms_consent_source == ConsentSource.ONLINE_BOOKING, "not 'Intake form'"
+    event = ConsentEvent.objects.get(client=client)
+    assert event.source == ConsentEventSource.ONLINE_BOOKING
     assert client.no_show_policy_accepted_on == frozen_now.date(), "accepted on the booking page"
     assert not Hold.objects.exists()
 
