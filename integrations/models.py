@@ -28,6 +28,7 @@ class EventType(models.TextChoices):
     PAYMENT_DUE = "payment.due", "Payment due"
     BOOKING_REQUESTED = "booking.requested", "Booking requested on the booking page"
     BOOKING_APPROVED = "booking.approved", "Booking request approved"
+    BOOKING_PROPOSED = "booking.proposed", "Another time proposed for a booking request"
     BOOKING_DECLINED = "booking.declined", "Booking request declined"
     SLOT_FREED = "slot.freed", "Slot freed (offered to the waitlist)"
     WAITLIST_OFFER_SENT = "waitlist.offer.sent", "Waitlist offer sent"

@@ -3,7 +3,8 @@
 Django's own loggers write the request path of every 4xx/5xx answer ("Not Found: /a/<token>",
 "Forbidden (CSRF …): /p/<token>"), and the development server every request line. The opaque
 token in a client link is that client's credential, so the console handler masks it: /a/, /p/,
-/j/, /t/, /s/ and /cal/ links show as /a/… in the log.
+/j/, /t/, /s/, /cal/, the client home's /h/, the waitlist offer's /o/ and the booking proposal's
+/r/ links show as /a/… in the log.
 
 Searches (the operator console's and the staff client list's ``?q=``) are often client names;
 the console also carries the search into its change pages as ``_changelist_filters``. Their
@@ -15,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 
-CLIENT_LINK = re.compile(r"(/(?:a|p|j|t|s|cal)/)[A-Za-z0-9_-]{8,}")
+CLIENT_LINK = re.compile(r"(/(?:a|p|j|t|s|h|o|r|cal)/)[A-Za-z0-9_-]{8,}")
 # q= (and its URL-encoded form inside _changelist_filters), up to the next parameter or the end.
 SEARCH_TERM = re.compile(r"((?:[?&]|%26|%3F)(?:q|_changelist_filters)(?:=|%3D))[^&\s\"']*", re.IGNORECASE)
 

@@ -16,7 +16,7 @@ from scheduling.api.serializers import AwareDateTimeField, page_serializer
 from scheduling.api.views import CONFLICT, NOT_FOUND, ApiView, PageSerializer, document
 from scheduling.models import ServiceType
 from selfservice.models import BookingRequest, BookingRequestStatus, MatchingProfile
-from selfservice.services import booking_request_approve, booking_request_decline
+from selfservice.services import booking_request_approve, booking_request_decline, booking_request_propose
 
 
 class ServiceTypeSerializer(serializers.ModelSerializer):
@@ -82,6 +82,8 @@ class BookingRequestSerializer(serializers.ModelSerializer):
             "decided_at",
             "decline_reason",
             "appointment",
+            "requested_starts_at",
+            "proposed_at",
         ]
         read_only_fields = fields
 
@@ -174,6 +176,34 @@ class BookingRequestDeclineApi(ApiView):
         data = self.validated(BookingRequestDeclineApi.InputSerializer)
         declined = booking_request_decline(request=booking_request, by=None, reason=data["reason"])
         return Response(BookingRequestSerializer(declined).data)
+
+
+class BookingRequestProposeApi(ApiView):
+    class InputSerializer(serializers.Serializer):
+        starts_at = AwareDateTimeField(
+            help_text="Another open start of the same clinician for the same service "
+            "(GET /api/v1/clinicians/{id}/open-slots/?audience=new_client)."
+        )
+
+        class Meta:
+            ref_name = "BookingRequestProposeInput"
+
+    @document(
+        "booking_requests_propose",
+        "Propose another time for a booking request",
+        description="Moves the request's hold to `starts_at` (which must be open under the booking page's "
+        "rules), sets `status` to `proposed` and e-mails the person a link to accept or decline it; "
+        "accepting books it as approving does. `requested_starts_at` keeps the time first asked for. "
+        "400 when the time is not open or the request was already answered or expired.",
+        tags=["booking requests"],
+        request=InputSerializer,
+        responses={200: BookingRequestSerializer, **NOT_FOUND, **CONFLICT},
+    )
+    def post(self, request, pk: int):
+        booking_request = self.get_scoped(booking_requests_of(self.practice), pk)
+        data = self.validated(BookingRequestProposeApi.InputSerializer)
+        proposed, _ = booking_request_propose(request=booking_request, starts_at=data["starts_at"], by=None)
+        return Response(BookingRequestSerializer(proposed).data)
 
 
 class MatchingProfileSerializer(serializers.ModelSerializer):

@@ -21,5 +21,10 @@ urlpatterns = [
         api.BookingRequestDeclineApi.as_view(),
         name="booking-request-decline",
     ),
+    path(
+        "booking-requests/<int:pk>/propose/",
+        api.BookingRequestProposeApi.as_view(),
+        name="booking-request-propose",
+    ),
     path("clinicians/<int:pk>/matching/", api.ClinicianMatchingApi.as_view(), name="clinician-matching"),
 ]

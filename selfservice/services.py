@@ -20,12 +20,16 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from integrations.models import EventType
 from integrations.outbox import webhook_event_record
 from practice.models import Client, ConsentSource, Practice
 from practice.services import client_create
+from scheduling.availability import Slot, open_slots
+from scheduling.freed_time import REQUEST_DECLINED, REQUEST_EXPIRED, FreedTime, publish_on_commit
 from scheduling.models import AppointmentSource, HoldKind
 from scheduling.services import appointment_book, hold_place, hold_release
 from selfservice.models import (
@@ -38,8 +42,15 @@ from selfservice.models import (
     VerificationCode,
     VerificationPurpose,
 )
+from selfservice.selectors import new_client_rules, times_for
 
 logger = logging.getLogger(__name__)
+
+# A booking request is waiting while it is pending (for the practice) or has a proposed time (for
+# the person); either way its hold keeps the time.
+WAITING_STATUSES = (BookingRequestStatus.PENDING, BookingRequestStatus.PROPOSED)
+PROPOSAL_TOKEN_BYTES = 24
+MAX_TOKEN_LENGTH = 64
 
 CODE_LIFETIME = timedelta(minutes=10)
 CODE_ATTEMPTS = 5
@@ -258,11 +269,16 @@ def _record_event(request: BookingRequest, event_type: str, now: datetime) -> No
     )
 
 
-def _pending(request: BookingRequest, now: datetime) -> BookingRequest:
-    locked = BookingRequest.objects.select_for_update().get(pk=request.pk)
-    if locked.status == BookingRequestStatus.PENDING and locked.expires_at <= now:
+def _pending(request: BookingRequest, now: datetime, also: tuple[str, ...] = ()) -> BookingRequest:
+    """The request, locked, if it is still waiting (``also``: other waiting states the caller
+    accepts) and its hold has not run out."""
+    locked = BookingRequest.objects.select_for_update().select_related("hold").get(pk=request.pk)
+    waiting = (BookingRequestStatus.PENDING, *also)
+    if locked.status in WAITING_STATUSES and locked.expires_at <= now:
         raise ValidationError("This request expired: its time is no longer held.")
-    if locked.status != BookingRequestStatus.PENDING:
+    if locked.status == BookingRequestStatus.PROPOSED and locked.status not in waiting:
+        raise ValidationError("Another time was proposed: the person answers it from their link.")
+    if locked.status not in waiting:
         raise ValidationError(f"This request was already {locked.get_status_display().lower()}.")
     return locked
 
@@ -298,41 +314,47 @@ def booking_request_approve(*, request: BookingRequest, by, now: datetime | None
     now = now or timezone.now()
     with transaction.atomic():
         request = _pending(request, now)
-        if request.hold is not None:
-            hold_release(hold=request.hold)
-        client = _client_for(request, by=by, now=now)
-        appointment = appointment_book(
-            practice=request.practice,
-            clinician=request.clinician,
-            clients=[client],
-            starts_at=request.starts_at,
-            ends_at=request.ends_at,
-            service_type=request.service_type,
-            modality=request.modality,
-            source=AppointmentSource.CLIENT_BOOKING,
-            booked_by=by,
-            now=now,
-        )
-        BookingRequest.objects.filter(pk=request.pk).update(
-            status=BookingRequestStatus.APPROVED,
-            decided_at=now,
-            decided_by=by,
-            appointment=appointment,
-            hold=None,
-        )
-        request.refresh_from_db()
-        _record_event(request, EventType.BOOKING_APPROVED, now)
+        return _book_held_time(request, by=by, now=now)
+
+
+def _book_held_time(request: BookingRequest, *, by, now: datetime) -> BookingRequest:
+    """Book the request's (locked) held time through the booking services, which take up the hold
+    in the same locked transaction: the confirmation, reminders and meeting follow."""
+    client = _client_for(request, by=by, now=now)
+    appointment = appointment_book(
+        practice=request.practice,
+        clinician=request.clinician,
+        clients=[client],
+        starts_at=request.starts_at,
+        ends_at=request.ends_at,
+        service_type=request.service_type,
+        modality=request.modality,
+        source=AppointmentSource.CLIENT_BOOKING,
+        booked_by=by,
+        hold=request.hold,
+        now=now,
+    )
+    BookingRequest.objects.filter(pk=request.pk).update(
+        status=BookingRequestStatus.APPROVED,
+        decided_at=now,
+        decided_by=by,
+        appointment=appointment,
+        hold=None,
+    )
+    request.refresh_from_db()
+    _record_event(request, EventType.BOOKING_APPROVED, now)
     return request
 
 
 def booking_request_decline(*, request: BookingRequest, by, reason: str, now: datetime | None = None):
-    """Give the time back and tell the person, with the practice's reason."""
+    """Give the time back and tell the person, with the practice's reason. A request with a
+    proposed time may be declined too (the practice takes its proposal back)."""
     now = now or timezone.now()
     reason = reason.strip()
     if not reason:
         raise ValidationError({"reason": ["Say why, in a sentence the person will read."]})
     with transaction.atomic():
-        request = _pending(request, now)
+        request = _pending(request, now, also=(BookingRequestStatus.PROPOSED,))
         if request.hold is not None:
             hold_release(hold=request.hold)
         BookingRequest.objects.filter(pk=request.pk).update(
@@ -344,6 +366,7 @@ def booking_request_decline(*, request: BookingRequest, by, reason: str, now: da
         )
         request.refresh_from_db()
         _record_event(request, EventType.BOOKING_DECLINED, now)
+        _publish_freed(request, (request.starts_at, request.ends_at), key=f"booking_request:{request.pk}")
     transaction.on_commit(lambda: _send_decline(request))
     return request
 
@@ -363,13 +386,215 @@ def _send_decline(request: BookingRequest) -> None:
 
 
 def booking_requests_expire(*, now: datetime | None = None) -> int:
-    """Mark pending requests past their expiry as expired (their holds ran out with them and the
-    hold sweep removes those). Safe to run twice: the second run finds nothing."""
+    """Mark waiting requests (pending, or with a proposed time) past their expiry as expired
+    (their holds ran out with them and the hold sweep removes those). Safe to run twice: the
+    second run finds nothing."""
     now = now or timezone.now()
     with transaction.atomic():
-        return BookingRequest.objects.filter(status=BookingRequestStatus.PENDING, expires_at__lte=now).update(
-            status=BookingRequestStatus.EXPIRED, decided_at=now
+        expiring = list(
+            BookingRequest.objects.select_for_update().filter(
+                status__in=WAITING_STATUSES, expires_at__lte=now
+            )
         )
+        count = BookingRequest.objects.filter(
+            pk__in=[r.pk for r in expiring], status__in=WAITING_STATUSES
+        ).update(status=BookingRequestStatus.EXPIRED, decided_at=now)
+        for request in expiring:
+            request.status = BookingRequestStatus.EXPIRED  # its hold no longer keeps the time
+            key = f"booking_request:{request.pk}"
+            _publish_freed(request, (request.starts_at, request.ends_at), key=key, source=REQUEST_EXPIRED)
+    return count
+
+
+# --- Another time, proposed by the practice ----------------------------------------------------
+
+
+def proposal_times(request: BookingRequest, *, now: datetime) -> list[Slot]:
+    """The times the practice may propose instead: the same clinician's open starts for the same
+    service under the booking page's rules (notice, horizon, buffer), the next days that have any."""
+    return times_for(
+        clinician=request.clinician, service=request.service_type, now=now, tz=request.practice.zoneinfo
+    )
+
+
+def _is_open(request: BookingRequest, starts_at: datetime, now: datetime) -> bool:
+    rules = new_client_rules(request.practice)
+    return any(
+        slot.starts_at == starts_at
+        for slot in open_slots(
+            clinician=request.clinician,
+            starts=starts_at,
+            ends=starts_at + timedelta(minutes=1),
+            minutes=request.service_type.default_minutes,
+            now=now,
+            rules=rules,
+        )
+    )
+
+
+def booking_request_propose(
+    *, request: BookingRequest, starts_at: datetime, by, now: datetime | None = None
+) -> tuple[BookingRequest, str]:
+    """Offer the person another open time instead of the one they asked for: the request's hold
+    moves to it (under the calendar's no-overlap rule, in one transaction: if the new time cannot
+    be held, the old hold stays), the hold runs for a fresh ``request_hold_hours`` business hours,
+    and the person is e-mailed a link to accept or decline. Returns the request and the link's
+    token (stored only hashed). Proposing again replaces the proposal and its link."""
+    now = now or timezone.now()
+    online = online_booking_of(request.practice)
+    with transaction.atomic():
+        request = _pending(request, now, also=(BookingRequestStatus.PROPOSED,))
+        if starts_at == request.starts_at:
+            raise ValidationError({"starts_at": ["Pick a time other than the one already held."]})
+        # The request's own hold must not keep the new time out (a time half an hour later).
+        if request.hold is not None:
+            hold_release(hold=request.hold)
+        given_back = (request.starts_at, request.ends_at)
+        if not _is_open(request, starts_at, now):
+            raise ValidationError({"starts_at": ["That time is no longer open. Pick another."]})
+        ends_at = starts_at + timedelta(minutes=request.service_type.default_minutes)
+        expires_at = add_business_hours(start=now, hours=online.request_hold_hours, practice=request.practice)
+        hold = hold_place(
+            practice=request.practice,
+            clinician=request.clinician,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            expires_at=expires_at,
+            kind=HoldKind.BOOKING_REQUEST,
+            note="Time proposed to an online booking request",
+            by=by,
+            now=now,
+        )
+        token = secrets.token_urlsafe(PROPOSAL_TOKEN_BYTES)
+        BookingRequest.objects.filter(pk=request.pk).update(
+            status=BookingRequestStatus.PROPOSED,
+            requested_starts_at=request.requested_starts_at or request.starts_at,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            hold=hold,
+            expires_at=expires_at,
+            proposed_at=now,
+            proposed_by=by,
+            proposal_token_hash=_token_hash(token),
+        )
+        request.refresh_from_db()
+        _record_event(request, EventType.BOOKING_PROPOSED, now)
+        # The time first held is free again (the waitlist may offer it), less what the proposal keeps.
+        _publish_freed(request, given_back, key=f"booking_request:{request.pk}:moved:{int(now.timestamp())}")
+    transaction.on_commit(lambda: _send_proposal(request, token))
+    return request, token
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def proposal_for_token(token: str) -> BookingRequest | None:
+    """The request a proposal link belongs to, whatever its state now (the page says what
+    happened: booked, declined, expired); None for a link that never was or was replaced by a
+    newer proposal. Once answered the link changes nothing more."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    return (
+        BookingRequest.objects.select_related("practice", "clinician", "service_type")
+        .filter(proposal_token_hash=_token_hash(token))
+        .first()
+    )
+
+
+def _proposed(request: BookingRequest, now: datetime) -> BookingRequest:
+    locked = BookingRequest.objects.select_for_update().select_related("hold").get(pk=request.pk)
+    if locked.status != BookingRequestStatus.PROPOSED:
+        raise ValidationError("This proposal was already answered.")
+    if locked.expires_at <= now:
+        raise ValidationError("This proposal has expired: the time is no longer held for you.")
+    return locked
+
+
+def booking_request_accept_proposal(
+    *, request: BookingRequest, now: datetime | None = None
+) -> BookingRequest:
+    """The person accepts the proposed time: booked as an approval is (by the member of staff who
+    proposed it), in one locked transaction that takes up the hold."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        request = _proposed(request, now)
+        return _book_held_time(request, by=request.proposed_by, now=now)
+
+
+def booking_request_decline_proposal(
+    *, request: BookingRequest, now: datetime | None = None
+) -> BookingRequest:
+    """The person turns the proposed time down: the request is withdrawn and the time is free
+    again at once (``booking.declined``, status ``withdrawn``)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        request = _proposed(request, now)
+        if request.hold is not None:
+            hold_release(hold=request.hold)
+        BookingRequest.objects.filter(pk=request.pk).update(
+            status=BookingRequestStatus.WITHDRAWN, decided_at=now, hold=None
+        )
+        request.refresh_from_db()
+        _record_event(request, EventType.BOOKING_DECLINED, now)
+        _publish_freed(request, (request.starts_at, request.ends_at), key=f"booking_request:{request.pk}")
+    return request
+
+
+def _publish_freed(
+    request: BookingRequest, window: tuple[datetime, datetime], *, key: str, source: str = REQUEST_DECLINED
+) -> None:
+    """Announce, after the commit, time this request gave back (scheduling.freed_time: the
+    waitlist offers it). The part of the window the request still holds is not free."""
+    starts_at, ends_at = window
+    if request.hold_id is not None and request.status in WAITING_STATUSES:
+        if request.starts_at <= starts_at < request.ends_at:
+            starts_at = request.ends_at
+        if request.starts_at < ends_at <= request.ends_at:
+            ends_at = request.starts_at
+    if starts_at >= ends_at:
+        return
+    publish_on_commit(
+        FreedTime(
+            clinician_id=request.clinician_id,
+            windows=((starts_at, ends_at),),
+            source=source,
+            key=key,
+            service_type_id=request.service_type_id,
+            modality=request.modality,
+        )
+    )
+
+
+def _send_proposal(request: BookingRequest, token: str) -> None:
+    """E-mail only: the person has no client record yet, so no SMS consent on file to text them
+    under (their booking-page consent is recorded when they are booked)."""
+    tz = ZoneInfo(request.timezone)
+    asked = request.requested_starts_at.astimezone(tz)
+    proposed = request.starts_at.astimezone(tz)
+    until = request.expires_at.astimezone(tz)
+    url = settings.SITE_URL.rstrip("/") + reverse("booking_proposal", args=[token])
+    send_mail(
+        subject=gettext("%(practice)s: another time for your session") % {"practice": request.practice.name},
+        message=gettext(
+            "Hello %(name)s,\n\n%(practice)s cannot offer the time you asked for (%(asked)s), but "
+            "%(clinician)s can see you on %(proposed)s instead. "
+            "We are holding it for you until %(until)s.\n\n"
+            "Accept or decline it here:\n%(url)s\n\n"
+            "If you decline, the time is given back and you can pick another one on the booking page."
+        )
+        % {
+            "name": request.first_name,
+            "practice": request.practice.name,
+            "asked": f"{asked:%A %-d %B, %-I:%M %p}",
+            "clinician": request.clinician.display_name,
+            "proposed": f"{proposed:%A %-d %B at %-I:%M %p}",
+            "until": f"{until:%A %-d %B, %-I:%M %p}",
+            "url": url,
+        },
+        from_email=None,
+        recipient_list=[request.email],
+    )
 
 
 # --- Settings ------------------------------------------------------------------------------------

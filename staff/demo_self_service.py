@@ -1,5 +1,6 @@
 """The demo's self-service and waitlist (part of ``manage.py seed_demo``): the booking page on,
-with concerns, payers and matching profiles; two documents; a request waiting in the queue; a
+with concerns, payers and matching profiles; two documents; a request waiting in the queue and one
+for which the front desk proposed another time (the person's accept/decline link is e-mailed); a
 waitlist with entries, and a session two days out cancelled so the worker offers its time to the
 first client in line — the offer's link is printed by the worker with the other messages.
 
@@ -18,6 +19,7 @@ from selfservice.models import DocumentKind, OnlineBooking
 from selfservice.services import (
     Person,
     booking_request_create,
+    booking_request_propose,
     matching_profile_update,
     online_booking_update,
 )
@@ -68,6 +70,7 @@ def build_self_service(*, practice: Practice, clinicians, clients, services: dic
         )
     _documents(practice)
     _request_waiting(practice, clinicians[0], services["individual"], now)
+    _request_with_proposal(practice, clinicians[1], services["individual"], now, by)
     _waitlist(practice, clinicians, clients, services["individual"], now, by)
 
 
@@ -150,6 +153,27 @@ def _request_waiting(practice: Practice, clinician, service: ServiceType, now: d
         },
         now=now,
     )
+
+
+def _request_with_proposal(practice: Practice, clinician, service: ServiceType, now: datetime, by) -> None:
+    """A request the front desk answered with another time: held at the proposed time, waiting for
+    the person to accept or decline from the link e-mailed to them."""
+    asked = _first_open(clinician, service, now, timedelta(days=4))
+    if asked is None:
+        return
+    request = booking_request_create(
+        practice=practice,
+        clinician=clinician,
+        service_type=service,
+        modality="telehealth",
+        starts_at=asked.starts_at,
+        person=Person("Omar", "Haddad", "omar.haddad@example.com", "", "America/Chicago", False),
+        needs={"concern_ids": [practice.concerns.get(name="ADHD").pk], "state": "NY", "age_group": "adult"},
+        now=now,
+    )
+    other = _first_open(clinician, service, now, timedelta(days=5))
+    if other is not None:
+        booking_request_propose(request=request, starts_at=other.starts_at, by=by, now=now)
 
 
 def _waitlist(practice: Practice, clinicians, clients, service: ServiceType, now: datetime, by) -> None:

@@ -64,6 +64,11 @@ urlpatterns = [
         booking_request_views.booking_request_decline_view,
         name="booking_request_decline",
     ),
+    path(
+        "requests/<int:pk>/propose/",
+        booking_request_views.booking_request_propose_view,
+        name="booking_request_propose",
+    ),
     # Clients.
     path("clients/", client_views.client_list, name="client_list"),
     path("clients/new/", client_views.client_create, name="client_create"),

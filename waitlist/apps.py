@@ -11,11 +11,12 @@ class WaitlistConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
-        from scheduling import events
+        from scheduling import events, freed_time
         from waitlist.models import WaitlistEntry, WaitlistSettings
-        from waitlist.tasks import on_appointment_event
+        from waitlist.tasks import on_appointment_event, on_time_freed
 
         events.subscribe(on_appointment_event)
+        freed_time.subscribe(on_time_freed)
 
         from messaging import inbound_hooks
         from waitlist.services import offer_accept_by_text

@@ -190,6 +190,10 @@ class FreedSlot(models.Model):
     status = models.CharField(max_length=10, choices=SlotStatus.choices, default=SlotStatus.OFFERING)
     reason = models.CharField(max_length=200, blank=True)
     wave = models.PositiveSmallIntegerField(default=0)
+    # Nobody could be offered it yet (quiet hours, a live offer of another slot, the day's limit):
+    # the earliest moment that can change. The sweep leaves the slot alone until then (or until an
+    # offer ends early or someone joins the waitlist, which bring it forward).
+    retry_at = models.DateTimeField(null=True, blank=True)
     hold = models.ForeignKey(Hold, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     filled_appointment = models.ForeignKey(
         Appointment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -31,7 +31,16 @@ from messaging.models import ClientPreferences
 from messaging.quiet_hours import CLIENT, PRACTICE, quiet_spell, window
 from messaging.sequences import sequence_for
 from practice.models import Client, ClinicianProfile, Modality, Practice, PreferredChannel
-from scheduling.availability import MIN_MINUTES, Audience, local_label, open_slots, slot_rules
+from scheduling.availability import (
+    MAX_MINUTES,
+    MAX_RANGE,
+    MIN_MINUTES,
+    Audience,
+    Slot,
+    local_label,
+    open_slots,
+    slot_rules,
+)
 from scheduling.models import (
     SLOT_HOLDING_STATUSES,
     UPCOMING_STATUSES,
@@ -227,6 +236,7 @@ def waitlist_entry_create(
     with transaction.atomic():
         entry.save()
         entry.clinicians.set(clinicians)
+        _wake_waiting_slots(practice.pk, timezone.now())
     return entry
 
 
@@ -267,6 +277,7 @@ def waitlist_entry_update(*, entry: WaitlistEntry, fields: dict, clinicians=None
         _validate_entry(entry, clinicians)
         entry.save()
         entry.clinicians.set(clinicians)
+        _wake_waiting_slots(entry.practice_id, timezone.now())
     return entry
 
 
@@ -278,9 +289,10 @@ def waitlist_entry_remove(*, entry: WaitlistEntry, now: datetime | None = None) 
         if entry.status in (EntryStatus.ACTIVE, EntryStatus.PAUSED):
             entry.status = EntryStatus.REMOVED
             entry.save(update_fields=["status", "updated_at"])
-        Offer.objects.filter(entry=entry, status=OfferStatus.LIVE).update(
+        if Offer.objects.filter(entry=entry, status=OfferStatus.LIVE).update(
             status=OfferStatus.SKIPPED, settled_at=now
-        )
+        ):
+            _wake_waiting_slots(entry.practice_id, now)
     return entry
 
 
@@ -410,26 +422,179 @@ def freed_slot_record(*, appointment_id: int, now: datetime | None = None) -> Fr
                 reason="Too close to the start to offer." if too_soon else "",
                 settled_at=now if too_soon else None,
             )
-            _event(
-                appointment.practice_id,
-                EventType.SLOT_FREED,
-                now,
-                {
-                    "slot": {
-                        "id": slot.pk,
-                        "clinician_id": slot.clinician_id,
-                        "service_type_id": slot.service_type_id,
-                        "starts_at": slot.starts_at.isoformat(),
-                        "ends_at": slot.ends_at.isoformat(),
-                        "step": slot.step,
-                        "status": slot.status,
-                    }
-                },
-                appointment_id=appointment.pk,
-            )
+            _slot_freed_event(slot, now, appointment_id=appointment.pk)
     except IntegrityError:
         return FreedSlot.objects.filter(source_appointment=appointment).first()
     return slot
+
+
+def _slot_freed_event(slot: FreedSlot, now: datetime, appointment_id: int | None = None) -> None:
+    _event(
+        slot.practice_id,
+        EventType.SLOT_FREED,
+        now,
+        {
+            "slot": {
+                "id": slot.pk,
+                "clinician_id": slot.clinician_id,
+                "service_type_id": slot.service_type_id,
+                "starts_at": slot.starts_at.isoformat(),
+                "ends_at": slot.ends_at.isoformat(),
+                "step": slot.step,
+                "status": slot.status,
+                "source": slot.source,
+            }
+        },
+        appointment_id=appointment_id,
+    )
+
+
+# At most this many slots from one change (new weekly hours over the booking horizon give ~80).
+MAX_SLOTS_PER_CHANGE = 200
+
+
+def freed_time_record(
+    *,
+    clinician_id: int,
+    windows: list[tuple[datetime, datetime]],
+    source: str,
+    key: str,
+    service_type_id: int | None = None,
+    modality: str = "",
+    now: datetime | None = None,
+) -> list[FreedSlot]:
+    """Time given back other than by a session (``scheduling.freed_time``: a removed time off, new
+    weekly hours; a declined or expired booking request): one ``FreedSlot`` for each start the
+    open-slot selector says it makes bookable (a slot overlapping the freed time, inside the
+    clinician's hours, clear of sessions, holds and time off, with the practice's buffer) that
+    someone waiting could take, from the minimum lead up to the practice's booking horizon.
+
+    Which service: the one asked for (a booking request), else the services waited for with this
+    clinician, most wanted first, each taking the starts the ones before left. Modality: the one
+    asked for, else either (blank) — the client's choice decides at booking. Recorded once per
+    ``key`` and start, so a change handled twice offers nothing twice."""
+    now = now or timezone.now()
+    clinician = ClinicianProfile.objects.select_related("practice").filter(pk=clinician_id).first()
+    if clinician is None or not clinician.is_active:
+        return []
+    practice = clinician.practice
+    settings = WaitlistSettings.for_practice(practice)
+    if not settings.enabled:
+        return []
+    booking_policy = BookingPolicy.for_practice(practice)
+    earliest = now + timedelta(minutes=settings.min_lead_minutes)
+    latest = now + timedelta(days=booking_policy.horizon_days)
+    windows = [(max(start, earliest), min(end, latest)) for start, end in windows]
+    windows = [(start, end) for start, end in windows if start < end]
+    if not windows:
+        return []
+    wanting = _entries_wanting(clinician, service_type_id, modality)
+    if not wanting:
+        return []
+    rules = slot_rules(booking_policy, Audience.STAFF)
+    exact = service_type_id is not None
+    taken = list(
+        FreedSlot.objects.filter(
+            clinician=clinician,
+            status=SlotStatus.OFFERING,
+            starts_at__lt=windows[-1][1] + timedelta(minutes=MAX_MINUTES),
+            ends_at__gt=windows[0][0] - timedelta(minutes=MAX_MINUTES),
+        ).values_list("starts_at", "ends_at")
+    )
+    chosen: list[tuple[ServiceType, Slot]] = []
+    for service_type, entries in wanting:
+        for slot in _starts_made_bookable(clinician, windows, service_type, exact, now, rules):
+            if slot.starts_at < earliest:
+                continue
+            if any(slot.starts_at < t_end and t_start < slot.ends_at for t_start, t_end in taken):
+                continue
+            if not any(
+                entry.accepts(
+                    starts_at=slot.starts_at, ends_at=slot.ends_at, tz=entry.client.zoneinfo(practice)
+                )
+                for entry in entries
+            ):
+                continue
+            taken.append((slot.starts_at, slot.ends_at))
+            chosen.append((service_type, slot))
+    slots = []
+    for service_type, slot in sorted(chosen, key=lambda pair: pair[1].starts_at)[:MAX_SLOTS_PER_CHANGE]:
+        try:
+            with transaction.atomic():
+                freed = FreedSlot.objects.create(
+                    practice=practice,
+                    clinician=clinician,
+                    service_type=service_type,
+                    modality=modality,
+                    starts_at=slot.starts_at,
+                    ends_at=slot.ends_at,
+                    freed_at=now,
+                    source=source,
+                    source_key=f"{key}:{slot.starts_at.isoformat()}"[:80],
+                )
+                _slot_freed_event(freed, now)
+        except IntegrityError:
+            continue  # this change was handled already
+        slots.append(freed)
+    return slots
+
+
+def _entries_wanting(
+    clinician: ClinicianProfile, service_type_id: int | None, modality: str
+) -> list[tuple[ServiceType, list[WaitlistEntry]]]:
+    """The active entries this clinician could serve, by service, the most wanted service first."""
+    offered = set(_clinician_modalities(clinician))
+    entries = (
+        WaitlistEntry.objects.filter(practice_id=clinician.practice_id, status=EntryStatus.ACTIVE)
+        .filter(Q(clinicians__isnull=True) | Q(clinicians=clinician))
+        .filter(service_type__is_active=True, service_type__is_group=False)
+        .select_related("client", "service_type")
+        .distinct()
+    )
+    if service_type_id is not None:
+        entries = entries.filter(service_type_id=service_type_id)
+    by_service: dict[int, list[WaitlistEntry]] = {}
+    for entry in entries:
+        if entry.modality and entry.modality not in ({modality} if modality else offered):
+            continue
+        by_service.setdefault(entry.service_type_id, []).append(entry)
+    ordered = sorted(by_service.values(), key=lambda group: (-len(group), group[0].service_type_id))
+    return [(group[0].service_type, group) for group in ordered]
+
+
+def _starts_made_bookable(clinician, windows, service_type, exact: bool, now, rules) -> list[Slot]:
+    """The open-slot selector's starts whose slot overlaps the freed windows. ``exact`` (a booking
+    request's time): a window as long as the service is the slot itself, asked of the selector
+    when its wave goes out, as a cancelled session's time is."""
+    length = timedelta(minutes=service_type.default_minutes)
+    found = []
+    for start, end in windows:
+        if exact and end - start == length:
+            found.append(Slot(start, end))
+            continue
+        for slot in _open_slots_in(
+            clinician, start - length + timedelta(minutes=1), end, service_type, now, rules
+        ):
+            if slot.ends_at > start and slot.starts_at < end:
+                found.append(slot)
+    return found
+
+
+def _open_slots_in(clinician, starts, ends, service_type, now, rules) -> list[Slot]:
+    """The open-slot selector over any range (it answers at most a month at a time)."""
+    found: list[Slot] = []
+    while starts < ends:
+        chunk_end = min(starts + MAX_RANGE, ends)
+        found += open_slots(
+            clinician=clinician,
+            starts=starts,
+            ends=chunk_end,
+            minutes=service_type.default_minutes,
+            now=now,
+            rules=rules,
+        )
+        starts = chunk_end
+    return found
 
 
 def channel_for(client: Client) -> tuple[str, str] | None:
@@ -479,7 +644,7 @@ class _Reach:
     queries whatever their number: their offers of the last two days, their own quiet hours, the
     practice's, and who has a session at the slot's time."""
 
-    offers: dict[int, list[tuple[str, datetime]]]
+    offers: dict[int, list[tuple[str, datetime, datetime]]]  # status, sent, expires
     own_quiet: dict[int, tuple[time, time]]
     practice_quiet: object
     busy: dict[int, set[int]]
@@ -492,12 +657,12 @@ class _Reach:
 
 
 def _reach(slot: FreedSlot, now: datetime) -> _Reach:
-    offers: dict[int, list[tuple[str, datetime]]] = {}
+    offers: dict[int, list[tuple[str, datetime, datetime]]] = {}
     recent = Offer.objects.filter(practice_id=slot.practice_id).filter(
         Q(status=OfferStatus.LIVE) | Q(sent_at__gte=now - timedelta(days=2))
     )
-    for client_id, status, sent_at in recent.values_list("client_id", "status", "sent_at"):
-        offers.setdefault(client_id, []).append((status, sent_at))
+    for client_id, *offer in recent.values_list("client_id", "status", "sent_at", "expires_at"):
+        offers.setdefault(client_id, []).append(tuple(offer))
     own_quiet = {
         client_id: (start, end)
         for client_id, start, end in ClientPreferences.objects.filter(
@@ -540,7 +705,7 @@ def _waiting_entries(slot: FreedSlot):
         WaitlistEntry.objects.filter(
             practice_id=slot.practice_id, status=EntryStatus.ACTIVE, service_type_id=slot.service_type_id
         )
-        .filter(Q(modality="") | Q(modality=slot.modality))
+        .filter(Q(modality="") | Q(modality__in=_slot_modalities(slot)))
         .filter(Q(clinicians__isnull=True) | Q(clinicians=slot.clinician_id))
         .filter(Q(earliest_date__isnull=True) | Q(earliest_date__lte=last_day))
         .filter(Q(latest_date__isnull=True) | Q(latest_date__gte=first_day))
@@ -551,8 +716,19 @@ def _waiting_entries(slot: FreedSlot):
     )
 
 
+def _clinician_modalities(clinician: ClinicianProfile) -> list[str]:
+    offered = [m.strip() for m in clinician.modalities.split(",") if m.strip() in Modality.values]
+    return offered or list(Modality.values)
+
+
+def _slot_modalities(slot: FreedSlot) -> list[str]:
+    """A slot freed by a session keeps its modality; time freed otherwise (blank) is either of the
+    clinician's."""
+    return [slot.modality] if slot.modality else _clinician_modalities(slot.clinician)
+
+
 def _candidates(
-    slot: FreedSlot, settings: WaitlistSettings, now: datetime, waiting_out_quiet: list | None = None
+    slot: FreedSlot, settings: WaitlistSettings, now: datetime, blocked_until: list | None = None
 ) -> list[tuple[WaitlistEntry, policy.Candidate]]:
     """The entries this slot may be offered to, best first. A fixed number of queries (about six)
     however many entries wait: everything about the waiting clients is read for the practice at
@@ -575,21 +751,23 @@ def _candidates(
             same = moving.clinician_id == slot.clinician_id
         else:
             same = entry.last_clinician_id == slot.clinician_id
+        if channel_for(client) is None:
+            continue
         offers = reach.offers.get(client.pk, [])
         day_start = _local_day_start(now, tz)
+        live = [expires for status, _, expires in offers if status == OfferStatus.LIVE]
+        today = sum(sent_at >= day_start for _, sent_at, _ in offers)
         if not policy.may_receive_offer(
-            live_offers=sum(status == OfferStatus.LIVE for status, _ in offers),
-            offers_today=sum(sent_at >= day_start for _, sent_at in offers),
-            per_day=settings.offers_per_client_per_day,
+            live_offers=len(live), offers_today=today, per_day=settings.offers_per_client_per_day
         ):
-            continue
-        if channel_for(client) is None:
+            # Blocked for now, not for good: until their live offer ends, or tomorrow (their day).
+            _note(blocked_until, min(live) if live else _local_day_start(now + timedelta(days=1), tz))
             continue
         # Offers go out only when the client's quiet hours allow.
         entry.quiet_windows = reach.quiet_windows(client.pk)
-        if quiet_spell(now, tz, entry.quiet_windows) is not None:
-            if waiting_out_quiet is not None:
-                waiting_out_quiet.append(entry.pk)
+        spell = quiet_spell(now, tz, entry.quiet_windows)
+        if spell is not None:
+            _note(blocked_until, spell.until)
             continue
         if reach.busy.get(client.pk, set()) - {moving.pk if moving is not None else None}:
             continue  # they have a session at that time (other than the one they would move)
@@ -608,6 +786,19 @@ def _candidates(
         )
     by_id = {candidate.entry_id: entry for entry, candidate in found}
     return [(by_id[c.entry_id], c) for c in policy.rank([c for _, c in found])]
+
+
+def _note(times: list | None, when: datetime) -> None:
+    if times is not None:
+        times.append(when)
+
+
+def _wake_waiting_slots(practice_id: int, now: datetime) -> None:
+    """An offer ended early or someone joined the waitlist: the practice's slots waiting for a
+    client to become free are tried at the next sweep instead of at their planned retry."""
+    FreedSlot.objects.filter(practice_id=practice_id, status=SlotStatus.OFFERING, retry_at__gt=now).update(
+        retry_at=now
+    )
 
 
 def _settle_slot(slot: FreedSlot, status: str, reason: str, now: datetime) -> None:
@@ -734,11 +925,13 @@ def freed_slot_offer_next_wave(
         if start != slot.starts_at:
             length = slot.ends_at - slot.starts_at
             slot.starts_at, slot.ends_at = start, start + length
-        in_quiet_hours: list[int] = []
-        chosen = _candidates(slot, settings, now, in_quiet_hours)[: wave.size]
-        if not chosen and in_quiet_hours:
-            # Someone fits but it is their quiet time: the sweep tries again each minute.
-            slot.save(update_fields=["hold", "starts_at", "ends_at"])
+        blocked_until: list[datetime] = []
+        chosen = _candidates(slot, settings, now, blocked_until)[: wave.size]
+        if not chosen and blocked_until:
+            # Someone fits but cannot be offered it yet (their quiet hours, a live offer of another
+            # slot, the day's limit): the sweep tries again once the first of them may be.
+            slot.retry_at = min(blocked_until)
+            slot.save(update_fields=["hold", "starts_at", "ends_at", "retry_at"])
             return []
         if not chosen:
             _settle_slot(slot, SlotStatus.UNFILLED, "Nobody on the waitlist fits.", now)
@@ -774,8 +967,8 @@ def freed_slot_offer_next_wave(
             _settle_slot(slot, SlotStatus.UNFILLED, "No longer free in the calendar.", now)
             return []
         slot.wave += 1
-        slot.hold = hold
-        slot.save(update_fields=["wave", "hold", "starts_at", "ends_at"])
+        slot.hold, slot.retry_at = hold, None
+        slot.save(update_fields=["wave", "hold", "starts_at", "ends_at", "retry_at"])
         offers = []
         for entry, _ in chosen:
             token = secrets.token_urlsafe(24)
@@ -820,18 +1013,38 @@ def waitlist_sweep(*, now: datetime | None = None) -> int:
             ).update(status=EntryStatus.EXPIRED)
     sent = 0
     # One query for the slots whose current wave is still out (not one per slot each minute).
-    waiting = set(
+    out = set(
         Offer.objects.filter(
             status=OfferStatus.LIVE, expires_at__gt=now, slot__status=SlotStatus.OFFERING
         ).values_list("slot_id", flat=True)
     )
     for slot in FreedSlot.objects.filter(status=SlotStatus.OFFERING).select_related("practice"):
+        if slot.pk not in out and slot.retry_at is not None and slot.retry_at > now:
+            continue  # waiting for a client to become free: nothing can have changed yet
         if slot.hold_id is None and slot.wave > 0:
             freed_slot_settle_if_taken(slot=slot, now=now)
-        if slot.pk in waiting:
+        if slot.pk in out:
             continue
         sent += len(freed_slot_offer_next_wave(slot=slot, now=now))
     return sent
+
+
+def waitlist_next_event(*, now: datetime) -> datetime | None:
+    """When the sweep next has something to do: the first live offer to expire or the first
+    waiting slot to retry (the benchmark's simulated clock jumps there)."""
+    expiry = (
+        Offer.objects.filter(status=OfferStatus.LIVE, expires_at__gt=now)
+        .order_by("expires_at")
+        .values_list("expires_at", flat=True)
+        .first()
+    )
+    retry = (
+        FreedSlot.objects.filter(status=SlotStatus.OFFERING, retry_at__gt=now)
+        .order_by("retry_at")
+        .values_list("retry_at", flat=True)
+        .first()
+    )
+    return min((t for t in (expiry, retry) if t is not None), default=None)
 
 
 def freed_slot_settle_if_taken(*, slot: FreedSlot, now: datetime | None = None) -> bool:
@@ -886,6 +1099,7 @@ def offer_skip(*, offer: Offer, now: datetime | None = None) -> list[Offer]:
         )
     if not changed:
         raise ValidationError("This offer is no longer waiting for an answer.")
+    _wake_waiting_slots(offer.practice_id, now)
     return freed_slot_offer_next_wave(slot=offer.slot, now=now)
 
 
@@ -943,7 +1157,7 @@ def offer_accept(*, offer: Offer, now: datetime | None = None) -> str:
                         starts_at=slot.starts_at,
                         ends_at=slot.ends_at,
                         service_type=slot.service_type,
-                        modality=entry.modality or slot.modality,
+                        modality=entry.modality or _slot_modalities(slot)[0],
                         hold=hold,
                         now=now,
                     )
@@ -964,6 +1178,7 @@ def offer_accept(*, offer: Offer, now: datetime | None = None) -> str:
         )
         slot.save(update_fields=["status", "filled_appointment", "settled_at", "hold"])
         WaitlistEntry.objects.filter(pk=entry.pk).update(status=EntryStatus.FULFILLED, expired_in_a_row=0)
+        _wake_waiting_slots(slot.practice_id, now)  # the wave's other clients are free again
         _event(
             slot.practice_id,
             EventType.WAITLIST_OFFER_ACCEPTED,
@@ -977,6 +1192,7 @@ def offer_accept(*, offer: Offer, now: datetime | None = None) -> str:
 def _taken(offer: Offer, now: datetime) -> None:
     offer.status, offer.settled_at = OfferStatus.TAKEN, now
     offer.save(update_fields=["status", "settled_at"])
+    _wake_waiting_slots(offer.practice_id, now)
 
 
 def offer_decline(*, offer: Offer, now: datetime | None = None) -> str:
@@ -989,6 +1205,7 @@ def offer_decline(*, offer: Offer, now: datetime | None = None) -> str:
         )
         if changed:
             WaitlistEntry.objects.filter(pk=offer.entry_id).update(expired_in_a_row=0)
+            _wake_waiting_slots(offer.practice_id, now)
     if not changed:
         return ENDED
     freed_slot_offer_next_wave(slot=offer.slot, now=now)

@@ -38,6 +38,7 @@ OPERATIONS = {
     ("/api/v1/booking-requests/{id}/", "get"),
     ("/api/v1/booking-requests/{id}/approve/", "post"),
     ("/api/v1/booking-requests/{id}/decline/", "post"),
+    ("/api/v1/booking-requests/{id}/propose/", "post"),
     ("/api/v1/clinicians/{id}/matching/", "get"),
     ("/api/v1/waitlist/", "get"),
     ("/api/v1/waitlist/", "post"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.utils.dateparse import parse_datetime
 
 from practice.tokens import api_token_create
 from selfservice.models import BookingRequestStatus
@@ -64,9 +65,36 @@ def test_decline_needs_a_reason_and_frees_the_slot(api, booking_request, frozen_
     assert declined.status_code == 200 and declined.json()["status"] == BookingRequestStatus.DECLINED
 
 
+def test_propose_moves_the_hold_and_approve_then_waits_for_the_person(api, booking_request, frozen_now):
+    asked = booking_request.starts_at
+    proposed = asked + timedelta(minutes=45)
+    bad = api.post(
+        f"{API}/booking-requests/{booking_request.pk}/propose/",
+        {"starts_at": (asked.replace(hour=3)).isoformat()},
+        format="json",
+    )
+    assert bad.status_code == 400 and "no longer open" in bad.content.decode()
+    assert (
+        api.post(f"{API}/booking-requests/{booking_request.pk}/propose/", {}, format="json").status_code
+        == 400
+    )
+    answer = api.post(
+        f"{API}/booking-requests/{booking_request.pk}/propose/",
+        {"starts_at": proposed.isoformat()},
+        format="json",
+    )
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert body["status"] == "proposed"
+    assert parse_datetime(body["starts_at"]) == proposed
+    assert parse_datetime(body["requested_starts_at"]) == asked
+    assert api.post(f"{API}/booking-requests/{booking_request.pk}/approve/").status_code == 400
+
+
 def test_another_practice_gets_404_and_changes_nothing(other_api, booking_request, frozen_now):
     assert other_api.get(f"{API}/booking-requests/{booking_request.pk}/").status_code == 404
     assert other_api.post(f"{API}/booking-requests/{booking_request.pk}/approve/").status_code == 404
+    assert other_api.post(f"{API}/booking-requests/{booking_request.pk}/propose/", {}).status_code == 404
     assert other_api.get(f"{API}/booking-requests/").json()["count"] == 0
     booking_request.refresh_from_db()
     assert booking_request.status == BookingRequestStatus.PENDING

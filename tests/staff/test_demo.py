@@ -230,7 +230,10 @@ def test_the_demo_shows_the_booking_page_a_waiting_request_and_a_waitlist_offer(
     for slug in ("lakeside", "harbor"):
         assert client.get(f"/book/{slug}/").status_code == 200
     assert MatchingProfile.objects.filter(clinician__practice__slug="lakeside").count() == 3
-    assert BookingRequest.objects.get().status == BookingRequestStatus.PENDING
+    statuses = dict(BookingRequest.objects.values_list("first_name", "status"))
+    assert statuses == {"Nora": BookingRequestStatus.PENDING, "Omar": BookingRequestStatus.PROPOSED}
+    proposed = BookingRequest.objects.get(first_name="Omar")
+    assert proposed.requested_starts_at < proposed.starts_at and proposed.hold.starts_at == proposed.starts_at
     assert DocumentTemplate.objects.filter(practice__slug="lakeside").count() == 2
     assert WaitlistEntry.objects.filter(practice__slug="lakeside").count() == 3
     freed = FreedSlot.objects.get()

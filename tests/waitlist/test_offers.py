@@ -227,8 +227,22 @@ def test_a_client_has_at_most_one_live_offer(practice, service_type, make_client
     second = book(make_client("Max"), datetime(2026, 5, 8, 14, tzinfo=NEW_YORK))
     appointment_cancel(appointment=first, now=NOW)
     appointment_cancel(appointment=second, now=NOW)
-    assert Offer.objects.filter(client=ann).count() == 1
-    assert FreedSlot.objects.get(starts_at=second.starts_at).status == SlotStatus.UNFILLED
+    [offer] = Offer.objects.filter(client=ann)
+    # The second slot waits for her (not given up): tried again when her live offer can end.
+    waiting = FreedSlot.objects.get(starts_at=second.starts_at)
+    assert (waiting.status, waiting.wave, waiting.hold, waiting.retry_at) == (
+        SlotStatus.OFFERING,
+        0,
+        None,
+        offer.expires_at,
+    )
+    services.waitlist_sweep(now=NOW + timedelta(minutes=5))
+    assert Offer.objects.filter(client=ann).count() == 1  # nothing changed: left alone
+
+    # She says no to the first: the second is hers at the next sweep.
+    services.offer_decline(offer=offer, now=NOW + timedelta(minutes=10))
+    services.waitlist_sweep(now=NOW + timedelta(minutes=11))
+    assert Offer.objects.get(client=ann, status=OfferStatus.LIVE).slot == waiting
 
 
 def test_moving_up_cascades_and_stops_after_the_setting(practice, service_type, make_client, book, clock):
