@@ -12,6 +12,7 @@ It lives in ``staff`` (the top of the house) because it reads every other app: s
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -446,6 +447,34 @@ class SessionRow:
             or row.reminders.summary.tone == "danger"
             for row in self.participants
         )
+
+    def version(self, now: datetime) -> str:
+        """A fingerprint of everything the card shows at ``now``: the live refresh sends back the
+        versions it has, and a card whose version did not change is neither rendered nor sent
+        again (``staff.cards``). Statuses that depend on the clock (late, due) are in it."""
+        note = self.note_reminder
+        facts = (
+            self.appointment,
+            self.is_live,
+            self.has_started,
+            self.refilled,
+            (note.state, note.sent_at) if note is not None else None,
+            [
+                (
+                    row.participant,
+                    row.client,
+                    row.presence,
+                    sorted(row.reminders.counts.items()),
+                    row.reminders.next_due_at
+                    if row.reminders.next_due_at and row.reminders.next_due_at > now
+                    else None,
+                    row.tech_check,
+                    row.open_items,
+                )
+                for row in self.participants
+            ],
+        )
+        return hashlib.blake2b(repr(facts).encode(), digest_size=8).hexdigest()
 
 
 def sessions_between(appointments, start: datetime, end: datetime):

@@ -42,7 +42,7 @@ from staff.board import (
     sessions_between,
     week_of,
 )
-from staff.cards import queue_items, session_cards
+from staff.cards import cards_on_screen, queue_items, session_cards
 from telehealth.techcheck_rules import staff_wording
 
 CLINICIAN_ONLY = frozenset({Role.CLINICIAN})
@@ -98,6 +98,12 @@ def _with_cards(request, context: dict, **options) -> dict:
     return context
 
 
+def _live(request, template: str, context: dict, **options):
+    """A refreshing region: only the cards that changed since the browser's last refresh are
+    rendered and sent (the others as placeholders it fills with the cards it has)."""
+    return render(request, template, _with_cards(request, context, have=cards_on_screen(request), **options))
+
+
 @staff_view(SCHEDULERS)
 def board(request):
     """Every session of the day (practice time zone) with each client's live status."""
@@ -110,8 +116,7 @@ def board_live(request):
     """The board's refreshing region alone, fetched by static/js/board-refresh.js."""
     context = _board_context(request)
     context["back"] = reverse("board") + request.get_full_path().removeprefix(reverse("board_live"))
-    context = _with_cards(request, context, show_clinician=True)
-    return render(request, "staff/includes/board_live.html", context)
+    return _live(request, "staff/includes/board_live.html", context, show_clinician=True)
 
 
 # --- Clinician pages --------------------------------------------------------------------------------
@@ -161,7 +166,7 @@ def my_day_live(request):
     now = timezone.now()
     context = _clinician_context(request, *day_bounds(timezone.localdate(now, timezone=tz), tz), now=now)
     context.update(totals=day_totals(context["rows"]), back=reverse("my_day"))
-    return render(request, "staff/includes/my_day_live.html", _with_cards(request, context, host_links=True))
+    return _live(request, "staff/includes/my_day_live.html", context, host_links=True)
 
 
 @staff_view(CLINICIAN_ONLY)

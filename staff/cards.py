@@ -42,15 +42,23 @@ def session_cards(
     back: str,
     show_clinician: bool = False,
     host_links: bool = False,
+    have: dict[int, str] | None = None,
 ) -> SafeString:
-    """The cards of ``rows`` as HTML (autoescaped by the engine; forms carry the CSRF field)."""
+    """The cards of ``rows`` as HTML (autoescaped by the engine; forms carry the CSRF field).
+    ``have``: session id -> the card version the browser shows (the live refresh); a card still
+    at that version is sent as an empty placeholder the script fills with the card it has."""
     if not rows:
         return mark_safe("")
+    have = have or {}
+    cards = []
+    for row in rows:
+        version = row.version(now)
+        cards.append((row, version, have.get(row.appointment.pk) == version))
     return render_fragment(
         request,
         CARDS_TEMPLATE,
         {
-            "rows": rows,
+            "cards": cards,
             "now": now,
             "back": back,
             "show_clinician": show_clinician,
@@ -59,6 +67,21 @@ def session_cards(
         },
         tz=tz,
     )
+
+
+# The live refresh's header: "<session id>:<version> ..." of the cards on screen.
+HAVE_HEADER = "HTTP_X_ATTEND_HAVE"
+MAX_HAVE = 500
+
+
+def cards_on_screen(request) -> dict[int, str]:
+    """The versions the browser says it shows; anything malformed is ignored (a full refresh)."""
+    have = {}
+    for item in request.META.get(HAVE_HEADER, "").split()[:MAX_HAVE]:
+        pk, _, version = item.partition(":")
+        if pk.isdigit() and len(version) == 16 and all(c in "0123456789abcdef" for c in version):
+            have[int(pk)] = version
+    return have
 
 
 def queue_items(request, items: list, *, tz: ZoneInfo, back: str) -> SafeString:
