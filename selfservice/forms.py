@@ -108,8 +108,11 @@ class DetailsForm(forms.Form):
     )
     policy = forms.BooleanField(label=_("I have read and accept the cancellation and no-show policy above."))
     send_code_by = forms.ChoiceField(
-        label=_("Send my code by"),
-        choices=[(VerificationChannel.EMAIL, _("E-mail")), (VerificationChannel.SMS, _("Text to my mobile"))],
+        label=_("How should we send your code?"),
+        choices=[
+            (VerificationChannel.EMAIL, _("By e-mail")),
+            (VerificationChannel.SMS, _("By text message to my mobile")),
+        ],
         initial=VerificationChannel.EMAIL,
         required=False,  # e-mail when not chosen
         widget=forms.RadioSelect,
