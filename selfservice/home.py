@@ -47,6 +47,14 @@ def home_link_for(*, client: Client, now: datetime) -> str:
     return token
 
 
+def home_link_path_for_message(client: Client, now: datetime) -> str:
+    """A fresh home link for the footer of a message to the client (messaging.home_links). One
+    stored row per message, like the other links a message carries; the client's expired ones are
+    deleted here, so the rows stay bounded without a sweep."""
+    ClientHomeLink.objects.filter(client=client, expires_at__lte=now).delete()
+    return reverse("client_home", args=[home_link_for(client=client, now=now)])
+
+
 def home_link_client(token: str, now: datetime) -> Client | None:
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
