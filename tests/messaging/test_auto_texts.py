@@ -226,3 +226,37 @@ def test_a_clients_expired_home_links_are_deleted_when_a_new_one_is_made(practic
     home_link_path_for_message(consenting_ann, old)
     home_link_path_for_message(consenting_ann, old + timedelta(days=40))
     assert ClientHomeLink.objects.filter(client=consenting_ann).count() == 1
+
+
+# --- The settings page ---------------------------------------------------------------------------
+
+
+def test_managers_edit_the_automatic_texts_in_each_language_with_field_errors(practice, manager, front_desk):
+    from django.urls import reverse
+
+    from tests.conftest import verified_session
+
+    sequence_set_languages(practice=practice, languages=["en", "es"])
+    url = reverse("auto_texts_settings")
+    assert verified_session(front_desk).get(url).status_code == 403
+    http = verified_session(manager)
+    page = http.get(url)
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Answer to HELP" in html and "Español text" in html and "recordatorios de citas" in html
+    form = page.context["form"]
+    data = {name: field.initial for name, field in form.fields.items()}
+    data["reply_stop__es__body"] = "Listo: no le escribiremos más. {{ join_link }}"
+    refused = http.post(url, data)
+    assert refused.status_code == 400
+    assert (
+        "can use only" in refused.content.decode()
+        and Sequence.objects.get(practice=practice).auto_texts == {}
+    )
+    data["reply_stop__es__body"] = (
+        "Listo: {{ practice_name }} no le escribirá más. Responda START para volver."
+    )
+    assert http.post(url, data).status_code == 302
+    assert Sequence.objects.get(practice=practice).auto_texts == {
+        "reply_stop": {"es": {"body": data["reply_stop__es__body"]}}
+    }
