@@ -135,13 +135,14 @@ def verification_code_send(
             created_at=now,
             expires_at=now + CODE_LIFETIME,
         )
+    # In the language of the booking page the person is on (practice.client_language).
     send_mail(
-        subject=f"Your code for {practice.name}: {code}",
-        message=(
-            f"Your code is {code}. Enter it on {practice.name}'s booking page to send your request.\n"
-            f"It works for {int(CODE_LIFETIME.total_seconds() // 60)} minutes. "
-            "If you did not ask for it, you can ignore this e-mail."
-        ),
+        subject=gettext("Your code for %(practice)s: %(code)s") % {"practice": practice.name, "code": code},
+        message=gettext(
+            "Your code is %(code)s. Enter it on %(practice)s's booking page to send your request.\n"
+            "It works for %(minutes)s minutes. If you did not ask for it, you can ignore this e-mail."
+        )
+        % {"code": code, "practice": practice.name, "minutes": int(CODE_LIFETIME.total_seconds() // 60)},
         from_email=None,
         recipient_list=[email],
     )
