@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from phonenumber_field.formfields import PhoneNumberField
 
 from practice.models import Modality
-from selfservice.models import US_STATES, AgeGroup
+from selfservice.models import US_STATES, AgeGroup, VerificationChannel
 
 # The choices in the client's words and language (the models' labels are the staff's).
 MODALITY_CHOICES = [
@@ -88,6 +88,10 @@ class SlotChoiceForm(forms.Form):
     start = forms.IntegerField(min_value=0, max_value=10**10)
 
 
+NO_PHONE_FOR_CODE = _("Add your mobile number to get the code by text, or choose e-mail.")
+ABROAD_FOR_CODE = _("Codes by text go to US and Canadian numbers. Choose e-mail instead.")
+
+
 class DetailsForm(forms.Form):
     first_name = forms.CharField(max_length=100, label=_("First name"))
     last_name = forms.CharField(max_length=100, label=_("Last name"))
@@ -103,6 +107,17 @@ class DetailsForm(forms.Form):
         ),
     )
     policy = forms.BooleanField(label=_("I have read and accept the cancellation and no-show policy above."))
+    send_code_by = forms.ChoiceField(
+        label=_("Send my code by"),
+        choices=[(VerificationChannel.EMAIL, _("E-mail")), (VerificationChannel.SMS, _("Text to my mobile"))],
+        initial=VerificationChannel.EMAIL,
+        required=False,  # e-mail when not chosen
+        widget=forms.RadioSelect,
+    )
+
+    def clean_send_code_by(self):
+        return self.cleaned_data["send_code_by"] or VerificationChannel.EMAIL
+
     # A field people never see (hidden by CSS, not by type=hidden): bots fill it in.
     website = forms.CharField(required=False, label=_("Leave this empty"), max_length=200)
 
@@ -113,8 +128,16 @@ class DetailsForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("sms_consent") and not cleaned.get("phone"):
+        phone = cleaned.get("phone")
+        if cleaned.get("sms_consent") and not phone:
             self.add_error("phone", _("Add a mobile number to get texts, or untick the box."))
+        if cleaned.get("send_code_by") == VerificationChannel.SMS and "phone" not in self.errors:
+            if not phone:
+                self.add_error("phone", NO_PHONE_FOR_CODE)
+            elif phone.country_code != 1:
+                # Codes by text go to North American numbers only: texts to premium-rate numbers
+                # abroad are the usual way such forms are abused.
+                self.add_error("phone", ABROAD_FOR_CODE)
         return cleaned
 
     @property
@@ -126,7 +149,7 @@ class CodeForm(forms.Form):
     code = forms.RegexField(
         regex=r"\A[0-9]{6}\Z",
         max_length=6,
-        label=_("The 6-digit code we e-mailed you"),
+        label=_("The 6-digit code we sent you"),
         error_messages={"invalid": _("The code is six digits, 0 to 9.")},
     )
 

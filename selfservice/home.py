@@ -26,13 +26,11 @@ from practice.client_language import client_language
 from practice.models import Client, Practice
 from scheduling.models import AppointmentParticipant, AppointmentStatus
 from selfservice.models import ClientHomeLink, VerificationCode, VerificationPurpose
-from selfservice.services import RateLimited, keyed_digest, normalized_address
+from selfservice.services import keyed_digest, normalized_address, rate_limit_count
 
 LIFETIME = timedelta(days=30)
 TOKEN_BYTES = 24
 MAX_TOKEN_LENGTH = 64
-LINK_REQUESTS_PER_ADDRESS = (3, timedelta(minutes=15))
-LINK_REQUESTS_PER_PRACTICE = (60, timedelta(hours=1))
 UPCOMING_LIMIT = 10
 # Sessions the home lists: coming up, or on now (a client may still join).
 HOME_STATUSES = (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED, AppointmentStatus.IN_PROGRESS)
@@ -75,17 +73,10 @@ def home_link_send(*, practice: Practice, email: str, now: datetime) -> None:
     is known: unknown addresses get nothing, and the page answers the same. Rate-limited per address
     and per practice, counted whether or not the address is known."""
     address_hash = keyed_digest(normalized_address(email))
-    per_address, address_window = LINK_REQUESTS_PER_ADDRESS
-    per_practice, practice_window = LINK_REQUESTS_PER_PRACTICE
     with transaction.atomic():
-        recent = VerificationCode.objects.filter(practice=practice, purpose=VerificationPurpose.HOME_LINK)
-        if recent.filter(created_at__gt=now - practice_window).count() >= per_practice:
-            raise RateLimited("practice")
-        if (
-            recent.filter(address_hash=address_hash, created_at__gt=now - address_window).count()
-            >= per_address
-        ):
-            raise RateLimited("address")
+        rate_limit_count(
+            practice=practice, purpose=VerificationPurpose.HOME_LINK, address_hash=address_hash, now=now
+        )
         VerificationCode.objects.create(
             practice=practice,
             purpose=VerificationPurpose.HOME_LINK,

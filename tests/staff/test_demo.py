@@ -250,7 +250,13 @@ def test_the_demo_shows_the_booking_page_a_waiting_request_and_a_waitlist_offer(
     """A newcomer finds every self-service feature working: both booking pages on with matched
     clinicians, a request in the queue, documents to complete, a waitlist with entries, and a
     cancelled session whose time the worker offers to the first clients in line."""
-    from selfservice.models import BookingRequest, BookingRequestStatus, DocumentTemplate, MatchingProfile
+    from selfservice.models import (
+        BookingRequest,
+        BookingRequestStatus,
+        DocumentTemplate,
+        MatchingProfile,
+        OnlineBooking,
+    )
     from waitlist.models import FreedSlot, Offer, WaitlistEntry
 
     now = datetime(2026, 5, 12, 13, 30, tzinfo=NEW_YORK)  # a Tuesday, in the demo's hours
@@ -259,14 +265,19 @@ def test_the_demo_shows_the_booking_page_a_waiting_request_and_a_waitlist_offer(
     for slug in ("lakeside", "harbor"):
         assert client.get(f"/book/{slug}/").status_code == 200
     assert MatchingProfile.objects.filter(clinician__practice__slug="lakeside").count() == 3
+    lakeside_online = OnlineBooking.objects.get(practice__slug="lakeside")
+    assert lakeside_online.known_clients_book_instantly
+    assert Client.objects.filter(practice__slug="lakeside", email="ava.thompson@example.com").count() == 1
     statuses = dict(BookingRequest.objects.values_list("first_name", "status"))
     assert statuses == {"Nora": BookingRequestStatus.PENDING, "Omar": BookingRequestStatus.PROPOSED}
     proposed = BookingRequest.objects.get(first_name="Omar")
     assert proposed.requested_starts_at < proposed.starts_at and proposed.hold.starts_at == proposed.starts_at
     assert DocumentTemplate.objects.filter(practice__slug="lakeside").count() == 2
     assert WaitlistEntry.objects.filter(practice__slug="lakeside").count() == 3
-    freed = FreedSlot.objects.get()
+    freed = FreedSlot.objects.get(source="cancelled")
     assert freed.starts_at - now > timedelta(days=1)
+    given_back = FreedSlot.objects.get(source="request_declined")
+    assert given_back.starts_at == proposed.requested_starts_at, "the time first asked for is free again"
     assert Offer.objects.filter(slot=freed).exists(), "the freed time is offered to the waitlist"
 
 
