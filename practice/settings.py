@@ -256,13 +256,18 @@ DISPATCH_SENDING_LEASE_SECONDS = env.int("DISPATCH_SENDING_LEASE_SECONDS", defau
 # again after this long. It must exceed the time to prepare one batch.
 DISPATCH_CLAIM_LEASE_SECONDS = env.int("DISPATCH_CLAIM_LEASE_SECONDS", default=60)
 # Rows marked "sending" by one durable commit before their provider calls (DISPATCH_CONCURRENCY at
-# a time, two chunks in flight): a dispatcher killed mid-burst leaves at most twice this many
-# "unknown"; fewer means more commits (each waits for the WAL flush), which bounds a
-# top-of-the-hour burst (docs/benchmarks.md).
-DISPATCH_HANDOVER_CHUNK = env.int("DISPATCH_HANDOVER_CHUNK", default=64)
+# a time; a chunk is handed over when the previous one's calls have answered): a dispatcher killed
+# mid-burst leaves at most this many "unknown"; fewer means more commits (each waits for the WAL
+# flush), which bounds a top-of-the-hour burst (docs/benchmarks.md). 128: as many as the two chunks
+# of 64 that could be left before issue #19.
+DISPATCH_HANDOVER_CHUNK = env.int("DISPATCH_HANDOVER_CHUNK", default=128)
 # The scheduled dispatcher task sweeps every DISPATCH_INTERVAL_SECONDS for just under a minute,
 # because django-q2 schedules run at most once a minute.
 DISPATCH_INTERVAL_SECONDS = env.int("DISPATCH_INTERVAL_SECONDS", default=5)
+# The long-running dispatcher (manage.py run_dispatcher, the worker's loop) claims rows this long
+# before they fall due and decides and renders them ahead, so a top-of-the-hour burst is only
+# handed over at its second (docs/benchmarks.md, B1). 0: nothing is prepared ahead.
+DISPATCH_LOOKAHEAD_SECONDS = env.int("DISPATCH_LOOKAHEAD_SECONDS", default=60)
 for _name in (
     "DISPATCH_BATCH_SIZE",
     "DISPATCH_CONCURRENCY",
