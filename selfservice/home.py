@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -25,8 +25,11 @@ from django.utils.translation import gettext
 from practice.client_language import client_language
 from practice.models import Client, Practice
 from scheduling.models import AppointmentParticipant, AppointmentStatus
+from selfservice.forms import DAY_PARTS, WEEKDAYS
 from selfservice.models import ClientHomeLink, VerificationCode, VerificationPurpose
 from selfservice.services import keyed_digest, normalized_address, rate_limit_count
+from waitlist.models import EntryStatus
+from waitlist.services import entries_of_client
 
 LIFETIME = timedelta(days=30)
 TOKEN_BYTES = 24
@@ -147,3 +150,36 @@ def upcoming_sessions(*, client: Client, now: datetime) -> list[UpcomingSession]
             )
         )
     return sessions
+
+
+@dataclass(frozen=True)
+class WaitlistWish:
+    entry_id: int
+    service_name: str
+    clinician_names: list[str]  # empty: any who offers the service
+    days: list[str]  # empty: any day
+    times: list[str]  # empty: any time, on the client's clock
+    latest_date: date | None
+    paused: bool
+
+
+def waitlist_of(client: Client) -> list[WaitlistWish]:
+    """The client's entries still waiting, in words for their home page."""
+    weekday_names = dict(WEEKDAYS)
+    part_names = {(start, end): label for _value, label, start, end in DAY_PARTS}
+    wishes = []
+    for entry in entries_of_client(client):
+        wishes.append(
+            WaitlistWish(
+                entry_id=entry.pk,
+                service_name=entry.service_type.name,
+                clinician_names=[clinician.display_name for clinician in entry.clinicians.all()],
+                days=[str(weekday_names[day]) for day in entry.weekdays if day in weekday_names],
+                times=[
+                    str(part_names.get((start, end), f"{start}-{end}")) for start, end in entry.time_windows
+                ],
+                latest_date=entry.latest_date,
+                paused=entry.status == EntryStatus.PAUSED,
+            )
+        )
+    return wishes

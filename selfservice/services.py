@@ -60,6 +60,7 @@ from selfservice.models import (
 )
 from selfservice.models import VerificationChannel as Channel
 from selfservice.selectors import new_client_rules, times_for
+from waitlist.services import entry_create_from_booking_page
 
 logger = logging.getLogger(__name__)
 
@@ -378,6 +379,67 @@ def booking_instant_create(
         if sms_consent_phone and client.sms_consent_at is None and client.phone == sms_consent_phone:
             client_sms_opt_in(client=client, source=ConsentSource.ONLINE_BOOKING, now=now)
     return appointment
+
+
+# --- "Nothing fits — tell me when something opens" ----------------------------------------------
+
+
+def waitlist_join_from_booking_page(
+    *,
+    practice: Practice,
+    person: Person,
+    address: str,
+    channel: str,
+    service_type,
+    modality: str,
+    clinicians,
+    weekdays,
+    time_windows,
+    latest_date,
+    now: datetime | None = None,
+):
+    """Put the person whose ``address`` was just verified on the practice's waitlist
+    (waitlist.services.entry_create_from_booking_page: asking twice updates their entry). A known
+    client (exactly one active client with the address) waits as themselves; anyone else gets a
+    client record made from the page's details (source "online booking", SMS consent recorded
+    as ticked) where the practice accepts new clients, else ValidationError. Returns the entry."""
+    now = now or timezone.now()
+    online = online_booking_of(practice)
+    if not online.enabled:
+        raise ValidationError("This practice does not take bookings online.")
+    with transaction.atomic():
+        client = known_client_for(practice=practice, address=address, channel=channel)
+        if client is None:
+            if not online.accepts_new_clients:
+                raise ValidationError(
+                    gettext("%(practice)s is not taking new clients online right now. Please call us.")
+                    % {"practice": practice.name},
+                    code="not_accepting",
+                )
+            client = client_create(
+                practice=practice,
+                fields={
+                    "first_name": person.first_name,
+                    "last_name": person.last_name,
+                    "email": person.email,
+                    "phone": person.phone,
+                    "timezone": person.timezone,
+                    "source": "online_booking",
+                },
+                sms_consent=person.sms_consent and bool(person.phone),
+                consent_source=ConsentSource.ONLINE_BOOKING,
+                by=None,
+            )
+        return entry_create_from_booking_page(
+            client=client,
+            service_type=service_type,
+            modality=modality,
+            clinicians=clinicians,
+            weekdays=weekdays,
+            time_windows=time_windows,
+            latest_date=latest_date,
+            now=now,
+        )
 
 
 def _record_event(request: BookingRequest, event_type: str, now: datetime) -> None:
