@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", choices=(*BENCHMARKS, "all"))
     parser.add_argument("-n", type=int, default=30_000, help="Reminders in the burst (30,000).")
     parser.add_argument("--q2-seconds", type=float, default=30, help="Time box of the django-q2 baseline.")
-    parser.add_argument("--skip", action="append", default=[], help="Skip a part: crash, q2 (B1), latency (B6).")
+    parser.add_argument("--skip", action="append", default=[], help="Skip: crash, q2 (B1), latency (B6).")
     parser.add_argument("--parallel", action="store_true", help="Also run 2 dispatcher processes at once.")
     parser.add_argument(
         "--production", action="store_true", help="Also run the burst through qcluster and the real schedule."
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--b6-entries", type=int, default=20_000, help="B6: clients waiting (20,000).")
     parser.add_argument("--b6-rate", type=float, default=10, help="B6: steady cancellations a second (10).")
     parser.add_argument("--b6-seed", type=int, default=16, help="B6: seed of the simulation (16).")
-    parser.add_argument("--b6-profile", default="", help="B6: write a pyinstrument profile of the simulation here.")
+    parser.add_argument("--b6-profile", default="", help="B6: profile the simulation here.")
     parser.add_argument("--json", default="", help="Also write the figures to this JSON file.")
     args = parser.parse_args(argv)
 
