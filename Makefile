@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test test-postgres test-all lint format check-deploy migrations-check ci clean venv bench
+.PHONY: messages demo test test-postgres test-all lint format check-deploy migrations-check ci clean venv bench
 
 # Reinstall only when the pinned dependencies change.
 $(VENV)/.installed: pyproject.toml
@@ -67,3 +67,9 @@ ci:
 
 clean:
 	rm -rf $(VENV) staticfiles attend.sqlite3 attend.sqlite3-*
+
+## messages: refresh the Spanish catalogue of the client pages from the code, then compile it
+# (locale/es/LC_MESSAGES/django.po; the compiled .mo is committed so a fresh clone needs no gettext).
+messages: venv
+	$(PY) manage.py makemessages -l es --ignore=.venv --ignore=tests --ignore=staticfiles --no-obsolete --add-location=file
+	$(PY) manage.py compilemessages -l es --ignore=.venv

@@ -12,10 +12,12 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from messaging import after_session
+from practice.client_language import activate_for_client
 from practice.forms import add_service_errors
 
 RATINGS = [(str(value), str(value)) for value in range(1, 6)]
@@ -23,23 +25,23 @@ RATINGS = [(str(value), str(value)) for value in range(1, 6)]
 
 class SurveyForm(forms.Form):
     session_rating = forms.TypedChoiceField(
-        label="How was your session overall? (1 = poor, 5 = excellent)",
+        label=_("How was your session overall? (1 = poor, 5 = excellent)"),
         choices=RATINGS,
         coerce=int,
         widget=forms.RadioSelect,
     )
     joining_rating = forms.TypedChoiceField(
-        label="How easy was it to join? (1 = very hard, 5 = very easy)",
+        label=_("How easy was it to join? (1 = very hard, 5 = very easy)"),
         choices=RATINGS,
         coerce=int,
         widget=forms.RadioSelect,
     )
     comment = forms.CharField(
-        label="Anything you'd like us to know? (optional)",
+        label=_("Anything you'd like us to know? (optional)"),
         required=False,
         max_length=after_session.MAX_COMMENT,
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="Please don't include anything private; the practice's staff read this.",
+        help_text=_("Please don't include anything private; the practice's staff read this."),
     )
 
     def __init__(self, *args, **kwargs):
@@ -63,10 +65,11 @@ def after_session_page(request, token: str) -> HttpResponse:
     participant = after_session.after_session_participant(token, now)
     if participant is None:
         return _page(request, "messaging/after_session_invalid.html", {}, status=404)
+    activate_for_client(participant.client)
     appointment = participant.appointment
     here = reverse("after_session", args=[token])
     if request.method == "POST" and request.POST.get("action") == "book":
-        _, new = after_session.next_session_request(participant=participant)
+        _request, new = after_session.next_session_request(participant=participant)
         return HttpResponseRedirect(here + ("?booked=1" if new else "?booked=again"))
     existing = after_session.survey_response_of(participant)
     initial = {}

@@ -11,6 +11,14 @@ class MessagingConfig(AppConfig):
 
         events.subscribe(on_appointment_event)
 
+        # Client pages read in the language of the client's messages (practice.client_language).
+        from messaging import languages
+        from practice import client_language
+
+        client_language.register(
+            client_language=languages.client_language, practice_languages=languages.practice_languages
+        )
+
         # Registered here rather than in practice/audit.py: practice must not import messaging.
         from auditlog.registry import auditlog
 

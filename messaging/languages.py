@@ -45,6 +45,23 @@ def offered_languages(sequence) -> list[str]:
     return list(dict.fromkeys(offered)) or [DEFAULT_LANGUAGE]
 
 
+def practice_languages(practice) -> list[str]:
+    """The practice's offered languages without making its sequence (a GET must not write)."""
+    from messaging.models import Sequence
+
+    stored = Sequence.objects.filter(practice=practice).values_list("languages", flat=True).first()
+    return list(dict.fromkeys(code for code in (stored or []) if code in LANGUAGES)) or [DEFAULT_LANGUAGE]
+
+
+def client_language(client) -> str:
+    """The language of a client's messages, and so of their pages (practice.client_language)."""
+    from messaging.models import ClientPreferences
+
+    chosen = ClientPreferences.objects.filter(client=client).values_list("language", flat=True).first()
+    offered = practice_languages(client.practice)
+    return chosen if chosen in offered else offered[0]
+
+
 def default_language(sequence) -> str:
     return offered_languages(sequence)[0]
 

@@ -12,6 +12,8 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -19,6 +21,7 @@ from messaging import preferences as prefs
 from messaging.languages import language_choices, message_language
 from messaging.quiet_hours import PRACTICE, window
 from messaging.services import sequence_for
+from practice.client_language import activate_for_client
 from practice.consent import ConsentError
 
 TEXTS, EMAIL_ONLY = "texts", "email"
@@ -26,22 +29,25 @@ TEXTS, EMAIL_ONLY = "texts", "email"
 
 class PreferencesForm(forms.Form):
     channel = forms.ChoiceField(
-        label="How should we reach you?",
-        choices=[(TEXTS, "Texts and e-mail"), (EMAIL_ONLY, "E-mail only, no texts")],
+        label=gettext_lazy("How should we reach you?"),
+        choices=[
+            (TEXTS, gettext_lazy("Texts and e-mail")),
+            (EMAIL_ONLY, gettext_lazy("E-mail only, no texts")),
+        ],
         widget=forms.RadioSelect,
     )
     quiet_start = forms.TimeField(
-        label="Quiet from",
+        label=gettext_lazy("Quiet from"),
         required=False,
         widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
     )
     quiet_end = forms.TimeField(
-        label="Quiet until",
+        label=gettext_lazy("Quiet until"),
         required=False,
         widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
     )
     wanted_steps = forms.MultipleChoiceField(
-        label="Reminders you'd like",
+        label=gettext_lazy("Reminders you'd like"),
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
@@ -65,7 +71,8 @@ class PreferencesForm(forms.Form):
         if channel == TEXTS and not self.client.phone:
             practice = self.client.practice
             raise forms.ValidationError(
-                f"We don't have a mobile number for you. Please call {practice.name} to add one."
+                _("We don't have a mobile number for you. Please call %(practice)s to add one.")
+                % {"practice": practice.name}
             )
         return channel
 
@@ -76,11 +83,11 @@ class PreferencesForm(forms.Form):
             return cleaned
         if (start is None) != (end is None):
             missing = "quiet_end" if end is None else "quiet_start"
-            self.add_error(missing, "Please give both a start and an end, or leave both empty.")
+            self.add_error(missing, _("Please give both a start and an end, or leave both empty."))
         elif start is not None and start == end:
-            self.add_error("quiet_end", "The end must differ from the start.")
+            self.add_error("quiet_end", _("The end must differ from the start."))
         elif start is not None and prefs.quiet_hours_length(start, end) > prefs.MAX_QUIET_HOURS:
-            self.add_error("quiet_end", "Quiet hours can be at most 12 hours long.")
+            self.add_error("quiet_end", _("Quiet hours can be at most 12 hours long."))
         return cleaned
 
 
@@ -90,7 +97,10 @@ def practice_quiet_hours_label(sequence) -> str:
     practice_window = window(sequence.quiet_start, sequence.quiet_end, PRACTICE)
     if practice_window is None:
         return ""
-    return f"from {practice_window.start:%-I:%M %p} to {practice_window.end:%-I:%M %p}"
+    return _("from %(start)s to %(end)s") % {
+        "start": f"{practice_window.start:%-I:%M %p}",
+        "end": f"{practice_window.end:%-I:%M %p}",
+    }
 
 
 def _page(request, template: str, context: dict, status: int = 200) -> HttpResponse:
@@ -109,6 +119,7 @@ def preference_center(request, token: str) -> HttpResponse:
     client = prefs.preference_link_client(token, now)
     if client is None:
         return _page(request, "messaging/preferences_invalid.html", {}, status=404)
+    activate_for_client(client)
     practice = client.practice
     steps = prefs.optional_steps_for(practice)
     current = prefs.preferences_of(client)
@@ -144,6 +155,8 @@ def preference_center(request, token: str) -> HttpResponse:
             form.add_error("channel", str(error))
         else:
             return HttpResponseRedirect(reverse("preference_center", args=[token]) + "?saved=1")
+    # A client who just chose another language reads the rest of this page in it.
+    activate_for_client(client)
     context = {
         "practice": practice,
         "greeting_name": client.greeting_name,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from messaging.models import Audience, ClientPreferences, PreferenceLink, Step
 from messaging.sequences import sequence_for
@@ -33,12 +34,15 @@ MAX_QUIET_HOURS = timedelta(hours=12)
 # the 15-minute text (it carries the join link when it is needed); texts as a whole can still
 # be switched to e-mail.
 OPTIONAL_STEP_KEYS: dict[str, str] = {
-    "t24_sms": "A reminder the day before a video session",
-    "t24_sms_in_person": "A reminder the day before an in-person session",
-    "t2h_tech_check": "A prompt 2 hours before a video session to test your camera and connection "
-    "(only if you haven't yet)",
-    "t0_push": "A browser notification when your video session starts",
-    "after_session": "An e-mail after each session with two quick questions and a link to book your next one",
+    "t24_sms": _("A reminder the day before a video session"),
+    "t24_sms_in_person": _("A reminder the day before an in-person session"),
+    "t2h_tech_check": _(
+        "A prompt 2 hours before a video session to test your camera and connection (only if you haven't yet)"
+    ),
+    "t0_push": _("A browser notification when your video session starts"),
+    "after_session": _(
+        "An e-mail after each session with two quick questions and a link to book your next one"
+    ),
 }
 
 

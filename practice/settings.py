@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "practice.client_language.ResetLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "practice.middleware.RefuseNulInQueryMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -183,6 +184,9 @@ AXES_VERBOSE = False
 
 # --- Internationalisation and time -----------------------------------------------------
 LANGUAGE_CODE = "en-us"
+# Client pages come in these languages (practice.client_language); staff pages are English.
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

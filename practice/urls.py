@@ -3,6 +3,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.urls import include, path, reverse
+from django.views.i18n import set_language
 from django_otp.admin import OTPAdminSite
 
 # The operator console requires a verified second factor like every other staff page.
@@ -43,4 +44,7 @@ urlpatterns = [
     path("api/", include("scheduling.api.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    # The English/Español switch of a practice's public pages: a POST that sets Django's
+    # language cookie (practice.client_language), so no URL names a language or a person.
+    path("language/", set_language, name="set_language"),
 ]

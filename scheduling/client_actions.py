@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from practice.models import ClinicianProfile
 from scheduling.availability import Audience, Slot, local_label, open_slots, slot_rules, upcoming_slots
@@ -74,7 +76,7 @@ def manage_link_for(
 
 def _follow_moves(participant: AppointmentParticipant) -> AppointmentParticipant:
     """The same client's place in the session this one was moved to, if it was rescheduled."""
-    for _ in range(MAX_FOLLOWED_MOVES):
+    for _step in range(MAX_FOLLOWED_MOVES):
         appointment = participant.appointment
         if appointment.status != AppointmentStatus.RESCHEDULED:
             break
@@ -249,7 +251,7 @@ def appointment_client_cancel(*, participant: AppointmentParticipant, now: datet
     """The client cancelled on their session page, within the practice policy: the cancellation
     is recorded as the client's, and as late if it falls inside the late-cancel window."""
     if not client_options(participant, now).can_cancel:
-        raise ValidationError("This session can no longer be cancelled online; please call the practice.")
+        raise ValidationError(_("This session can no longer be cancelled online; please call the practice."))
     with transaction.atomic():
         appointment = appointment_cancel(
             appointment=participant.appointment,
@@ -306,8 +308,10 @@ def activity_record(
 MOVES_COUNTED_OVER = timedelta(days=30)
 # The "pick a new time" page lists the open slots of this many days (the next ones that have any).
 MOVE_DAYS_SHOWN = 5
-CLIENT_BUSY_MESSAGE = "You have another session at that time. Please pick another time."
-SLOT_TAKEN_MESSAGE = "Sorry, that time was just taken by someone else. Here are the times still open."
+CLIENT_BUSY_MESSAGE = gettext_lazy("You have another session at that time. Please pick another time.")
+SLOT_TAKEN_MESSAGE = gettext_lazy(
+    "Sorry, that time was just taken by someone else. Here are the times still open."
+)
 
 
 @dataclass(frozen=True)
@@ -337,27 +341,38 @@ def client_move_check(
     only, within the practice's limits on moves. Otherwise the request path stays."""
     appointment = participant.appointment
     policy = policy or BookingPolicy.for_practice(appointment.practice)
-    call = "please use “I need to reschedule” or call the practice."
+    # Worded in the language of the page that asks (practice.client_language).
+    call = _("please use “I need to reschedule” or call the practice.")
     if not policy.clients_may_reschedule:
-        return MoveCheck(False, f"Sessions can't be moved online here; {call}")
+        return MoveCheck(False, _("Sessions can't be moved online here; %(call)s") % {"call": call})
     if not appointment.is_upcoming or now >= appointment.starts_at:
-        return MoveCheck(False, "This session can no longer be moved.")
+        return MoveCheck(False, _("This session can no longer be moved."))
     if appointment.service_type.is_group or appointment.participants.count() > 1:
-        return MoveCheck(False, f"This is a group session, so it can't be moved online; {call}")
+        return MoveCheck(
+            False, _("This is a group session, so it can't be moved online; %(call)s") % {"call": call}
+        )
     if appointment.is_late_cancel_at(now):
         hours = appointment.practice.late_cancel_window_hours
         return MoveCheck(
-            False, f"It is less than {hours} hours before your session, so it can't be moved online; {call}"
+            False,
+            _("It is less than %(hours)s hours before your session, so it can't be moved online; %(call)s")
+            % {"hours": hours, "call": call},
         )
     if _moves_of_session(appointment) >= policy.max_moves_per_session:
         return MoveCheck(
-            False, f"This session has already been moved {policy.max_moves_per_session} times; {call}"
+            False,
+            _("This session has already been moved %(times)s times; %(call)s")
+            % {"times": policy.max_moves_per_session, "call": call},
         )
     recent = AppointmentActivity.objects.filter(
         participant__client_id=participant.client_id, kind=ActivityKind.MOVED, at__gt=now - MOVES_COUNTED_OVER
     ).count()
     if recent >= policy.max_moves_per_client:
-        return MoveCheck(False, f"You have moved {recent} sessions in the last 30 days; {call}")
+        return MoveCheck(
+            False,
+            _("You have moved %(count)s sessions in the last 30 days; %(call)s")
+            % {"count": recent, "call": call},
+        )
     return MoveCheck(True)
 
 
@@ -434,7 +449,7 @@ def appointment_client_move(
     target = clinician or appointment.clinician
     if target.pk not in {c.pk for c in client_move_clinicians(participant, policy)}:
         raise ValidationError(
-            "You can move this session to a time with the same clinician only.", code="not_allowed"
+            _("You can move this session to a time with the same clinician only."), code="not_allowed"
         )
     old_label = local_label(appointment.starts_at, appointment.practice.zoneinfo)
     try:

@@ -18,18 +18,23 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from practice.client_language import activate_for_client
 from scheduling import client_actions
 from scheduling.models import ActivityChannel, AppointmentStatus, BookingPolicy
 
 ACTIONS = ("confirm", "reschedule", "cancel")
 DONE_MESSAGES = {
-    "confirm": "Thanks, your session is confirmed.",
-    "reschedule": "Thanks, we've let the front desk know. They will contact you to find a new time.",
-    "cancel": "Done. You'll also get a confirmation of the cancellation by text or e-mail.",
-    "move": "Done: your session is moved to the time below.",
+    "confirm": gettext_lazy("Thanks, your session is confirmed."),
+    "reschedule": gettext_lazy(
+        "Thanks, we've let the front desk know. They will contact you to find a new time."
+    ),
+    "cancel": gettext_lazy("Done. You'll also get a confirmation of the cancellation by text or e-mail."),
+    "move": gettext_lazy("Done: your session is moved to the time below."),
 }
 # A slot in a URL: its start in UTC, e.g. 20260610T140000Z (an instant, not a wall-clock time).
 SLOT_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -75,11 +80,12 @@ def client_manage(request, token: str) -> HttpResponse:
     participant = client_actions.manage_link_participant(token, now)
     if participant is None:
         return _page(request, "scheduling/client_manage_invalid.html", {}, status=404)
+    activate_for_client(participant.client)
     context = _context(participant, now) | {"token": token}
     if request.method == "POST":
         action = request.POST.get("action", "")
         if action not in ACTIONS:
-            context["error"] = "Please choose one of the buttons."
+            context["error"] = _("Please choose one of the buttons.")
             return _page(request, "scheduling/client_manage.html", context, status=400)
         try:
             if action == "confirm":
@@ -93,7 +99,7 @@ def client_manage(request, token: str) -> HttpResponse:
             elif action == "cancel":
                 if request.POST.get("sure") != "yes":
                     # A form error the client corrects on the page, not a bad request.
-                    context["error"] = "Please tick the box to confirm that you want to cancel."
+                    context["error"] = _("Please tick the box to confirm that you want to cancel.")
                     return _page(request, "scheduling/client_manage.html", context)
                 client_actions.appointment_client_cancel(participant=participant, now=now)
         except ValidationError as error:
@@ -165,6 +171,7 @@ def client_move(request, token: str) -> HttpResponse:
     participant = client_actions.manage_link_participant(token, now)
     if participant is None:
         return _page(request, "scheduling/client_manage_invalid.html", {}, status=404)
+    activate_for_client(participant.client)
     return _move_page(request, token, participant, now, clinician_value=request.GET.get("with", ""))
 
 
@@ -176,6 +183,7 @@ def client_move_confirm(request, token: str) -> HttpResponse:
     participant = client_actions.manage_link_participant(token, now)
     if participant is None:
         return _page(request, "scheduling/client_manage_invalid.html", {}, status=404)
+    activate_for_client(participant.client)
     data = request.POST if request.method == "POST" else request.GET
     starts_at = _parse_slot(data.get("at", ""))
     clinician_value = data.get("with", "")
@@ -186,11 +194,11 @@ def client_move_confirm(request, token: str) -> HttpResponse:
             participant,
             now,
             clinician_value=clinician_value,
-            error="Please pick one of the times below.",
+            error=_("Please pick one of the times below."),
             status=400,
         )
     policy = BookingPolicy.for_practice(participant.appointment.practice)
-    clinician, _ = _move_clinician(participant, policy, clinician_value)
+    clinician, _allowed = _move_clinician(participant, policy, clinician_value)
     if request.method == "POST":
         try:
             client_actions.appointment_client_move(

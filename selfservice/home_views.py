@@ -12,10 +12,13 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from messaging.preferences import preference_link_for
+from practice.client_language import activate_for_client, activate_for_visitor, language_switch
 from practice.forms import add_service_errors
 from practice.models import Practice
 from scheduling.client_actions import manage_link_for
@@ -28,7 +31,9 @@ from selfservice.services import RateLimited
 
 
 class LinkRequestForm(forms.Form):
-    email = forms.EmailField(label="Your e-mail address", help_text="The one the practice has for you.")
+    email = forms.EmailField(
+        label=gettext_lazy("Your e-mail address"), help_text=gettext_lazy("The one the practice has for you.")
+    )
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("label_suffix", "")
@@ -42,6 +47,7 @@ def client_home(request, token: str):
     client = home.home_link_client(token, now)
     if client is None:
         return client_page(request, "selfservice/home_invalid.html", {}, status=404)
+    activate_for_client(client)
     if request.method == "POST":
         return _act(request, client, now)
     tz = client.zoneinfo(client.practice)
@@ -80,16 +86,17 @@ def _act(request, client, now):
 @require_http_methods(["GET", "POST"])
 def home_link_request(request, slug: str):
     practice = get_object_or_404(Practice, slug=slug)
+    activate_for_visitor(request, practice)
     form = LinkRequestForm(request.POST if request.method == "POST" else None)
     sent = False
     if request.method == "POST" and form.is_valid():
         try:
             home.home_link_send(practice=practice, email=form.cleaned_data["email"], now=timezone.now())
         except RateLimited:
-            form.add_error(None, "Too many links were asked for. Please wait a few minutes and try again.")
+            form.add_error(None, _("Too many links were asked for. Please wait a few minutes and try again."))
         else:
             sent = True
-    context = {"practice": practice, "form": form, "sent": sent}
+    context = {"practice": practice, "form": form, "sent": sent, "language_switch": language_switch(practice)}
     return client_page(request, "selfservice/home_link_request.html", context, tz=ZoneInfo(practice.timezone))
 
 
@@ -110,6 +117,7 @@ def client_document(request, token: str, template_pk: int):
     client = home.home_link_client(token, now)
     if client is None:
         return client_page(request, "selfservice/home_invalid.html", {}, status=404)
+    activate_for_client(client)
     template = get_object_or_404(
         DocumentTemplate.objects.for_practice(client.practice).filter(is_active=True), pk=template_pk
     )

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
 CONCERN_POINTS = 3
 LANGUAGE_POINTS = 4
 AVAILABLE_POINTS = 2
@@ -79,17 +82,26 @@ def score(needs: Needs, candidate: Candidate) -> tuple[float, list[str]]:
     ]
     if shared:
         points += CONCERN_POINTS * len(shared)
-        reasons.append("works with " + _and_list([name.lower() for name in shared]))
+        reasons.append(
+            _("works with %(concerns)s") % {"concerns": _and_list([name.lower() for name in shared])}
+        )
     language = needs.language.strip().lower()
     if language and language != "english" and language in candidate.languages:
         points += LANGUAGE_POINTS
-        reasons.append(f"speaks {needs.language.strip().title()}")
+        reasons.append(_("speaks %(language)s") % {"language": needs.language.strip().title()})
     if candidate.open_times:
         points += AVAILABLE_POINTS + min(candidate.open_times, PLENTY_OF_TIMES) / PLENTY_OF_TIMES
         count = candidate.open_times
-        reasons.append(f"{count} open time{'s' if count != 1 else ''} in the next two weeks")
+        reasons.append(
+            ngettext(
+                "%(count)s open time in the next two weeks",
+                "%(count)s open times in the next two weeks",
+                count,
+            )
+            % {"count": count}
+        )
     else:
-        reasons.append("no open times in the next two weeks yet")
+        reasons.append(_("no open times in the next two weeks yet"))
     return points, reasons
 
 
@@ -109,14 +121,14 @@ def rank(needs: Needs, candidates: list[Candidate]) -> list[Match]:
             score=-negative_points,
             why=_sentence(reasons),
         )
-        for negative_points, _, _, candidate, reasons in scored
+        for negative_points, _free, _name, candidate, reasons in scored
     ]
 
 
 def _and_list(words: list[str]) -> str:
-    if len(words) <= 2:
-        return " and ".join(words)
-    return ", ".join(words[:-1]) + " and " + words[-1]
+    if len(words) <= 1:
+        return "".join(words)
+    return _("%(first)s and %(last)s") % {"first": ", ".join(words[:-1]), "last": words[-1]}
 
 
 def _sentence(reasons: list[str]) -> str:

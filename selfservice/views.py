@@ -17,9 +17,11 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from practice.client_language import activate_for_visitor, language_switch
 from practice.models import ClinicianProfile, Practice
 from selfservice import matching, selectors, services
 from selfservice.forms import CodeForm, DetailsForm, NeedsForm, SlotChoiceForm
@@ -27,12 +29,20 @@ from selfservice.models import Concern, OnlineBooking, Payer
 from selfservice.pages import client_page
 
 
-def _booking(slug: str) -> tuple[Practice, OnlineBooking]:
+def _booking(request, slug: str) -> tuple[Practice, OnlineBooking]:
+    """The practice and its online-booking settings; the page reads in the visitor's language."""
     practice = get_object_or_404(Practice, slug=slug)
     online = services.online_booking_of(practice)
     if not online.enabled or not selectors.bookable_services(online):
         raise Http404("This practice does not take bookings online.")
+    activate_for_visitor(request, practice)
     return practice, online
+
+
+def _page(request, practice: Practice, template: str, context: dict, tz: ZoneInfo | None = None):
+    """A booking page, with the English/Español switch where the practice offers both."""
+    context = {"practice": practice, "language_switch": language_switch(practice), **context}
+    return client_page(request, template, context, tz=tz)
 
 
 def _state(request, practice: Practice) -> dict:
@@ -68,20 +78,23 @@ def _needs_form(request, practice: Practice, data=None) -> NeedsForm:
 
 def _policy_text(practice: Practice, online: OnlineBooking) -> str:
     if online.cancellation_policy.strip():
-        return online.cancellation_policy.strip()
-    text = (
-        f"Please cancel or move a session at least {practice.late_cancel_window_hours} hours "
-        "before it starts. Sessions cancelled later, or missed, "
-    )
+        return online.cancellation_policy.strip()  # the practice's own words, as written
+    hours = practice.late_cancel_window_hours
     if practice.no_show_fee:
-        return text + f"may be charged a fee of ${practice.no_show_fee}."
-    return text + "count as missed sessions."
+        return _(
+            "Please cancel or move a session at least %(hours)s hours before it starts. Sessions "
+            "cancelled later, or missed, may be charged a fee of $%(fee)s."
+        ) % {"hours": hours, "fee": practice.no_show_fee}
+    return _(
+        "Please cancel or move a session at least %(hours)s hours before it starts. Sessions "
+        "cancelled later, or missed, count as missed sessions."
+    ) % {"hours": hours}
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
 def book_start(request, slug: str):
-    practice, _ = _booking(slug)
+    practice, _online = _booking(request, slug)
     form = _needs_form(request, practice, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -99,8 +112,8 @@ def book_start(request, slug: str):
             timezone=data["timezone"],
         )
         return redirect("book_matches", slug=practice.slug)
-    return client_page(
-        request, "selfservice/book_start.html", {"practice": practice, "form": form, "step": 1}
+    return _page(
+        request, practice, "selfservice/book_start.html", {"practice": practice, "form": form, "step": 1}
     )
 
 
@@ -122,16 +135,17 @@ def _needs(request, practice) -> tuple[matching.Needs, dict] | None:
 @never_cache
 @require_http_methods(["GET"])
 def book_matches(request, slug: str):
-    practice, online = _booking(slug)
+    practice, online = _booking(request, slug)
     found = _needs(request, practice)
     if found is None:
         return redirect("book_start", slug=practice.slug)
-    needs, _ = found
+    needs, _raw = found
     service = selectors.bookable_services(online)[0]
     now = timezone.now()
     matches = matching.rank(needs, selectors.candidates(practice=practice, service=service, now=now))
-    return client_page(
+    return _page(
         request,
+        practice,
         "selfservice/book_matches.html",
         {"practice": practice, "matches": matches, "service": service, "step": 2},
     )
@@ -153,7 +167,7 @@ def _clinician(practice: Practice, pk: int) -> ClinicianProfile:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def book_times(request, slug: str, clinician_pk: int):
-    practice, online = _booking(slug)
+    practice, online = _booking(request, slug)
     if _needs(request, practice) is None:
         return redirect("book_start", slug=practice.slug)
     clinician = _clinician(practice, clinician_pk)
@@ -174,7 +188,7 @@ def book_times(request, slug: str, clinician_pk: int):
                 start=form.cleaned_data["start"],
             )
             return redirect("book_details", slug=practice.slug)
-        error = "That time was just taken. Here are the times open now."
+        error = _("That time was just taken. Here are the times open now.")
     days: dict = {}
     for slot in slots:
         local = slot.starts_at.astimezone(tz)
@@ -188,7 +202,7 @@ def book_times(request, slug: str, clinician_pk: int):
         "error": error,
         "step": 3,
     }
-    return client_page(request, "selfservice/book_times.html", context, tz=tz)
+    return _page(request, practice, "selfservice/book_times.html", context, tz=tz)
 
 
 def _chosen(request, practice) -> tuple[ClinicianProfile, object, datetime] | None:
@@ -206,7 +220,7 @@ def _chosen(request, practice) -> tuple[ClinicianProfile, object, datetime] | No
 @never_cache
 @require_http_methods(["GET", "POST"])
 def book_details(request, slug: str):
-    practice, online = _booking(slug)
+    practice, online = _booking(request, slug)
     chosen = _chosen(request, practice)
     if chosen is None:
         return redirect("book_start", slug=practice.slug)
@@ -220,7 +234,7 @@ def book_details(request, slug: str):
         try:
             services.verification_code_send(practice=practice, email=data["email"])
         except services.RateLimited:
-            form.add_error(None, "Too many codes were asked for. Please wait a few minutes and try again.")
+            form.add_error(None, _("Too many codes were asked for. Please wait a few minutes and try again."))
         else:
             _save(
                 request,
@@ -245,13 +259,13 @@ def book_details(request, slug: str):
         "policy": _policy_text(practice, online),
         "step": 4,
     }
-    return client_page(request, "selfservice/book_details.html", context, tz=tz)
+    return _page(request, practice, "selfservice/book_details.html", context, tz=tz)
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
 def book_verify(request, slug: str):
-    practice, _ = _booking(slug)
+    practice, _online = _booking(request, slug)
     state = _state(request, practice)
     chosen = _chosen(request, practice)
     if chosen is None:
@@ -263,19 +277,19 @@ def book_verify(request, slug: str):
             practice=practice, email=person["email"], code=form.cleaned_data["code"]
         ):
             form.add_error(
-                "code", "That code is not right, or it has expired. Check the latest e-mail from us."
+                "code", _("That code is not right, or it has expired. Check the latest e-mail from us.")
             )
         else:
             return _create_request(request, practice, chosen, person)
-    return client_page(
-        request, "selfservice/book_verify.html", {"practice": practice, "form": form, "step": 5}
+    return _page(
+        request, practice, "selfservice/book_verify.html", {"practice": practice, "form": form, "step": 5}
     )
 
 
 def _create_request(request, practice, chosen, person):
     clinician, service, starts_at = chosen
     state = _state(request, practice)
-    _, raw_needs = _needs(request, practice)
+    _parsed, raw_needs = _needs(request, practice)
     tz = _zone(request, practice)
     try:
         services.booking_request_create(
@@ -289,7 +303,9 @@ def _create_request(request, practice, chosen, person):
         )
     except ValidationError:
         _save(
-            request, practice, slot_taken="Sorry, someone took that time a moment ago. Please pick another."
+            request,
+            practice,
+            slot_taken=_("Sorry, someone took that time a moment ago. Please pick another."),
         )
         state.pop("start", None)
         request.session.modified = True
@@ -307,11 +323,11 @@ def _create_request(request, practice, chosen, person):
 @never_cache
 @require_http_methods(["GET"])
 def book_done(request, slug: str):
-    practice, _ = _booking(slug)
+    practice, _online = _booking(request, slug)
     done = _state(request, practice).get("done")
     if done is None:
         return redirect("book_start", slug=practice.slug)
     tz = ZoneInfo(done["timezone"])
     local = datetime.fromtimestamp(done["start"], tz=UTC).astimezone(tz)
     context = {"practice": practice, "clinician_name": done["clinician"], "local_start": local, "step": 6}
-    return client_page(request, "selfservice/book_done.html", context, tz=tz)
+    return _page(request, practice, "selfservice/book_done.html", context, tz=tz)

@@ -20,9 +20,11 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse, UnreadablePostError
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from practice.client_language import activate_for_client
 from practice.parsing import parse_int
 from telehealth import services, views
 from telehealth.models import TechCheckResult
@@ -98,6 +100,7 @@ def tech_check(request, token: str):
     participant, state = _participant_and_state(token)
     if participant is None:
         return views.invalid_link(request)
+    activate_for_client(participant.client)
     # Same wording and local times as the join page (its "too early" page links here).
     context = views._local_context(participant) | {"state": state, "token": token}
     if state not in RUNNABLE_STATES:
@@ -111,6 +114,7 @@ def tech_check(request, token: str):
         },
         "download_bytes": DOWNLOAD_PROBE_BYTES,
         "upload_bytes": UPLOAD_PROBE_BYTES,
+        "script_text": json.dumps(script_text()),
     }
     return views.client_page(request, "telehealth/techcheck.html", context)
 
@@ -203,6 +207,30 @@ def _read_payload(request):
         raise PayloadError({"payload": "is not valid JSON"}) from None
 
 
+def script_text() -> dict[str, str]:
+    """What static/js/techcheck.js says while it runs, in the page's language."""
+    return {
+        "waiting": _("Not checked yet"),
+        "running": _("Checking…"),
+        "ok": _("Works"),
+        "fail": _("Problem"),
+        "receiving": _("Checking how fast you can receive video…"),
+        "sending": _("Checking how fast you can send video…"),
+        "tip": _("Tip:"),
+        "passed_title": _("You're all set for your session."),
+        "failed_title": _("Some things need fixing before your session."),
+        "passed_done": _("Check finished: everything works."),
+        "failed_done": _("Check finished: some things need fixing."),
+        "unfinished_title": _(
+            "We couldn't finish the check. Please check that you are online and run it again."
+        ),
+        "unfinished_done": _("The check could not finish."),
+        "asking": _("Asking to use your camera and microphone. If your browser asks, choose Allow."),
+        "network": _("Checking your connection. This takes a few seconds…"),
+        "saving": _("Saving your results…"),
+    }
+
+
 def _too_many_results(participant) -> bool:
     since = timezone.now() - timedelta(hours=1)
     recent = TechCheckResult.objects.filter(participant=participant, created_at__gte=since)
@@ -214,10 +242,10 @@ def _evaluation_json(evaluation: Evaluation) -> dict:
         "passed": evaluation.passed,
         "checks": {str(check): ok for check, ok in evaluation.checks.items()},
         "problems": [
-            {"code": p.code, "check": str(p.check), "title": p.title, "fix": p.fix}
+            {"code": p.code, "check": str(p.check), "title": str(p.title), "fix": str(p.fix)}
             for p in evaluation.problems
         ],
-        "tips": list(evaluation.tips),
+        "tips": [str(tip) for tip in evaluation.tips],
     }
 
 
@@ -227,6 +255,7 @@ def tech_check_result(request, token: str):
     participant, refused = _runnable_participant(token)
     if refused:
         return refused
+    activate_for_client(participant.client)  # the problems and fixes are worded for the client
     try:
         measurements = measurements_from_payload(_read_payload(request))
     except PayloadError as error:

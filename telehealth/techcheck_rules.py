@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from django.utils.translation import gettext_lazy as _
+
 # Round trip to our server. Conversation starts to feel laggy above ~300 ms (ITU-T G.114
 # puts the comfortable limit at 150 ms one way).
 MAX_RTT_MS = 300
@@ -21,16 +23,18 @@ MIN_UPLOAD_MBPS = 1.0
 # tip: a client in a quiet room who said nothing has a working microphone.
 QUIET_MIC_LEVEL = 0.02
 
-NETWORK_FIX = (
+# The client's words, in the language of their page (practice.client_language); lazy, so each
+# is worded when the answer is written.
+NETWORK_FIX = _(
     "Move closer to your Wi-Fi router (or switch from mobile data to Wi-Fi), close other apps "
     "and tabs that use the internet, such as videos, games or downloads, then run the check again."
 )
-ALLOW_FIX = (
+ALLOW_FIX = _(
     "Tap the camera or lock icon next to the web address, choose Allow for the camera and the "
     "microphone, then reload this page. On an iPhone or iPad: Settings, then Safari, then Camera "
     "and Microphone, and choose Allow."
 )
-BROWSER_FIX = (
+BROWSER_FIX = _(
     "Open this link in an up-to-date Chrome, Edge, Firefox or Safari. On an iPhone or iPad, use Safari. "
     "Apps such as Facebook or Instagram open links in a built-in browser that cannot use the camera: "
     "choose Open in browser."
@@ -99,18 +103,41 @@ def browser_problems(m: Measurements) -> list[Problem]:
             Problem(
                 "insecure_page",
                 Check.BROWSER,
-                "This page was not opened securely, so the browser will not share the camera.",
-                "Open the link exactly as it was sent to you (it starts with https://).",
+                _("This page was not opened securely, so the browser will not share the camera."),
+                _("Open the link exactly as it was sent to you (it starts with https://)."),
             )
         ]
     if not (m.get_user_media and m.rtc_peer_connection):
         return [
-            Problem("unsupported_browser", Check.BROWSER, "This browser can't do video calls.", BROWSER_FIX)
+            Problem(
+                "unsupported_browser", Check.BROWSER, _("This browser can't do video calls."), BROWSER_FIX
+            )
         ]
     return []
 
 
 _DEVICE_WORDS = {Check.CAMERA: "camera", Check.MICROPHONE: "microphone"}
+# Whole sentences per device (other languages give each device its own article and gender).
+_DEVICE_TITLES = {
+    (Check.CAMERA, DeviceStatus.DENIED): _("Your browser is blocking the camera."),
+    (Check.MICROPHONE, DeviceStatus.DENIED): _("Your browser is blocking the microphone."),
+    (Check.CAMERA, DeviceStatus.NOT_FOUND): _("We couldn't find a camera."),
+    (Check.MICROPHONE, DeviceStatus.NOT_FOUND): _("We couldn't find a microphone."),
+    (Check.CAMERA, DeviceStatus.IN_USE): _("Another app is using the camera."),
+    (Check.MICROPHONE, DeviceStatus.IN_USE): _("Another app is using the microphone."),
+    (Check.CAMERA, DeviceStatus.ERROR): _("The camera didn't start."),
+    (Check.MICROPHONE, DeviceStatus.ERROR): _("The microphone didn't start."),
+}
+_NOT_FOUND_FIXES = {
+    Check.CAMERA: _(
+        "Plug in or switch on a camera. On a laptop, check it isn't covered or turned off "
+        "in the settings. Or use a phone or tablet instead."
+    ),
+    Check.MICROPHONE: _(
+        "Plug in or switch on a microphone. On a laptop, check it isn't covered or turned off "
+        "in the settings. Or use a phone or tablet instead."
+    ),
+}
 
 
 def device_problems(check: Check, status: DeviceStatus) -> list[Problem]:
@@ -119,15 +146,14 @@ def device_problems(check: Check, status: DeviceStatus) -> list[Problem]:
     if status in (DeviceStatus.OK, DeviceStatus.UNSUPPORTED):
         return []
     if status == DeviceStatus.DENIED:
-        return [Problem(f"{word}_blocked", check, f"Your browser is blocking the {word}.", ALLOW_FIX)]
+        return [Problem(f"{word}_blocked", check, _DEVICE_TITLES[check, status], ALLOW_FIX)]
     if status == DeviceStatus.NOT_FOUND:
         return [
             Problem(
                 f"{word}_not_found",
                 check,
-                f"We couldn't find a {word}.",
-                f"Plug in or switch on a {word}. On a laptop, check it isn't covered or turned off "
-                "in the settings. Or use a phone or tablet instead.",
+                _DEVICE_TITLES[check, status],
+                _NOT_FOUND_FIXES[check],
             )
         ]
     if status == DeviceStatus.IN_USE:
@@ -135,17 +161,22 @@ def device_problems(check: Check, status: DeviceStatus) -> list[Problem]:
             Problem(
                 f"{word}_in_use",
                 check,
-                f"Another app is using the {word}.",
-                "Close other video apps (Zoom, Teams, FaceTime, Skype) and other browser tabs, "
-                "then run the check again.",
+                _DEVICE_TITLES[check, status],
+                _(
+                    "Close other video apps (Zoom, Teams, FaceTime, Skype) and other browser tabs, "
+                    "then run the check again."
+                ),
             )
         ]
     return [
         Problem(
             f"{word}_error",
             check,
-            f"The {word} didn't start.",
-            "Close and reopen your browser and run the check again. If it still fails, restart the device.",
+            _DEVICE_TITLES[check, DeviceStatus.ERROR],
+            _(
+                "Close and reopen your browser and run the check again. "
+                "If it still fails, restart the device."
+            ),
         )
     ]
 
@@ -156,24 +187,29 @@ def network_problems(m: Measurements) -> list[Problem]:
             Problem(
                 "network_untested",
                 Check.NETWORK,
-                "We couldn't test your connection.",
-                "Check that you are online, then run the check again.",
+                _("We couldn't test your connection."),
+                _("Check that you are online, then run the check again."),
             )
         ]
     problems = []
     if m.rtt_ms is None or m.rtt_ms > MAX_RTT_MS:
         problems.append(
-            Problem("slow_response", Check.NETWORK, "Your connection is slow to respond.", NETWORK_FIX)
+            Problem("slow_response", Check.NETWORK, _("Your connection is slow to respond."), NETWORK_FIX)
         )
     if m.download_mbps is None or m.download_mbps < MIN_DOWNLOAD_MBPS:
         problems.append(
             Problem(
-                "slow_download", Check.NETWORK, "Your connection is too slow to receive video.", NETWORK_FIX
+                "slow_download",
+                Check.NETWORK,
+                _("Your connection is too slow to receive video."),
+                NETWORK_FIX,
             )
         )
     if m.upload_mbps is None or m.upload_mbps < MIN_UPLOAD_MBPS:
         problems.append(
-            Problem("slow_upload", Check.NETWORK, "Your connection is too slow to send video.", NETWORK_FIX)
+            Problem(
+                "slow_upload", Check.NETWORK, _("Your connection is too slow to send video."), NETWORK_FIX
+            )
         )
     return problems
 
@@ -181,8 +217,10 @@ def network_problems(m: Measurements) -> list[Problem]:
 def tips(m: Measurements) -> list[str]:
     if m.microphone == DeviceStatus.OK and m.mic_level is not None and m.mic_level < QUIET_MIC_LEVEL:
         return [
-            "We could hardly hear you. Check that your microphone isn't muted, and say something "
-            "to see the level bar move."
+            _(
+                "We could hardly hear you. Check that your microphone isn't muted, and say something "
+                "to see the level bar move."
+            )
         ]
     return []
 

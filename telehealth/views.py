@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from practice.access import ALL_ROLES, staff_view
+from practice.client_language import activate_for_client
 from scheduling.models import Appointment
 from telehealth import services
 from telehealth.models import JoinSource, Meeting, MeetingState
@@ -68,6 +69,7 @@ def join(request, token: str):
     participant = _participant(token)
     if participant is None:
         return invalid_link(request)
+    activate_for_client(participant.client)
     appointment = participant.appointment
     now = timezone.now()
     state = join_state(appointment, now)

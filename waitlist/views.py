@@ -8,18 +8,22 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from practice.client_language import activate_for_client
 from waitlist import services
 from waitlist.models import OfferStatus
 
 OUTCOMES = {
-    services.ACCEPTED: "Done: the session is yours. A confirmation is on its way.",
-    services.TAKEN: "Sorry — that time was just taken by someone else. You keep your place on the waitlist.",
-    services.EXPIRED: "This offer has run out. You keep your place on the waitlist.",
-    services.DECLINED: "Thanks for letting us know. You keep your place on the waitlist.",
-    services.ENDED: "This offer is no longer open. You keep your place on the waitlist.",
+    services.ACCEPTED: _("Done: the session is yours. A confirmation is on its way."),
+    services.TAKEN: _(
+        "Sorry — that time was just taken by someone else. You keep your place on the waitlist."
+    ),
+    services.EXPIRED: _("This offer has run out. You keep your place on the waitlist."),
+    services.DECLINED: _("Thanks for letting us know. You keep your place on the waitlist."),
+    services.ENDED: _("This offer is no longer open. You keep your place on the waitlist."),
 }
 
 
@@ -39,6 +43,7 @@ def offer_page(request, token: str) -> HttpResponse:
     offer = services.offer_for_token(token)
     if offer is None:
         return _page(request, "waitlist/offer_invalid.html", {}, status=404)
+    activate_for_client(offer.client)
     if request.method == "POST":
         action = request.POST.get("action", "")
         if action == "accept":

@@ -77,6 +77,10 @@ class Sequence(models.Model):
         "The steps' own texts are in the default language; other languages come from each step's "
         "translations.",
     )
+    # The practice's own words for the automatic texts (answers to C, R, HELP, STOP… and the no-show
+    # notice), {key: {language: {"subject": "…", "body": "…"}}}; a key or language not here uses
+    # the default text (messaging.auto_texts), checked against the same whitelist as the steps.
+    auto_texts = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = PracticeScopedQuerySet.as_manager()

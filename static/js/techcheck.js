@@ -20,12 +20,31 @@
   var meter = document.getElementById("tc-level");
   var resultBox = document.getElementById("tc-result");
 
-  var STATUS_TEXT = { waiting: "Not checked yet", running: "Checking…", ok: "Works", fail: "Problem" };
+  // The page's words in the client's language (data-text, from the server); English if absent.
+  var TEXT = {
+    waiting: "Not checked yet", running: "Checking…", ok: "Works", fail: "Problem",
+    receiving: "Checking how fast you can receive video…",
+    sending: "Checking how fast you can send video…",
+    tip: "Tip:",
+    passed_title: "You're all set for your session.",
+    failed_title: "Some things need fixing before your session.",
+    passed_done: "Check finished: everything works.",
+    failed_done: "Check finished: some things need fixing.",
+    unfinished_title: "We couldn't finish the check. Please check that you are online and run it again.",
+    unfinished_done: "The check could not finish.",
+    asking: "Asking to use your camera and microphone. If your browser asks, choose Allow.",
+    network: "Checking your connection. This takes a few seconds…",
+    saving: "Saving your results…",
+  };
+  try {
+    var given = JSON.parse(root.getAttribute("data-text") || "{}");
+    Object.keys(given).forEach(function (key) { TEXT[key] = given[key]; });
+  } catch (ignored) { /* keep English */ }
 
   function setStep(name, state) {
     var step = document.getElementById("tc-step-" + name);
     step.setAttribute("data-state", state);
-    step.querySelector(".tc-status").textContent = STATUS_TEXT[state];
+    step.querySelector(".tc-status").textContent = TEXT[state];
   }
 
   function say(text) {
@@ -225,8 +244,8 @@
   function measureNetwork() {
     var figures = {};
     return roundTrip()
-      .then(function (ms) { figures.rtt_ms = ms; say("Checking how fast you can receive video…"); return download(); })
-      .then(function (value) { figures.download_mbps = value; say("Checking how fast you can send video…"); return upload(); })
+      .then(function (ms) { figures.rtt_ms = ms; say(TEXT.receiving); return download(); })
+      .then(function (value) { figures.download_mbps = value; say(TEXT.sending); return upload(); })
       .then(function (value) { figures.upload_mbps = value; return figures; });
   }
 
@@ -283,21 +302,21 @@
     problems.textContent = "";
     tips.textContent = "";
     groupByFix(data.problems).forEach(function (g) { problems.appendChild(listItem(g.titles, g.fix)); });
-    data.tips.forEach(function (t) { tips.appendChild(listItem(["Tip:"], t)); });
+    data.tips.forEach(function (t) { tips.appendChild(listItem([TEXT.tip], t)); });
     document.getElementById("tc-result-title").textContent = data.passed
-      ? "You're all set for your session."
-      : "Some things need fixing before your session.";
+      ? TEXT.passed_title
+      : TEXT.failed_title;
     resultBox.setAttribute("data-passed", data.passed ? "true" : "false");
     document.getElementById("tc-help").hidden = data.passed;
-    finish(data.passed ? "Check finished: everything works." : "Check finished: some things need fixing.");
+    finish(data.passed ? TEXT.passed_done : TEXT.failed_done);
   }
 
   function showFailure() {
     document.getElementById("tc-result-title").textContent =
-      "We couldn't finish the check. Please check that you are online and run it again.";
+      TEXT.unfinished_title;
     resultBox.setAttribute("data-passed", "false");
     document.getElementById("tc-help").hidden = false;
-    finish("The check could not finish.");
+    finish(TEXT.unfinished_done);
   }
 
   function finish(message) {
@@ -315,7 +334,7 @@
     setStep("browser", support.secure_context && support.get_user_media && support.rtc_peer_connection ? "ok" : "fail");
     setStep("camera", "running");
     setStep("microphone", "running");
-    say("Asking to use your camera and microphone. If your browser asks, choose Allow.");
+    say(TEXT.asking);
     var devices;
     var meterHandle;
     openDevices(support)
@@ -327,7 +346,7 @@
         showPreview(found.streams);
         meterHandle = listen(found.streams);
         setStep("network", "running");
-        say("Checking your connection. This takes a few seconds…");
+        say(TEXT.network);
         return Promise.all([measureNetwork(), wait(LISTEN_MS)]);
       })
       .then(function (done) {
@@ -343,7 +362,7 @@
           download_mbps: figures.download_mbps,
           upload_mbps: figures.upload_mbps,
         };
-        say("Saving your results…");
+        say(TEXT.saving);
         return postResult(payload);
       })
       .then(showResult, showFailure)

@@ -70,7 +70,8 @@ def test_a_client_changes_channel_quiet_hours_and_language_with_the_keyboard(
     page.get_by_role("status").wait_for()
     screenshot(page, "saved")
 
-    assert "Your preferences are saved" in page.get_by_role("status").inner_text()
+    # She chose Español: the page she comes back to speaks it (practice.client_language).
+    assert "Sus preferencias quedaron guardadas" in page.get_by_role("status").inner_text()
     preferences = ClientPreferences.objects.get(client=ann)
     assert (preferences.quiet_start, preferences.quiet_end, preferences.language) == (
         time(21, 30),
