@@ -14,16 +14,21 @@ Exactly once (SPEC F11) rests on three rules:
 
 from __future__ import annotations
 
+import functools
+import heapq
 import logging
 import time
 import uuid
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Case, F, Value, When
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from messaging import compose
@@ -49,6 +54,7 @@ from messaging.models import (
     Anchor,
     Audience,
     Channel,
+    ClientPreferences,
     Condition,
     DispatcherHeartbeat,
     OutboxMessage,
@@ -64,8 +70,8 @@ from messaging.quiet_hours import CLIENT, PRACTICE, quiet_spell, window
 from practice import facts
 from practice.consent import client_sms_opt_out_from_carrier
 from practice.facts import Fact
-from practice.models import ClinicianProfile, Practice
-from scheduling.models import Appointment, AppointmentStatus, Attendance
+from practice.models import Client, ClinicianProfile, Practice
+from scheduling.models import Appointment, AppointmentParticipant, AppointmentStatus, Attendance
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +112,16 @@ class DispatchReport:
     failed: int = 0
     unknown: int = 0
     requeued_leases: int = 0
+    # Rows decided again at the last check before sending: something they depend on changed
+    # after they were prepared (messaging.dispatch.LATE_STATE).
+    rechecked: int = 0
     lateness_seconds: list[float] = field(default_factory=list)
+
+    def add(self, other: DispatchReport) -> None:
+        """Add another sweep's counts (not its lateness list) to these."""
+        for name, value in vars(other).items():
+            if isinstance(value, int):
+                setattr(self, name, getattr(self, name) + value)
 
 
 # --- Claiming ----------------------------------------------------------------------------------
@@ -117,26 +132,51 @@ def _claim_lease() -> timedelta:
 
 
 def claim_due(*, now: datetime, limit: int) -> str:
-    """Claim up to ``limit`` due rows for this sweep and return the claim token."""
+    """Claim up to ``limit`` due rows under a new claim token and return the token."""
     token = uuid.uuid4().hex
-    due = OutboxMessage.objects.filter(state=OutboxState.PLANNED, due_at__lte=now).order_by("due_at")
-    claim = {
-        "state": OutboxState.CLAIMED,
-        "claim_token": token,
-        # From the wall clock, not the sweep's ``now``: a batch claimed late in a long sweep must
-        # still get a full lease.
-        "lease_until": max(now, timezone.now()) + _claim_lease(),
-        "updated_at": now,
-    }
+    claim_rows(token=token, now=now, horizon=now, limit=limit)
+    return token
+
+
+def claim_rows(*, token: str, now: datetime, horizon: datetime, limit: int) -> list[int]:
+    """Claim up to ``limit`` planned rows due by ``horizon`` (earliest first) for ``token`` and
+    return their ids. A row claimed ahead of its due time keeps its lease until the claim lease
+    after that time: a dispatcher that dies holding it loses it then, as one that dies preparing."""
+    # From the wall clock, not the sweep's ``now``: a batch claimed late in a long sweep must
+    # still get a full lease.
+    lease_from = max(now, timezone.now())
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            # Rows another dispatcher holds are skipped, not waited for.
-            ids = due.select_for_update(skip_locked=True).values("pk")[:limit]
-            OutboxMessage.objects.filter(pk__in=ids).update(**claim)
-        else:
-            ids = list(due.values_list("pk", flat=True)[:limit])
-            OutboxMessage.objects.filter(pk__in=ids, state=OutboxState.PLANNED).update(**claim)
-    return token
+            table = OutboxMessage._meta.db_table
+            with connection.cursor() as cursor:
+                # Rows another dispatcher is claiming are skipped, not waited for.
+                cursor.execute(
+                    f'UPDATE "{table}" SET state = %s, claim_token = %s, '
+                    "lease_until = GREATEST(due_at, %s) + %s, updated_at = %s "
+                    f'WHERE id IN (SELECT id FROM "{table}" WHERE state = %s AND due_at <= %s '
+                    "ORDER BY due_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id",
+                    [
+                        OutboxState.CLAIMED,
+                        token,
+                        lease_from,
+                        _claim_lease(),
+                        now,
+                        OutboxState.PLANNED,
+                        horizon,
+                        limit,
+                    ],
+                )
+                return [pk for (pk,) in cursor.fetchall()]
+        due = OutboxMessage.objects.filter(state=OutboxState.PLANNED, due_at__lte=horizon).order_by("due_at")
+        ids = list(due.values_list("pk", flat=True)[:limit])
+        # SQLite serialises writers: the conditional UPDATE is the claim.
+        OutboxMessage.objects.filter(pk__in=ids, state=OutboxState.PLANNED).update(
+            state=OutboxState.CLAIMED,
+            claim_token=token,
+            lease_until=Greatest(F("due_at"), Value(lease_from)) + _claim_lease(),
+            updated_at=now,
+        )
+        return list(OutboxMessage.objects.filter(pk__in=ids, claim_token=token).values_list("pk", flat=True))
 
 
 def next_due_at() -> datetime | None:
@@ -495,15 +535,20 @@ def _record(job: SendJob, outcome, message: OutboxMessage, now: datetime, report
         message_plan_fallback(message=message, now=now, why=f"the text failed ({reason}).")
 
 
-def _claimed_rows(token: str) -> list[OutboxMessage]:
+def _claimed_rows(token: str, ids: list[int] | None = None) -> list[OutboxMessage]:
+    """The rows ``token`` holds (of ``ids``), with what deciding them reads, and each row's
+    LATE_STATE as it was read with them."""
+    rows = OutboxMessage.objects.filter(claim_token=token, state=OutboxState.CLAIMED)
+    if ids is not None:
+        rows = rows.filter(pk__in=ids)
     rows = list(
-        OutboxMessage.objects.filter(claim_token=token, state=OutboxState.CLAIMED)
-        .select_related(
+        rows.select_related(
             "appointment",
             "participant__client__message_preferences",
             "participant__join_link",
         )
-        .order_by("due_at")
+        .annotate(late_state=RawSQL(late_state_sql(), ()))
+        .order_by("due_at", "pk")
     )
     _attach_shared(rows)
     return rows
@@ -536,34 +581,288 @@ def _attach_shared(rows: list[OutboxMessage]) -> None:
             row.step = steps[row.step_id]
 
 
+# --- What can change in the last minute ----------------------------------------------------------
+
+
+@functools.cache
+def late_state_sql() -> str:
+    """A SQL expression, per outbox row, of everything about it that can change in the minute
+    between its preparation and its hand-over: the session's status (cancelled, moved,
+    confirmed, no-show), the participant's attendance and join, the client's consent to texts
+    (STOP), contact details and channel, and their preferences (reminders switched off, quiet
+    hours, language). The row is prepared with the value read alongside; the hand-over marks it
+    "sending" only if the value is still the same, in the same statement, so a change committed
+    before then is never sent past — the row is decided again by the same rules instead.
+
+    Read at preparation only (at most DISPATCH_LOOKAHEAD_SECONDS old when sent): the practice's
+    steps, texts, quiet hours and overrides, tech checks, push subscriptions."""
+    outbox = OutboxMessage._meta.db_table
+    appointment = Appointment._meta.db_table
+    participant = AppointmentParticipant._meta.db_table
+    client = Client._meta.db_table
+    preferences = ClientPreferences._meta.db_table
+    columns = [
+        "a.status",
+        "p.attendance",
+        "p.joined_at",
+        "c.status",
+        "c.phone",
+        "c.email",
+        "c.preferred_channel",
+        "c.sms_consent_at",
+        "cp.opted_out_steps",
+        "cp.quiet_start",
+        "cp.quiet_end",
+        "cp.language",
+    ]
+    joined = " || '|' || ".join(f"COALESCE(CAST({column} AS TEXT), '')" for column in columns)
+    return (
+        f'(SELECT {joined} FROM "{appointment}" a '
+        f'LEFT JOIN "{participant}" p ON p.id = "{outbox}".participant_id '
+        f'LEFT JOIN "{client}" c ON c.id = p.client_id '
+        f'LEFT JOIN "{preferences}" cp ON cp.client_id = c.id '
+        f'WHERE a.id = "{outbox}".appointment_id)'
+    )
+
+
+# --- Preparing ahead and handing over at the due second -------------------------------------------
+
+
+@dataclass(eq=False)
+class Prepared:
+    """A claimed row, decided ahead of its due time and held until then."""
+
+    message: OutboxMessage
+    job: SendJob | None  # None: it was not going out; decided again when due
+    late_state: str
+    deadline: datetime  # past this, it is decided again (and skipped as too late)
+    decided_again: bool = False
+
+    @property
+    def key(self) -> tuple[datetime, int]:
+        return (self.message.due_at, self.message.pk)
+
+    def __lt__(self, other: Prepared) -> bool:
+        return self.key < other.key
+
+
+class Dispatcher:
+    """Claims what falls due within DISPATCH_LOOKAHEAD_SECONDS, decides and renders it ahead
+    (the same rules as ever: ``_prepare`` at the moment the row falls due), holds it ready, and
+    at the due second only hands it over: one statement per chunk marks it "sending" if nothing
+    in LATE_STATE changed, and the chunk's provider calls start right then.
+
+    Exactly once is unchanged: rows are held under a claim lease that ends the claim lease
+    after their due time (a dispatcher that dies holding them loses them then, and they are
+    planned again), "sending" is committed before any provider call, and a "sending" row whose
+    dispatcher died becomes "unknown". Used as a context manager: on leaving, rows still held
+    are given back (planned again) and the last chunk is recorded."""
+
+    def __init__(self, *, lookahead_seconds: float | None = None, token: str | None = None):
+        seconds = settings.DISPATCH_LOOKAHEAD_SECONDS if lookahead_seconds is None else lookahead_seconds
+        self.lookahead = timedelta(seconds=seconds)
+        self.token = token or uuid.uuid4().hex
+        self._held: dict[int, Prepared] = {}
+        self._queue: list[Prepared] = []  # heap by (due_at, id); entries no longer held are skipped
+        self._sender: _Sender | None = None
+
+    def __enter__(self) -> Dispatcher:
+        self._sender = _Sender(get_sms_backend(), get_email_backend(), self.token)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        sender, self._sender = self._sender, None
+        try:
+            if exc[0] is None:
+                sender.finish(DispatchReport())
+        finally:
+            sender.close()
+            self.release()
+
+    # --- the loop's view
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+    def next_wake(self, *, now: datetime | None = None) -> datetime | None:
+        """When this dispatcher next has work: its first held row falls due, or the first
+        planned row comes within the look-ahead."""
+        moments = []
+        if self._queue:
+            self._drop_stale_heads()
+        if self._queue:
+            moments.append(self._queue[0].message.due_at)
+        due = next_due_at()
+        if due is not None:
+            moments.append(due - self.lookahead)
+        return min(moments) if moments else None
+
+    def release(self) -> int:
+        """Give back the rows held and not sent (planned again, for any dispatcher)."""
+        ids = list(self._held)
+        self._held.clear()
+        self._queue.clear()
+        if not ids:
+            return 0
+        try:
+            return OutboxMessage.objects.filter(
+                pk__in=ids, claim_token=self.token, state=OutboxState.CLAIMED
+            ).update(state=OutboxState.PLANNED, claim_token="", lease_until=None, updated_at=timezone.now())
+        except DatabaseError:
+            logger.warning("could not give back %s held rows; their leases will expire", len(ids))
+            return 0
+
+    # --- one sweep
+
+    def sweep(
+        self,
+        *,
+        now: datetime | None = None,
+        limit: int | None = None,
+        budget_seconds: float | None = None,
+        until: datetime | None = None,
+    ) -> DispatchReport:
+        """Hand over what is due, claim and prepare what falls due within the look-ahead (in
+        batches of ``limit``; handing over between batches whatever fell due meanwhile), and
+        hand over again. With ``budget_seconds`` no new batch is claimed once that much time has
+        passed, so a caller with a hard time limit (the django-q2 task) is never killed in the
+        middle of a hand-over. Nothing due after ``until`` is claimed (the caller stops then)."""
+        started = time.monotonic()
+        fixed_now = now
+        now = now or timezone.now()
+        limit = limit or settings.DISPATCH_BATCH_SIZE
+        report = DispatchReport()
+        # A chunk left with the provider by a failed sweep is recorded before leases expire.
+        self._sender.finish(report)
+        report.requeued_leases = expire_leases(now=now)
+        while True:
+            self._hand_over_due(report, fixed_now)
+            clock = fixed_now or timezone.now()
+            horizon = clock + self.lookahead
+            if until is not None:
+                horizon = min(horizon, until)
+            ids = claim_rows(token=self.token, now=clock, horizon=horizon, limit=limit)
+            if not ids:
+                break
+            report.claimed += len(ids)
+            self._prepare_batch(_claimed_rows(self.token, ids), clock, report)
+            if len(ids) < limit or (
+                budget_seconds is not None and time.monotonic() - started >= budget_seconds
+            ):
+                self._hand_over_due(report, fixed_now)
+                break
+        self._sender.finish(report)
+        DispatcherHeartbeat.objects.update_or_create(
+            name=HEARTBEAT_NAME, defaults={"last_sweep_at": timezone.now(), "last_sweep_sent": report.sent}
+        )
+        return report
+
+    def _prepare_batch(self, rows: list[OutboxMessage], now: datetime, report: DispatchReport) -> None:
+        """Decide every row at the moment it falls due (or now, if it already has). What is due
+        goes into the hold too, and out again at once."""
+        overrides = OverrideLookup.for_messages(rows)
+        for message in rows:
+            at = max(message.due_at, now)
+            decision = _prepare(message, at, overrides)
+            deadline = send_deadline(
+                due_at=message.due_at, appointment=message.appointment, step=message.step
+            )
+            if isinstance(decision, SendJob):
+                self._hold(Prepared(message, decision, message.late_state, deadline))
+            elif message.due_at > now:
+                # Not going out as things stand: decided again when due, in case they change.
+                self._hold(Prepared(message, None, message.late_state, deadline))
+            else:
+                _apply(message, decision, now, report)
+
+    def _hold(self, prepared: Prepared) -> None:
+        self._held[prepared.message.pk] = prepared
+        heapq.heappush(self._queue, prepared)
+
+    def _drop_stale_heads(self) -> None:
+        while self._queue and self._held.get(self._queue[0].message.pk) is not self._queue[0]:
+            heapq.heappop(self._queue)
+
+    def _take_due(self, clock: datetime) -> list[Prepared]:
+        due = []
+        while self._queue:
+            self._drop_stale_heads()
+            if not self._queue or self._queue[0].message.due_at > clock:
+                break
+            prepared = heapq.heappop(self._queue)
+            del self._held[prepared.message.pk]
+            due.append(prepared)
+        return due
+
+    def _hand_over_due(self, report: DispatchReport, fixed_now: datetime | None) -> None:
+        """Everything held that is due by now: handed over chunk by chunk, each chunk at the
+        moment its provider calls can start (not queued behind another chunk's), so the last
+        check of LATE_STATE comes right before the calls."""
+        clock = fixed_now or timezone.now()
+        due = self._take_due(clock)
+        if not due:
+            return
+        # Rows that were not going out, or whose moment has passed, are decided again now.
+        undecided = [p for p in due if p.job is None or clock > p.deadline]
+        pending = deque(p for p in due if p.job is not None and clock <= p.deadline)
+        if undecided:
+            pending.extend(self._decide_again(undecided, report))
+        width = settings.DISPATCH_HANDOVER_CHUNK
+        while pending:
+            chunk = [pending.popleft() for _ in range(min(width, len(pending)))]
+            refused = self._sender.hand_over_and_start(chunk, report)
+            if refused:
+                report.rechecked += len(refused)
+                pending.extend(self._decide_again(refused, report))
+
+    def _decide_again(self, stale: list[Prepared], report: DispatchReport) -> list[Prepared]:
+        """Read the rows again and decide them now, by the same rules; what is to be sent comes
+        back for a hand-over of its own. A row found changed a second time is given back (planned
+        again) rather than chased; one no longer ours (its lease ran out) is dropped."""
+        now = timezone.now()
+        fresh = {row.pk: row for row in _claimed_rows(self.token, [p.message.pk for p in stale])}
+        again: list[Prepared] = []
+        overrides = OverrideLookup.for_messages(list(fresh.values()))
+        for prepared in stale:
+            message = fresh.get(prepared.message.pk)
+            if message is None:
+                continue
+            if prepared.decided_again:
+                OutboxMessage.objects.filter(
+                    pk=message.pk, claim_token=self.token, state=OutboxState.CLAIMED
+                ).update(state=OutboxState.PLANNED, claim_token="", lease_until=None, updated_at=now)
+                continue
+            decision = _prepare(message, max(message.due_at, now), overrides)
+            if isinstance(decision, SendJob):
+                deadline = send_deadline(
+                    due_at=message.due_at, appointment=message.appointment, step=message.step
+                )
+                again.append(Prepared(message, decision, message.late_state, deadline, decided_again=True))
+            else:
+                _apply(message, decision, now, report)
+        return again
+
+
+def _apply(
+    message: OutboxMessage, decision: Defer | tuple[str, str], now: datetime, report: DispatchReport
+) -> None:
+    if isinstance(decision, Defer):
+        _defer(message, decision)
+        report.deferred += 1
+    else:
+        _settle(message, *decision, now)
+        report.skipped += 1
+
+
 def dispatch_due(
     *, now: datetime | None = None, limit: int | None = None, budget_seconds: float | None = None
 ) -> DispatchReport:
-    """One sweep: everything due up to ``now`` (in batches of ``limit``) is decided and sent.
-    With ``budget_seconds`` no new batch is claimed once that much time has passed, so a caller
-    with a hard time limit (the django-q2 task) is never killed in the middle of a hand-over;
-    what is left stays planned for the next sweep."""
-    started = time.monotonic()
-    now = now or timezone.now()
-    limit = limit or settings.DISPATCH_BATCH_SIZE
-    report = DispatchReport(requeued_leases=expire_leases(now=now))
-    with _Sender(get_sms_backend(), get_email_backend(), report) as sender:
-        while True:
-            # The previous batch's last chunk is still with the provider while this one is
-            # claimed and prepared.
-            rows = _claimed_rows(claim_due(now=now, limit=limit))
-            if not rows:
-                break
-            report.claimed += len(rows)
-            _dispatch_batch(rows, now, report, sender)
-            if len(rows) < limit or (
-                budget_seconds is not None and time.monotonic() - started >= budget_seconds
-            ):
-                break
-    DispatcherHeartbeat.objects.update_or_create(
-        name=HEARTBEAT_NAME, defaults={"last_sweep_at": timezone.now(), "last_sweep_sent": report.sent}
-    )
-    return report
+    """One sweep with nothing prepared ahead: everything due up to ``now`` (in batches of
+    ``limit``) is decided and sent (``manage.py dispatch_due``, tests). The long-running loops
+    (messaging.tasks) keep a ``Dispatcher`` that prepares ahead."""
+    with Dispatcher(lookahead_seconds=0) as dispatcher:
+        return dispatcher.sweep(now=now, limit=limit, budget_seconds=budget_seconds)
 
 
 def dispatch_one(*, message_id: int, now: datetime | None = None) -> DispatchReport:
@@ -571,102 +870,120 @@ def dispatch_one(*, message_id: int, now: datetime | None = None) -> DispatchRep
     next sweep. The same claim as a sweep's, so it goes out once whoever gets to it first; if this
     process dies, the row's lease expires and the dispatcher sends it."""
     now = now or timezone.now()
-    token = uuid.uuid4().hex
-    claimed = OutboxMessage.objects.filter(pk=message_id, state=OutboxState.PLANNED, due_at__lte=now).update(
-        state=OutboxState.CLAIMED,
-        claim_token=token,
-        lease_until=max(now, timezone.now()) + _claim_lease(),
-        updated_at=now,
-    )
-    report = DispatchReport(claimed=claimed)
-    if claimed:
-        with _Sender(get_sms_backend(), get_email_backend(), report) as sender:
-            _dispatch_batch(_claimed_rows(token), now, report, sender)
+    with Dispatcher(lookahead_seconds=0) as dispatcher:
+        claimed = OutboxMessage.objects.filter(
+            pk=message_id, state=OutboxState.PLANNED, due_at__lte=now
+        ).update(
+            state=OutboxState.CLAIMED,
+            claim_token=dispatcher.token,
+            lease_until=max(now, timezone.now()) + _claim_lease(),
+            updated_at=now,
+        )
+        report = DispatchReport(claimed=claimed)
+        if claimed:
+            dispatcher._prepare_batch(_claimed_rows(dispatcher.token, [message_id]), now, report)
+            dispatcher._hand_over_due(report, now)
+            dispatcher._sender.finish(report)
     return report
-
-
-def _dispatch_batch(rows, now, report, sender: _Sender) -> None:
-    jobs: list[tuple[SendJob, OutboxMessage]] = []
-    overrides = OverrideLookup.for_messages(rows)
-    for message in rows:
-        decision = _prepare(message, now, overrides)
-        if isinstance(decision, SendJob):
-            jobs.append((decision, message))
-        elif isinstance(decision, Defer):
-            _defer(message, decision)
-            report.deferred += 1
-        else:
-            _settle(message, *decision, now)
-            report.skipped += 1
-    token = rows[0].claim_token
-    width = settings.DISPATCH_HANDOVER_CHUNK
-    for first in range(0, len(jobs), width):
-        sender.send(_hand_over(jobs[first : first + width], token), token)
 
 
 class _Sender:
     """Sends handed-over chunks on a pool of DISPATCH_CONCURRENCY threads and records them.
 
-    Two chunks at most are with the provider at once: chunk k+1 is handed over and queued
-    behind chunk k's requests before chunk k is waited for and recorded, so the threads are
-    never idle while the database work of a chunk is done (with a provider answering in
-    150 ms, that idle time was ~40 % of the hand-off). A dispatcher killed mid-burst therefore
-    leaves at most two chunks "unknown"; the rest of its claim expires and is sent by another."""
+    A chunk is handed over (re-checked and marked "sending") only once the previous chunk's
+    provider calls have all answered, so its calls start right after its last check (issue #19:
+    a chunk queued behind another's calls was checked too early). On PostgreSQL the previous
+    chunk's accepted sends are recorded in the same statement string as the next hand-over: one
+    round trip and one commit a chunk. A dispatcher killed mid-burst therefore leaves at most one
+    chunk "unknown" (the one with the provider); the rest of its claim expires and is sent by
+    another."""
 
-    def __init__(self, sms_backend, email_backend, report: DispatchReport):
+    def __init__(self, sms_backend, email_backend, token: str):
         self._backends = (sms_backend, email_backend)
         self._push_backend = None
-        self._report = report
-        workers = min(settings.DISPATCH_CONCURRENCY, 2 * settings.DISPATCH_HANDOVER_CHUNK)
-        self._pool = ThreadPoolExecutor(max_workers=workers)
-        self._in_flight: tuple[list[tuple[SendJob, OutboxMessage]], list, str] | None = None
+        self._token = token
+        self._pool = ThreadPoolExecutor(
+            max_workers=min(settings.DISPATCH_CONCURRENCY, settings.DISPATCH_HANDOVER_CHUNK)
+        )
+        self._in_flight: tuple[list[Prepared], list] | None = None
 
-    def __enter__(self) -> _Sender:
-        return self
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
-    def __exit__(self, *exc) -> None:
-        try:
-            if exc[0] is None:
-                self._record_in_flight()
-        finally:
-            self._pool.shutdown(wait=True)
+    def hand_over_and_start(self, chunk: list[Prepared], report: DispatchReport) -> list[Prepared]:
+        """Once the chunk with the provider has had its answers, hand this one over and start
+        its calls; returns the rows refused by the hand-over. On PostgreSQL the previous chunk's
+        accepted sends are recorded in the same round trip and commit as this hand-over (which
+        is durable, as a hand-over must be); its failures, rare, are recorded while this chunk
+        is with the provider."""
+        previous = self._collect()
+        accepted = previous[0] if previous else []
+        then = None
+        if accepted and connection.vendor == "postgresql":
+            then = _accepted_update(accepted, self._token, previous[2])
+        started, refused = _hand_over(chunk, self._token, then=then)
+        if then is not None:
+            _count_accepted(accepted, previous[2], report)
+        elif accepted:
+            _record_accepted(accepted, self._token, previous[2], report)
+        if started:
+            if self._push_backend is None and any(p.job.channel == Channel.PUSH for p in started):
+                # Made only when needed: a development setup without VAPID keys never gets here.
+                self._push_backend = get_push_backend()
+            futures = [self._pool.submit(_send, p.job, *self._backends, self._push_backend) for p in started]
+            self._in_flight = (started, futures)
+        if previous:
+            self._record_failures(previous[1], previous[2], report)
+        return refused
 
-    def send(self, chunk: list[tuple[SendJob, OutboxMessage]], token: str) -> None:
-        """Start the chunk's provider calls, then wait for and record the previous chunk's."""
-        if not chunk:
-            return
-        if self._push_backend is None and any(job.channel == Channel.PUSH for job, _ in chunk):
-            # Made only when needed: a development setup without VAPID keys never gets here.
-            self._push_backend = get_push_backend()
-        futures = [self._pool.submit(_send, job, *self._backends, self._push_backend) for job, _ in chunk]
-        self._record_in_flight()
-        self._in_flight = (chunk, futures, token)
+    def finish(self, report: DispatchReport) -> None:
+        """Wait for and record the chunk with the provider."""
+        previous = self._collect()
+        if previous:
+            accepted, failures, sent_at = previous
+            _record_accepted(accepted, self._token, sent_at, report)
+            self._record_failures(failures, sent_at, report)
 
-    def _record_in_flight(self) -> None:
+    def _collect(self):
+        """(accepted, failures, when) of the chunk with the provider, once it has all its answers."""
         if self._in_flight is None:
-            return
-        chunk, futures, token = self._in_flight
+            return None
+        chunk, futures = self._in_flight
         self._in_flight = None
         outcomes = [future.result() for future in futures]
         sent_at = timezone.now()
-        accepted = [
-            (job, message, outcome)
-            for (job, message), outcome in zip(chunk, outcomes, strict=True)
-            if isinstance(outcome, SendResult)
-        ]
-        _record_accepted(accepted, token, sent_at, self._report)
-        for (job, message), outcome in zip(chunk, outcomes, strict=True):
-            if not isinstance(outcome, SendResult):
-                _record(job, outcome, message, sent_at, self._report)
+        accepted, failures = [], []
+        for p, outcome in zip(chunk, outcomes, strict=True):
+            if isinstance(outcome, SendResult):
+                accepted.append((p.job, p.message, outcome))
+            else:
+                failures.append((p, outcome))
+        return accepted, failures, sent_at
+
+    def _record_failures(self, failures, sent_at: datetime, report: DispatchReport) -> None:
+        for p, outcome in failures:
+            _record(p.job, outcome, p.message, sent_at, report)
 
 
 def _record_accepted(accepted, token: str, now: datetime, report: DispatchReport) -> None:
     """Record a chunk's accepted sends in one UPDATE (the common case, and the dispatcher's main
-    cost when done row by row), with the same conditions as one by one: still ours, still sending."""
+    cost when done row by row), with the same conditions as one by one: still ours, still sending.
+
+    On PostgreSQL committed without waiting for the WAL flush (``synchronous_commit`` off for this
+    transaction only, set in the same round trip): if PostgreSQL itself crashed and lost this
+    commit, the rows would still say "sending", become "unknown" when their lease ends and never
+    be resent; exactly once is kept. The hand-over, which decides whether a row may be resent, is
+    always committed durably."""
     if not accepted:
         return
     if connection.vendor == "postgresql":
-        _record_accepted_postgresql(accepted, token, now)
+        statement, params = _accepted_update(accepted, token, now)
+        if connection.get_autocommit():
+            # One round trip: Django's psycopg cursor binds parameters client-side, so one string
+            # may hold the transaction, its asynchronous commit and the UPDATE.
+            statement = f"BEGIN; SET LOCAL synchronous_commit TO OFF; {statement}; COMMIT"
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
     else:
         per_row = {
             "channel": [(job.message_id, job.channel) for job, _, _ in accepted],
@@ -688,85 +1005,84 @@ def _record_accepted(accepted, token: str, now: datetime, report: DispatchReport
             lease_until=None,
             updated_at=now,
         )
+    _count_accepted(accepted, now, report)
+
+
+def _count_accepted(accepted, now: datetime, report: DispatchReport) -> None:
     report.sent += len(accepted)
     report.lateness_seconds.extend((now - message.due_at).total_seconds() for _, message, _ in accepted)
 
 
-def _record_accepted_postgresql(accepted, token: str, now: datetime) -> None:
-    """The same UPDATE with the per-row values as arrays: one fixed statement whatever the chunk
-    (the ORM's CASE … WHEN took longer to build than PostgreSQL took to run it).
-
-    Committed without waiting for the WAL flush (``synchronous_commit`` off for this transaction
-    only): if PostgreSQL itself crashed and lost this commit, the rows would still say "sending",
-    become "unknown" when their lease ends and never be resent; exactly once is kept. The
-    hand-over, which decides whether a row may be resent, is always committed durably."""
+def _accepted_update(accepted, token: str, now: datetime) -> tuple[str, list]:
+    """PostgreSQL: the UPDATE recording accepted sends, the per-row values as arrays: one fixed
+    statement whatever the chunk (the ORM's CASE … WHEN took longer to build than PostgreSQL took
+    to run it)."""
     table = OutboxMessage._meta.db_table
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        cursor.execute(
-            f'UPDATE "{table}" AS o SET state = %s, channel = v.channel, '
-            "provider_message_id = v.provider_id, reason = v.reason, sent_at = %s, "
-            "attempts = o.attempts + 1, lease_until = NULL, updated_at = %s "
-            "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) "
-            "AS v(id, channel, provider_id, reason) "
-            "WHERE o.id = v.id AND o.claim_token = %s AND o.state = %s",
-            [
-                OutboxState.ACCEPTED,
-                now,
-                now,
-                [job.message_id for job, _, _ in accepted],
-                [job.channel for job, _, _ in accepted],
-                [result.provider_message_id for _, _, result in accepted],
-                [job.note for job, _, _ in accepted],
-                token,
-                OutboxState.SENDING,
-            ],
-        )
+    statement = (
+        f'UPDATE "{table}" AS o SET state = %s, channel = v.channel, '
+        "provider_message_id = v.provider_id, reason = v.reason, sent_at = %s, "
+        "attempts = o.attempts + 1, lease_until = NULL, updated_at = %s "
+        "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) "
+        "AS v(id, channel, provider_id, reason) "
+        f"WHERE o.id = v.id AND o.claim_token = %s AND {_NOT_BY_LEASE_INDEX.format('o.state')} = %s"
+    )
+    params = [
+        OutboxState.ACCEPTED,
+        now,
+        now,
+        [job.message_id for job, _, _ in accepted],
+        [job.channel for job, _, _ in accepted],
+        [result.provider_message_id for _, _, result in accepted],
+        [job.note for job, _, _ in accepted],
+        token,
+        OutboxState.SENDING,
+    ]
+    return statement, params
 
 
-def _hand_over(chunk: list[tuple[SendJob, OutboxMessage]], token: str) -> list[tuple[SendJob, OutboxMessage]]:
-    """Mark the chunk "sending" and keep only the rows this dispatcher still holds: if its claim
-    lease ran out meanwhile, another dispatcher may have taken a row, and it must not go twice.
-    The same statement checks the session once more: one cancelled or moved since the batch was
-    prepared (a whole batch can take seconds in a burst) is not handed over, so no reminder goes
-    out for a time that was already changed. One statement: the conditional UPDATE returns the
-    rows it moved (PostgreSQL, SQLite ≥ 3.35)."""
+# The rows of a chunk are found by their ids (the primary key). Written as ``state || ''`` the
+# state condition cannot use the partial index of leased rows (outbox_leased), which the planner
+# would otherwise prefer whenever its statistics say few rows are claimed (after a burst was
+# planned, always), scanning every claimed row of the burst for each chunk.
+_NOT_BY_LEASE_INDEX = "({} || '')"
+
+
+def _hand_over(
+    chunk: list[Prepared], token: str, *, then: tuple[str, list] | None = None
+) -> tuple[list[Prepared], list[Prepared]]:
+    """(started, refused): mark the chunk "sending" — one statement, committed before any of its
+    provider calls — keeping only the rows this dispatcher still holds whose LATE_STATE is what
+    they were prepared with. Refused rows changed since (to be decided again), or were lost with
+    the claim lease (another dispatcher may have them: they must not go twice). One statement:
+    the conditional UPDATE returns the rows it moved (PostgreSQL, SQLite >= 3.35). ``then``: a
+    statement run after it in the same round trip and transaction (PostgreSQL, which runs the
+    statements of one string as one transaction)."""
     now = timezone.now()
-    ids = [job.message_id for job, _ in chunk]
     table = OutboxMessage._meta.db_table
-    appointments = Appointment._meta.db_table
+    ready = ", ".join(["(%s, %s)"] * len(chunk))
+    then_sql, then_params = then or ("", [])
     with connection.cursor() as cursor:
         cursor.execute(
-            f'UPDATE "{table}" SET state = %s, lease_until = %s, updated_at = %s '
-            f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND claim_token = %s AND state = %s "
-            f'AND (kind IN (%s, %s) OR NOT EXISTS (SELECT 1 FROM "{appointments}" a '
-            f'WHERE a.id = "{table}".appointment_id AND a.status IN (%s, %s))) RETURNING id',
+            f"WITH ready(id, late_state) AS (VALUES {ready}) "
+            f'UPDATE "{table}" SET state = %s, lease_until = %s, updated_at = %s FROM ready '
+            # The ids once more as a list, so the primary key drives the statement (a join on
+            # ``ready`` alone was planned as a scan of the claimed rows).
+            f'WHERE "{table}".id IN ({", ".join(["%s"] * len(chunk))}) AND "{table}".id = ready.id '
+            f"AND claim_token = %s AND {_NOT_BY_LEASE_INDEX.format('state')} = %s "
+            f"AND {late_state_sql()} = ready.late_state "
+            f'RETURNING "{table}".id' + (f"; {then_sql}" if then_sql else ""),
             [
+                *(value for p in chunk for value in (p.message.pk, p.late_state)),
                 OutboxState.SENDING,
                 now + timedelta(seconds=settings.DISPATCH_SENDING_LEASE_SECONDS),
                 now,
-                *ids,
+                *(p.message.pk for p in chunk),
                 token,
                 OutboxState.CLAIMED,
-                CANCELLATION_NOTICE,
-                CANCELLATION_NOTICE + FALLBACK_SUFFIX,
-                AppointmentStatus.CANCELLED,
-                AppointmentStatus.RESCHEDULED,
+                *then_params,
             ],
         )
-        held = {pk for (pk,) in cursor.fetchall()}
-    if len(held) < len(ids):
-        _withdraw_overtaken([pk for pk in ids if pk not in held], token, now)
-    return [(job, message) for job, message in chunk if job.message_id in held]
-
-
-def _withdraw_overtaken(ids: list[int], token: str, now: datetime) -> None:
-    """Rows still claimed by this dispatcher that the hand-over refused: their session was
-    cancelled or moved after they were prepared. (Rows another dispatcher took are not ours.)"""
-    OutboxMessage.objects.filter(pk__in=ids, claim_token=token, state=OutboxState.CLAIMED).update(
-        state=OutboxState.CANCELLED,
-        reason="The session was cancelled or moved while this was being sent.",
-        settled_at=now,
-        lease_until=None,
-        updated_at=now,
-    )
+        moved = {pk for (pk,) in cursor.fetchall()}
+    started = [p for p in chunk if p.message.pk in moved]
+    refused = [p for p in chunk if p.message.pk not in moved]
+    return started, refused

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
 import environ
+import jinja2
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -98,6 +99,16 @@ TEMPLATES = [
                 "messaging.context_processors.web_push",
             ],
         },
+    },
+    # A second engine for the few row fragments that are most of a busy page's rendering (the
+    # session cards of the board, My day and My week: staff/jinja2/). Jinja2 compiles a template
+    # to Python once; Django's language walks its node tree per row (docs/staff-ui.md, B5).
+    # Only staff.cards asks this engine for a template, by name: every page stays a Django template.
+    {
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"undefined": jinja2.StrictUndefined, "auto_reload": DEBUG},
     },
 ]
 
@@ -256,13 +267,18 @@ DISPATCH_SENDING_LEASE_SECONDS = env.int("DISPATCH_SENDING_LEASE_SECONDS", defau
 # again after this long. It must exceed the time to prepare one batch.
 DISPATCH_CLAIM_LEASE_SECONDS = env.int("DISPATCH_CLAIM_LEASE_SECONDS", default=60)
 # Rows marked "sending" by one durable commit before their provider calls (DISPATCH_CONCURRENCY at
-# a time, two chunks in flight): a dispatcher killed mid-burst leaves at most twice this many
-# "unknown"; fewer means more commits (each waits for the WAL flush), which bounds a
-# top-of-the-hour burst (docs/benchmarks.md).
-DISPATCH_HANDOVER_CHUNK = env.int("DISPATCH_HANDOVER_CHUNK", default=64)
+# a time; a chunk is handed over when the previous one's calls have answered): a dispatcher killed
+# mid-burst leaves at most this many "unknown"; fewer means more commits (each waits for the WAL
+# flush), which bounds a top-of-the-hour burst (docs/benchmarks.md). 128: as many as the two chunks
+# of 64 that could be left before issue #19.
+DISPATCH_HANDOVER_CHUNK = env.int("DISPATCH_HANDOVER_CHUNK", default=128)
 # The scheduled dispatcher task sweeps every DISPATCH_INTERVAL_SECONDS for just under a minute,
 # because django-q2 schedules run at most once a minute.
 DISPATCH_INTERVAL_SECONDS = env.int("DISPATCH_INTERVAL_SECONDS", default=5)
+# The long-running dispatcher (manage.py run_dispatcher, the worker's loop) claims rows this long
+# before they fall due and decides and renders them ahead, so a top-of-the-hour burst is only
+# handed over at its second (docs/benchmarks.md, B1). 0: nothing is prepared ahead.
+DISPATCH_LOOKAHEAD_SECONDS = env.int("DISPATCH_LOOKAHEAD_SECONDS", default=60)
 for _name in (
     "DISPATCH_BATCH_SIZE",
     "DISPATCH_CONCURRENCY",

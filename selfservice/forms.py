@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from phonenumber_field.formfields import PhoneNumberField
 
 from practice.models import Modality
-from selfservice.models import US_STATES, AgeGroup
+from selfservice.models import US_STATES, AgeGroup, VerificationChannel
 
 # The choices in the client's words and language (the models' labels are the staff's).
 MODALITY_CHOICES = [
@@ -88,6 +88,10 @@ class SlotChoiceForm(forms.Form):
     start = forms.IntegerField(min_value=0, max_value=10**10)
 
 
+NO_PHONE_FOR_CODE = _("Add your mobile number to get the code by text, or choose e-mail.")
+ABROAD_FOR_CODE = _("Codes by text go to US and Canadian numbers. Choose e-mail instead.")
+
+
 class DetailsForm(forms.Form):
     first_name = forms.CharField(max_length=100, label=_("First name"))
     last_name = forms.CharField(max_length=100, label=_("Last name"))
@@ -103,6 +107,20 @@ class DetailsForm(forms.Form):
         ),
     )
     policy = forms.BooleanField(label=_("I have read and accept the cancellation and no-show policy above."))
+    send_code_by = forms.ChoiceField(
+        label=_("How should we send your code?"),
+        choices=[
+            (VerificationChannel.EMAIL, _("By e-mail")),
+            (VerificationChannel.SMS, _("By text message to my mobile")),
+        ],
+        initial=VerificationChannel.EMAIL,
+        required=False,  # e-mail when not chosen
+        widget=forms.RadioSelect,
+    )
+
+    def clean_send_code_by(self):
+        return self.cleaned_data["send_code_by"] or VerificationChannel.EMAIL
+
     # A field people never see (hidden by CSS, not by type=hidden): bots fill it in.
     website = forms.CharField(required=False, label=_("Leave this empty"), max_length=200)
 
@@ -113,8 +131,16 @@ class DetailsForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("sms_consent") and not cleaned.get("phone"):
+        phone = cleaned.get("phone")
+        if cleaned.get("sms_consent") and not phone:
             self.add_error("phone", _("Add a mobile number to get texts, or untick the box."))
+        if cleaned.get("send_code_by") == VerificationChannel.SMS and "phone" not in self.errors:
+            if not phone:
+                self.add_error("phone", NO_PHONE_FOR_CODE)
+            elif phone.country_code != 1:
+                # Codes by text go to North American numbers only: texts to premium-rate numbers
+                # abroad are the usual way such forms are abused.
+                self.add_error("phone", ABROAD_FOR_CODE)
         return cleaned
 
     @property
@@ -126,7 +152,7 @@ class CodeForm(forms.Form):
     code = forms.RegexField(
         regex=r"\A[0-9]{6}\Z",
         max_length=6,
-        label=_("The 6-digit code we e-mailed you"),
+        label=_("The 6-digit code we sent you"),
         error_messages={"invalid": _("The code is six digits, 0 to 9.")},
     )
 
@@ -134,3 +160,75 @@ class CodeForm(forms.Form):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.fields["code"].widget.attrs.update({"inputmode": "numeric", "autocomplete": "one-time-code"})
+
+
+# Parts of the day a client may ask for, on their own clock: (value, label, start, end).
+DAY_PARTS = [
+    ("morning", _("Mornings (8 AM to noon)"), "08:00", "12:00"),
+    ("afternoon", _("Afternoons (noon to 5 PM)"), "12:00", "17:00"),
+    ("evening", _("Evenings (5 PM to 9 PM)"), "17:00", "21:00"),
+]
+WEEKDAYS = [
+    (0, _("Monday")),
+    (1, _("Tuesday")),
+    (2, _("Wednesday")),
+    (3, _("Thursday")),
+    (4, _("Friday")),
+    (5, _("Saturday")),
+    (6, _("Sunday")),
+]
+ANY_MATCHING = "any"
+
+
+class WaitlistForm(DetailsForm):
+    """'Nothing fits — tell me when something opens': who with, which days and hours on their
+    clock, until when; then the same details and code step as a booking (no policy to accept:
+    nothing is booked until they accept an offer)."""
+
+    clinician = forms.ChoiceField(label=_("With"), widget=forms.RadioSelect)
+    weekdays = forms.TypedMultipleChoiceField(
+        label=_("Days that suit you"),
+        choices=WEEKDAYS,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: any day."),
+    )
+    day_parts = forms.MultipleChoiceField(
+        label=_("Times that suit you"),
+        choices=[(value, label) for value, label, _start, _end in DAY_PARTS],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: any time."),
+    )
+    latest_date = forms.DateField(
+        label=_("Latest date you would take"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=_("Empty: as far ahead as the practice books."),
+    )
+
+    field_order = ["clinician", "weekdays", "day_parts", "latest_date"]
+
+    def __init__(self, *args, clinicians, today, last_day, **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.fields["policy"]
+        self.today, self.last_day = today, last_day
+        self.fields["clinician"].choices = [
+            (ANY_MATCHING, _("Any therapist who fits what I asked for")),
+            *[(str(pk), name) for pk, name in clinicians],
+        ]
+        self.fields["clinician"].initial = ANY_MATCHING
+
+    def clean_latest_date(self):
+        latest = self.cleaned_data["latest_date"]
+        if latest is not None and not self.today <= latest <= self.last_day:
+            raise forms.ValidationError(
+                _("Pick a date between today and %(last)s.") % {"last": self.last_day.strftime("%m/%d/%Y")}
+            )
+        return latest
+
+    @property
+    def time_windows(self) -> list[tuple[str, str]]:
+        chosen = set(self.cleaned_data.get("day_parts") or [])
+        return [(start, end) for value, _label, start, end in DAY_PARTS if value in chosen]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -22,14 +22,15 @@ from django.urls import reverse
 
 from practice.models import Client, Practice
 from scheduling.models import AppointmentParticipant, AppointmentStatus
+from selfservice.forms import DAY_PARTS, WEEKDAYS
 from selfservice.models import ClientHomeLink, VerificationCode, VerificationPurpose
-from selfservice.services import RateLimited, keyed_digest, normalized_address
+from selfservice.services import keyed_digest, normalized_address, rate_limit_count
+from waitlist.models import EntryStatus
+from waitlist.services import entries_of_client
 
 LIFETIME = timedelta(days=30)
 TOKEN_BYTES = 24
 MAX_TOKEN_LENGTH = 64
-LINK_REQUESTS_PER_ADDRESS = (3, timedelta(minutes=15))
-LINK_REQUESTS_PER_PRACTICE = (60, timedelta(hours=1))
 UPCOMING_LIMIT = 10
 # Sessions the home lists: coming up, or on now (a client may still join).
 HOME_STATUSES = (AppointmentStatus.SCHEDULED, AppointmentStatus.CONFIRMED, AppointmentStatus.IN_PROGRESS)
@@ -64,17 +65,10 @@ def home_link_send(*, practice: Practice, email: str, now: datetime) -> None:
     is known: unknown addresses get nothing, and the page answers the same. Rate-limited per address
     and per practice, counted whether or not the address is known."""
     address_hash = keyed_digest(normalized_address(email))
-    per_address, address_window = LINK_REQUESTS_PER_ADDRESS
-    per_practice, practice_window = LINK_REQUESTS_PER_PRACTICE
     with transaction.atomic():
-        recent = VerificationCode.objects.filter(practice=practice, purpose=VerificationPurpose.HOME_LINK)
-        if recent.filter(created_at__gt=now - practice_window).count() >= per_practice:
-            raise RateLimited("practice")
-        if (
-            recent.filter(address_hash=address_hash, created_at__gt=now - address_window).count()
-            >= per_address
-        ):
-            raise RateLimited("address")
+        rate_limit_count(
+            practice=practice, purpose=VerificationPurpose.HOME_LINK, address_hash=address_hash, now=now
+        )
         VerificationCode.objects.create(
             practice=practice,
             purpose=VerificationPurpose.HOME_LINK,
@@ -146,3 +140,36 @@ def upcoming_sessions(*, client: Client, now: datetime) -> list[UpcomingSession]
             )
         )
     return sessions
+
+
+@dataclass(frozen=True)
+class WaitlistWish:
+    entry_id: int
+    service_name: str
+    clinician_names: list[str]  # empty: any who offers the service
+    days: list[str]  # empty: any day
+    times: list[str]  # empty: any time, on the client's clock
+    latest_date: date | None
+    paused: bool
+
+
+def waitlist_of(client: Client) -> list[WaitlistWish]:
+    """The client's entries still waiting, in words for their home page."""
+    weekday_names = dict(WEEKDAYS)
+    part_names = {(start, end): label for _value, label, start, end in DAY_PARTS}
+    wishes = []
+    for entry in entries_of_client(client):
+        wishes.append(
+            WaitlistWish(
+                entry_id=entry.pk,
+                service_name=entry.service_type.name,
+                clinician_names=[clinician.display_name for clinician in entry.clinicians.all()],
+                days=[str(weekday_names[day]) for day in entry.weekdays if day in weekday_names],
+                times=[
+                    str(part_names.get((start, end), f"{start}-{end}")) for start, end in entry.time_windows
+                ],
+                latest_date=entry.latest_date,
+                paused=entry.status == EntryStatus.PAUSED,
+            )
+        )
+    return wishes

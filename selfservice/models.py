@@ -196,6 +196,13 @@ class VerificationPurpose(models.TextChoices):
     HOME_LINK = "home_link", "Client home link request"
 
 
+class VerificationChannel(models.TextChoices):
+    """How a one-time code reaches the person (not stored: the address's hash says enough)."""
+
+    EMAIL = "email", "E-mail"
+    SMS = "sms", "Text message"
+
+
 class VerificationCode(models.Model):
     """A six-digit code sent to an address to prove the person reads it. Only a hash of the code
     and of the address is stored; a code works once, for a few minutes, for a few tries."""

@@ -26,7 +26,23 @@ from django.utils.translation import gettext
 
 from integrations.models import EventType
 from integrations.outbox import webhook_event_record
-from practice.models import Client, ConsentSource, Practice
+from messaging.backends import get_sms_backend
+from messaging.backends.base import ChannelError, SMSMessage
+from practice.consent import (
+    CARRIER_UNSUBSCRIBED_CODE,
+    client_sms_opt_in,
+    client_sms_opt_out_from_carrier,
+    normalise_phone,
+)
+from practice.models import (
+    Client,
+    ClientStatus,
+    ConsentAction,
+    ConsentChannel,
+    ConsentEvent,
+    ConsentSource,
+    Practice,
+)
 from practice.services import client_create
 from scheduling.availability import Slot, open_slots
 from scheduling.freed_time import REQUEST_DECLINED, REQUEST_EXPIRED, FreedTime, publish_on_commit
@@ -42,7 +58,9 @@ from selfservice.models import (
     VerificationCode,
     VerificationPurpose,
 )
+from selfservice.models import VerificationChannel as Channel
 from selfservice.selectors import new_client_rules, times_for
+from waitlist.services import entry_create_from_booking_page
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +72,10 @@ MAX_TOKEN_LENGTH = 64
 
 CODE_LIFETIME = timedelta(minutes=10)
 CODE_ATTEMPTS = 5
-# Rate limits (issue 15): codes to one address, and to everyone of one practice.
-CODES_PER_ADDRESS = (3, timedelta(minutes=15))
-CODES_PER_PRACTICE = (60, timedelta(hours=1))
+# Rate limits (issue 15), the same for codes by e-mail and by text and for client-home links:
+# requests for one address, and for everyone of one practice, counted per purpose.
+PER_ADDRESS = (3, timedelta(minutes=15))
+PER_PRACTICE = (60, timedelta(hours=1))
 
 
 class RateLimited(Exception):
@@ -108,24 +127,42 @@ def normalized_address(address: str) -> str:
     return address.strip().lower()
 
 
+def rate_limit_count(*, practice: Practice, purpose: str, address_hash: str, now: datetime) -> None:
+    """Refuse (``RateLimited``) one more request of ``purpose`` past the per-practice or the
+    per-address limit. Counted whether or not the address is known, so the limits say nothing
+    either. Call it in the transaction that then records the request's row."""
+    per_address, address_window = PER_ADDRESS
+    per_practice, practice_window = PER_PRACTICE
+    recent = VerificationCode.objects.filter(practice=practice, purpose=purpose)
+    if recent.filter(created_at__gt=now - practice_window).count() >= per_practice:
+        raise RateLimited("practice")
+    if recent.filter(address_hash=address_hash, created_at__gt=now - address_window).count() >= per_address:
+        raise RateLimited("address")
+
+
+def address_key(address: str, channel: str) -> str:
+    """The form of an address that is hashed: a lower-case e-mail, or a phone number in E.164."""
+    return normalise_phone(address) if channel == Channel.SMS else normalized_address(address)
+
+
 def verification_code_send(
-    *, practice: Practice, email: str, purpose: str = VerificationPurpose.BOOKING, now: datetime | None = None
+    *,
+    practice: Practice,
+    address: str,
+    channel: str = Channel.EMAIL,
+    purpose: str = VerificationPurpose.BOOKING,
+    now: datetime | None = None,
 ) -> None:
-    """Send a six-digit code to ``email``. The same whether or not the address is known to the
-    practice; refused (``RateLimited``) past the per-address or per-practice limit."""
+    """Send a six-digit code to ``address``, an e-mail or (``channel`` sms) a mobile number. The
+    same whether or not the address is known to the practice; refused (``RateLimited``) past the
+    per-address or per-practice limit, the same limits for both channels."""
     now = now or timezone.now()
-    address_hash = keyed_digest(normalized_address(email))
-    per_address, address_window = CODES_PER_ADDRESS
-    per_practice, practice_window = CODES_PER_PRACTICE
+    key = address_key(address, channel)
+    if not key:
+        raise ValidationError({"address": [gettext("Enter a valid address.")]})
+    address_hash = keyed_digest(key)
     with transaction.atomic():
-        recent = VerificationCode.objects.filter(practice=practice)
-        if recent.filter(created_at__gt=now - practice_window).count() >= per_practice:
-            raise RateLimited("practice")
-        if (
-            recent.filter(address_hash=address_hash, created_at__gt=now - address_window).count()
-            >= per_address
-        ):
-            raise RateLimited("address")
+        rate_limit_count(practice=practice, purpose=purpose, address_hash=address_hash, now=now)
         code = f"{secrets.randbelow(10**6):06d}"
         VerificationCode.objects.create(
             practice=practice,
@@ -135,29 +172,73 @@ def verification_code_send(
             created_at=now,
             expires_at=now + CODE_LIFETIME,
         )
+    if channel == Channel.SMS:
+        _text_code(practice=practice, phone=key, code=code, now=now)
+        return
+    minutes = int(CODE_LIFETIME.total_seconds() // 60)
     send_mail(
-        subject=f"Your code for {practice.name}: {code}",
-        message=(
-            f"Your code is {code}. Enter it on {practice.name}'s booking page to send your request.\n"
-            f"It works for {int(CODE_LIFETIME.total_seconds() // 60)} minutes. "
-            "If you did not ask for it, you can ignore this e-mail."
-        ),
+        subject=gettext("Your code for %(practice)s: %(code)s") % {"practice": practice.name, "code": code},
+        message=gettext(
+            "Your code is %(code)s. Enter it on %(practice)s's booking page to continue.\n"
+            "It works for %(minutes)s minutes. If you did not ask for it, you can ignore this e-mail."
+        )
+        % {"code": code, "practice": practice.name, "minutes": minutes},
         from_email=None,
-        recipient_list=[email],
+        recipient_list=[address],
     )
+
+
+def number_refuses_texts(*, practice: Practice, phone: str) -> bool:
+    """True when a client of the practice with this number has withdrawn SMS consent (STOP, a
+    carrier refusal, or recorded by staff) and not given it again: a code is not texted there."""
+    latest = (
+        ConsentEvent.objects.filter(practice=practice, client__phone=phone, channel=ConsentChannel.SMS)
+        .order_by("-at", "-pk")
+        .values_list("action", flat=True)
+        .first()
+    )
+    return latest == ConsentAction.OPT_OUT
+
+
+def _text_code(*, practice: Practice, phone: str, code: str, now: datetime) -> None:
+    """Text the code at once, through the SMS backend the reminders use, from the practice's sender.
+
+    A code the person just asked for on our page is a transactional one-time message: it needs no
+    prior SMS consent (consent covers reminders) and is sent outside the outbox, so quiet hours do
+    not delay it. A number that said STOP is still respected: it gets nothing, and the page
+    answers the same (the person can ask for the code by e-mail). A failed send is logged without
+    the number."""
+    if number_refuses_texts(practice=practice, phone=phone):
+        return
+    minutes = int(CODE_LIFETIME.total_seconds() // 60)
+    body = gettext("%(code)s is your code for %(practice)s. It works for %(minutes)s minutes.") % {
+        "code": code,
+        "practice": practice.name,
+        "minutes": minutes,
+    }
+    from_number = practice.sms_from_number.as_e164 if practice.sms_from_number else ""
+    try:
+        get_sms_backend().send(
+            SMSMessage(to=phone, body=body, from_number=from_number, valid_until=now + CODE_LIFETIME)
+        )
+    except ChannelError as error:
+        logger.warning("Code text (practice %s) not sent: %s", practice.pk, error.code or "error")
+        if error.code == CARRIER_UNSUBSCRIBED_CODE:
+            client_sms_opt_out_from_carrier(phone=phone, now=now, from_number=from_number)
 
 
 def verification_code_check(
     *,
     practice: Practice,
-    email: str,
+    address: str,
     code: str,
+    channel: str = Channel.EMAIL,
     purpose: str = VerificationPurpose.BOOKING,
     now: datetime | None = None,
 ) -> bool:
     """True once for the right code of the address's latest live code; each wrong try counts."""
     now = now or timezone.now()
-    address_hash = keyed_digest(normalized_address(email))
+    address_hash = keyed_digest(address_key(address, channel))
     with transaction.atomic():
         latest = (
             VerificationCode.objects.select_for_update()
@@ -242,6 +323,123 @@ def booking_request_create(
         request.concerns.set(needs.get("concern_ids", []))
         _record_event(request, EventType.BOOKING_REQUESTED, now)
     return request
+
+
+# --- Known clients book instantly ---------------------------------------------------------------
+
+
+def known_client_for(*, practice: Practice, address: str, channel: str) -> Client | None:
+    """The practice's one active client with this verified e-mail (any case) or mobile number;
+    None when there is none or more than one (a shared family address makes a request)."""
+    clients = Client.objects.for_practice(practice).filter(status=ClientStatus.ACTIVE)
+    if channel == Channel.SMS:
+        clients = clients.filter(phone=normalise_phone(address))
+    else:
+        clients = clients.filter(email__iexact=address.strip())
+    found = list(clients.order_by("pk")[:2])
+    return found[0] if len(found) == 1 else None
+
+
+def booking_instant_create(
+    *,
+    practice: Practice,
+    client: Client,
+    clinician,
+    service_type,
+    modality: str,
+    starts_at: datetime,
+    sms_consent_phone: str = "",
+    now: datetime | None = None,
+):
+    """Book a known client's pick at once, where the practice allows it: the time must still be
+    one the booking page offers, and the booking services keep every rule (no overlap with a
+    session or hold, the client in one session at a time) and send the confirmation, reminders
+    and meeting as for any booking. ``sms_consent_phone``: the number the person agreed to get
+    texts at on the page; recorded (source "Online booking page") only if it is the client's own
+    number and they have not consented yet. Raises ValidationError (the page shows fresh times)."""
+    now = now or timezone.now()
+    online = online_booking_of(practice)
+    if not (online.enabled and online.known_clients_book_instantly):
+        raise ValidationError("This practice does not book clients instantly online.")
+    if client.practice_id != practice.pk:
+        raise ValidationError("This client is not a client of this practice.")
+    with transaction.atomic():
+        if not slot_is_open(clinician=clinician, service_type=service_type, starts_at=starts_at, now=now):
+            raise ValidationError({"starts_at": ["That time is no longer open."]}, code="taken")
+        appointment = appointment_book(
+            practice=practice,
+            clinician=clinician,
+            clients=[client],
+            starts_at=starts_at,
+            service_type=service_type,
+            modality=modality,
+            source=AppointmentSource.CLIENT_BOOKING,
+            now=now,
+        )
+        if sms_consent_phone and client.sms_consent_at is None and client.phone == sms_consent_phone:
+            client_sms_opt_in(client=client, source=ConsentSource.ONLINE_BOOKING, now=now)
+    return appointment
+
+
+# --- "Nothing fits — tell me when something opens" ----------------------------------------------
+
+
+def waitlist_join_from_booking_page(
+    *,
+    practice: Practice,
+    person: Person,
+    address: str,
+    channel: str,
+    service_type,
+    modality: str,
+    clinicians,
+    weekdays,
+    time_windows,
+    latest_date,
+    now: datetime | None = None,
+):
+    """Put the person whose ``address`` was just verified on the practice's waitlist
+    (waitlist.services.entry_create_from_booking_page: asking twice updates their entry). A known
+    client (exactly one active client with the address) waits as themselves; anyone else gets a
+    client record made from the page's details (source "online booking", SMS consent recorded
+    as ticked) where the practice accepts new clients, else ValidationError. Returns the entry."""
+    now = now or timezone.now()
+    online = online_booking_of(practice)
+    if not online.enabled:
+        raise ValidationError("This practice does not take bookings online.")
+    with transaction.atomic():
+        client = known_client_for(practice=practice, address=address, channel=channel)
+        if client is None:
+            if not online.accepts_new_clients:
+                raise ValidationError(
+                    gettext("%(practice)s is not taking new clients online right now. Please call us.")
+                    % {"practice": practice.name},
+                    code="not_accepting",
+                )
+            client = client_create(
+                practice=practice,
+                fields={
+                    "first_name": person.first_name,
+                    "last_name": person.last_name,
+                    "email": person.email,
+                    "phone": person.phone,
+                    "timezone": person.timezone,
+                    "source": "online_booking",
+                },
+                sms_consent=person.sms_consent and bool(person.phone),
+                consent_source=ConsentSource.ONLINE_BOOKING,
+                by=None,
+            )
+        return entry_create_from_booking_page(
+            client=client,
+            service_type=service_type,
+            modality=modality,
+            clinicians=clinicians,
+            weekdays=weekdays,
+            time_windows=time_windows,
+            latest_date=latest_date,
+            now=now,
+        )
 
 
 def _record_event(request: BookingRequest, event_type: str, now: datetime) -> None:
@@ -417,15 +615,17 @@ def proposal_times(request: BookingRequest, *, now: datetime) -> list[Slot]:
     )
 
 
-def _is_open(request: BookingRequest, starts_at: datetime, now: datetime) -> bool:
-    rules = new_client_rules(request.practice)
+def slot_is_open(*, clinician, service_type, starts_at: datetime, now: datetime) -> bool:
+    """Whether the booking page may still give ``starts_at``: one of the clinician's open starts
+    for the service under the practice's new-client rules (hours, notice, horizon, buffer)."""
+    rules = new_client_rules(clinician.practice)
     return any(
         slot.starts_at == starts_at
         for slot in open_slots(
-            clinician=request.clinician,
+            clinician=clinician,
             starts=starts_at,
             ends=starts_at + timedelta(minutes=1),
-            minutes=request.service_type.default_minutes,
+            minutes=service_type.default_minutes,
             now=now,
             rules=rules,
         )
@@ -450,7 +650,9 @@ def booking_request_propose(
         if request.hold is not None:
             hold_release(hold=request.hold)
         given_back = (request.starts_at, request.ends_at)
-        if not _is_open(request, starts_at, now):
+        if not slot_is_open(
+            clinician=request.clinician, service_type=request.service_type, starts_at=starts_at, now=now
+        ):
             raise ValidationError({"starts_at": ["That time is no longer open. Pick another."]})
         ends_at = starts_at + timedelta(minutes=request.service_type.default_minutes)
         expires_at = add_business_hours(start=now, hours=online.request_hold_hours, practice=request.practice)

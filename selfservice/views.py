@@ -18,6 +18,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -25,8 +26,13 @@ from practice.client_language import activate_for_visitor, language_switch
 from practice.models import ClinicianProfile, Practice
 from selfservice import matching, selectors, services
 from selfservice.forms import CodeForm, DetailsForm, NeedsForm, SlotChoiceForm
-from selfservice.models import Concern, OnlineBooking, Payer
+from selfservice.models import Concern, OnlineBooking, Payer, VerificationChannel
 from selfservice.pages import client_page
+
+TOO_MANY_CODES = gettext_lazy("Too many codes were asked for. Please wait a few minutes and try again.")
+WRONG_CODE = gettext_lazy("That code is not right, or it has expired. Check the latest message from us.")
+SLOT_TAKEN = gettext_lazy("Sorry, someone took that time a moment ago. Please pick another.")
+ALREADY_BOOKED_THEN = gettext_lazy("You have another session at that time. Please pick another time.")
 
 
 def _booking(request, slug: str) -> tuple[Practice, OnlineBooking]:
@@ -231,22 +237,22 @@ def book_details(request, slug: str):
         if form.is_bot:
             # Answer as if it worked, send nothing: a bot learns nothing from the reply.
             return redirect("book_verify", slug=practice.slug)
+        person = {
+            "first_name": data["first_name"],
+            "last_name": data["last_name"],
+            "email": data["email"],
+            "phone": data["phone"].as_e164 if data["phone"] else "",
+            "sms_consent": data["sms_consent"],
+        }
+        channel = data["send_code_by"]
         try:
-            services.verification_code_send(practice=practice, email=data["email"])
-        except services.RateLimited:
-            form.add_error(None, _("Too many codes were asked for. Please wait a few minutes and try again."))
-        else:
-            _save(
-                request,
-                practice,
-                person={
-                    "first_name": data["first_name"],
-                    "last_name": data["last_name"],
-                    "email": data["email"],
-                    "phone": data["phone"].as_e164 if data["phone"] else "",
-                    "sms_consent": data["sms_consent"],
-                },
+            services.verification_code_send(
+                practice=practice, address=_address(person, channel), channel=channel
             )
+        except services.RateLimited:
+            form.add_error(None, TOO_MANY_CODES)
+        else:
+            _save(request, practice, person=person, verify_by=channel)
             return redirect("book_verify", slug=practice.slug)
     tz = _zone(request, practice)
     context = {
@@ -271,53 +277,97 @@ def book_verify(request, slug: str):
     if chosen is None:
         return redirect("book_start", slug=practice.slug)
     person = state.get("person")
-    form = CodeForm(request.POST if request.method == "POST" else None)
+    channel = state.get("verify_by", VerificationChannel.EMAIL)
+    form = CodeForm(
+        request.POST if request.method == "POST" and "resend_by_email" not in request.POST else None
+    )
+    if request.method == "POST" and "resend_by_email" in request.POST:
+        return _resend_by_email(request, practice, person, form)
     if request.method == "POST" and form.is_valid():
         if person is None or not services.verification_code_check(
-            practice=practice, email=person["email"], code=form.cleaned_data["code"]
+            practice=practice,
+            address=_address(person, channel),
+            channel=channel,
+            code=form.cleaned_data["code"],
         ):
-            form.add_error(
-                "code", _("That code is not right, or it has expired. Check the latest e-mail from us.")
-            )
+            form.add_error("code", WRONG_CODE)
         else:
-            return _create_request(request, practice, chosen, person)
-    return _page(
-        request, practice, "selfservice/book_verify.html", {"practice": practice, "form": form, "step": 5}
-    )
+            return _book_or_request(request, practice, chosen, person, channel)
+    context = {"form": form, "step": 5, "by_text": channel == VerificationChannel.SMS}
+    return _page(request, practice, "selfservice/book_verify.html", context)
 
 
-def _create_request(request, practice, chosen, person):
+def _address(person: dict, channel: str) -> str:
+    return person["phone"] if channel == VerificationChannel.SMS else person["email"]
+
+
+def _resend_by_email(request, practice, person, form):
+    """No text came (or the number takes none from us): the same code step, by e-mail."""
+    if person is not None:
+        try:
+            services.verification_code_send(practice=practice, address=person["email"])
+        except services.RateLimited:
+            form.add_error(None, TOO_MANY_CODES)
+            return _page(request, practice, "selfservice/book_verify.html", {"form": form, "step": 5})
+    _save(request, practice, verify_by=VerificationChannel.EMAIL)
+    return redirect("book_verify", slug=practice.slug)
+
+
+def _book_or_request(request, practice, chosen, person, channel):
+    """The address is verified now: a known client of a practice that allows it is booked at once;
+    anyone else makes a request that holds the time."""
     clinician, service, starts_at = chosen
-    state = _state(request, practice)
     _parsed, raw_needs = _needs(request, practice)
     tz = _zone(request, practice)
+    modality = raw_needs["modality"] or "telehealth"
+    known = None
+    if services.online_booking_of(practice).known_clients_book_instantly:
+        known = services.known_client_for(
+            practice=practice, address=_address(person, channel), channel=channel
+        )
     try:
-        services.booking_request_create(
-            practice=practice,
-            clinician=clinician,
-            service_type=service,
-            modality=raw_needs["modality"] or "telehealth",
-            starts_at=starts_at,
-            person=services.Person(timezone=str(tz), **person),
-            needs=raw_needs,
-        )
-    except ValidationError:
-        _save(
-            request,
-            practice,
-            slot_taken=_("Sorry, someone took that time a moment ago. Please pick another."),
-        )
-        state.pop("start", None)
-        request.session.modified = True
-        return redirect("book_times", slug=practice.slug, clinician_pk=clinician.pk)
+        if known is not None:
+            services.booking_instant_create(
+                practice=practice,
+                client=known,
+                clinician=clinician,
+                service_type=service,
+                modality=modality,
+                starts_at=starts_at,
+                sms_consent_phone=person["phone"] if person["sms_consent"] else "",
+            )
+        else:
+            services.booking_request_create(
+                practice=practice,
+                clinician=clinician,
+                service_type=service,
+                modality=modality,
+                starts_at=starts_at,
+                person=services.Person(timezone=str(tz), **person),
+                needs=raw_needs,
+            )
+    except ValidationError as error:
+        return _slot_lost(request, practice, clinician, error)
     request.session[f"book:{practice.pk}"] = {
         "done": {
             "clinician": clinician.display_name,
             "start": int(starts_at.timestamp()),
             "timezone": str(tz),
+            "booked": known is not None,
         }
     }
     return redirect("book_done", slug=practice.slug)
+
+
+def _slot_lost(request, practice, clinician, error: ValidationError):
+    """Back to the times with a plain word: the time was taken, or (a known client only, after
+    the code) they already have a session then."""
+    codes = {item.code for items in getattr(error, "error_dict", {}).values() for item in items}
+    message = ALREADY_BOOKED_THEN if "client_double_booking" in codes else SLOT_TAKEN
+    state = _state(request, practice)
+    state.pop("start", None)
+    _save(request, practice, slot_taken=str(message))
+    return redirect("book_times", slug=practice.slug, clinician_pk=clinician.pk)
 
 
 @never_cache
@@ -329,5 +379,10 @@ def book_done(request, slug: str):
         return redirect("book_start", slug=practice.slug)
     tz = ZoneInfo(done["timezone"])
     local = datetime.fromtimestamp(done["start"], tz=UTC).astimezone(tz)
-    context = {"practice": practice, "clinician_name": done["clinician"], "local_start": local, "step": 6}
+    context = {
+        "clinician_name": done["clinician"],
+        "local_start": local,
+        "booked": done.get("booked", False),
+        "step": 6,
+    }
     return _page(request, practice, "selfservice/book_done.html", context, tz=tz)

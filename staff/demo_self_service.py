@@ -1,9 +1,10 @@
 """The demo's self-service and waitlist (part of ``manage.py seed_demo``): the booking page on,
 with concerns, payers and matching profiles; two documents; a request waiting in the queue and one
-for which the front desk proposed another time (the person's accept/decline link is e-mailed); a
-waitlist with entries, and a session two days out cancelled so the worker offers its time to the
-first client in line — the offer's link is printed by the worker with the other messages; and a
-clinician's time off three days out removed, so its freed time goes to the next client in line.
+for which the front desk proposed another time (the person's accept/decline link is e-mailed);
+known clients booking instantly at Lakeside; a waitlist with entries, and a session two days out
+cancelled so the worker offers its time to the first client in line — the offer's link is
+printed by the worker with the other messages; and a clinician's time off three days out
+removed, so its freed time goes to the next client in line.
 
 Everything goes through the same services as real use, with the demo's ``now``."""
 
@@ -51,11 +52,18 @@ TELEHEALTH_CONSENT = (
 
 
 def build_self_service(*, practice: Practice, clinicians, clients, services: dict, now: datetime, by) -> None:
-    """Lakeside's self-service: called inside the demo's transaction, after the sessions."""
+    """Lakeside's self-service: called inside the demo's transaction, after the sessions. Known
+    clients book instantly there: a demo client's e-mail (ava.thompson@example.com) or mobile on
+    the booking page books the time at once once the code is entered."""
     bookable = [services["individual"]]
     online_booking_update(
         practice=practice,
-        fields={"enabled": True, "accepts_new_clients": True, "request_hold_hours": 24},
+        fields={
+            "enabled": True,
+            "accepts_new_clients": True,
+            "known_clients_book_instantly": True,
+            "request_hold_hours": 24,
+        },
         services=bookable,
         concerns=CONCERNS,
         payers=PAYERS,

@@ -32,7 +32,14 @@ class OnlineBookingForm(forms.ModelForm):
 
     class Meta:
         model = OnlineBooking
-        fields = ["enabled", "services", "accepts_new_clients", "request_hold_hours", "cancellation_policy"]
+        fields = [
+            "enabled",
+            "services",
+            "accepts_new_clients",
+            "known_clients_book_instantly",
+            "request_hold_hours",
+            "cancellation_policy",
+        ]
         widgets = {"services": forms.CheckboxSelectMultiple}
 
     def __init__(self, *args, practice, **kwargs):

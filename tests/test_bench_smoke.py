@@ -42,12 +42,14 @@ def bench_environment(monkeypatch, settings):
 def test_b1_burst_hands_every_reminder_over_once_and_measures_the_floor():
     burst = data.ensure_burst(30, log=lambda *_: None)
     floor = b1.sql_floor(burst, repeats=1)
-    result = b1.dispatcher_run(burst, count_queries=True)
     assert floor["rows"] == 30
-    assert result["finished"]
-    assert result["handed_over"] == 30
-    assert result["duplicates"] == 0
-    assert result["cpu_ms_per_row"] > 0
+    # The baseline (no look-ahead, from the due instant) and the production loop started ahead.
+    for lead in (None, 2.0):
+        result = b1.dispatcher_run(burst, count_queries=True, lead=lead)
+        assert result["finished"]
+        assert result["handed_over"] == 30
+        assert result["duplicates"] == 0
+        assert result["cpu_ms_per_row"] > 0
 
 
 def test_b2_plans_a_tiny_network_four_ways():
@@ -57,7 +59,8 @@ def test_b2_plans_a_tiny_network_four_ways():
         assert 5 <= results[path]["rows"] / results[path]["sessions"] <= 8
 
 
-def test_b3_storm_has_no_stale_no_lost_no_duplicate_sends():
+def test_b3_storm_has_no_stale_no_lost_no_duplicate_sends(monkeypatch):
+    monkeypatch.setattr(b3, "LEAD", 3.0)
     results = b3.run(Namespace(n=40, storm=10, storm_seconds=60))
     assert results["storm"] == 10
     assert results["stale"] == 0

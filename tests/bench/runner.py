@@ -1,12 +1,15 @@
 """One benchmark dispatcher process: ``python -m tests.bench.runner [--start-at <epoch>]``.
 
 It sets Django up, warms up (imports, URL resolver, connection, one sweep that can claim
-nothing), prints ``ready`` and reads the due instant from stdin (unless given), waits for it
-and then runs the real ``messaging.dispatch.dispatch_due`` in a loop until a sweep claims
-nothing, like ``messaging.tasks.dispatch_for_a_minute`` but without its sleep
-between sweeps (the sweep starts at the due instant). Prints one JSON line: counts, start and
-end times, the process's peak RSS and, with ``--count-queries``, every SQL statement grouped
-by verb and table with the time spent waiting for PostgreSQL.
+nothing), prints ``ready`` and reads the due instant from stdin (unless given; a second number
+on the line is when to start, if before it). Then, by default, it runs the production loop
+(``messaging.tasks.run_dispatcher``'s: a ``messaging.dispatch.Dispatcher`` that prepares rows
+DISPATCH_LOOKAHEAD_SECONDS ahead and sleeps until it next has work) from the start until, after
+the due instant, a sweep claims nothing and nothing is held. With ``--no-lookahead`` (the code
+before issue #19, and the baseline) it waits for the due instant and runs
+``messaging.dispatch.dispatch_due`` back to back until a sweep claims nothing. Prints one JSON
+line: counts, start and end times, the process's peak RSS and, with ``--count-queries``, every
+SQL statement grouped by verb and table with the time spent waiting for PostgreSQL.
 """
 
 from __future__ import annotations
@@ -72,6 +75,9 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=240)
     parser.add_argument("--count-queries", action="store_true")
     parser.add_argument("--profile", default="", help="Write a pyinstrument text profile here.")
+    parser.add_argument(
+        "--no-lookahead", action="store_true", help="dispatch_due back to back from the due instant."
+    )
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "practice.settings")
@@ -82,7 +88,8 @@ def main() -> None:
     from django.urls import reverse
 
     import telehealth.services  # noqa: F401  (imported lazily by messaging.compose)
-    from messaging.dispatch import DispatchReport, dispatch_due
+    from messaging.dispatch import Dispatcher, DispatchReport, dispatch_due
+    from messaging.tasks import pause_before_next_sweep
 
     # Warm up as a long-running dispatcher would be: nothing is due yet, so this claims nothing.
     for name, route_args in (("join", ["x" * 32]), ("tech_check", ["x" * 32]), ("twilio_status", [])):
@@ -96,11 +103,12 @@ def main() -> None:
         from pyinstrument import Profiler
 
         profiler = Profiler(interval=0.001)
-    start_at = args.start_at
-    if not start_at:
+    due_at = start_at = args.start_at
+    if not due_at:
         print("ready", flush=True)
-        start_at = float(sys.stdin.readline())
-    time.sleep(max(0.0, start_at - time.time()))
+        due_at, start_at = ([*map(float, sys.stdin.readline().split()), 0.0])[:2]
+    start_at = start_at or due_at
+    time.sleep(max(0.0, (due_at if args.no_lookahead else start_at) - time.time()))
 
     total = DispatchReport()
     sweeps = 0
@@ -109,14 +117,23 @@ def main() -> None:
     if profiler:
         profiler.start()
     with connection.execute_wrapper(stats) if args.count_queries else contextlib.nullcontext():
-        while True:
-            report = dispatch_due()
-            sweeps += 1
-            for name, value in vars(report).items():
-                if isinstance(value, int):
-                    setattr(total, name, getattr(total, name) + value)
-            if report.claimed == 0 or time.time() - started > args.max_seconds:
-                break
+        if args.no_lookahead:
+            while True:
+                report = dispatch_due()
+                sweeps += 1
+                total.add(report)
+                if report.claimed == 0 or time.time() - started > args.max_seconds:
+                    break
+        else:
+            with Dispatcher() as dispatcher:
+                while True:
+                    report = dispatcher.sweep()
+                    sweeps += 1
+                    total.add(report)
+                    done = time.time() >= due_at and report.claimed == 0 and dispatcher.held == 0
+                    if done or time.time() - started > args.max_seconds:
+                        break
+                    time.sleep(pause_before_next_sweep(dispatcher))
     finished = time.time()
     cpu_seconds = _cpu_seconds() - cpu_before
     if profiler:
@@ -128,6 +145,7 @@ def main() -> None:
             {
                 "pid": os.getpid(),
                 "started": started,
+                "due_at": due_at,
                 "finished": finished,
                 "sweeps": sweeps,
                 **{name: value for name, value in vars(total).items() if isinstance(value, int)},

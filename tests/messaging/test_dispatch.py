@@ -483,7 +483,7 @@ class InFlightProbeSMS:
         return locmem.LocMemSMSBackend().send(message)
 
 
-def test_the_next_chunk_goes_to_the_provider_while_the_last_is_still_there(
+def test_a_chunk_is_handed_over_only_when_its_calls_can_start(
     practice, clinician, service_type, django_capture_on_commit_callbacks, monkeypatch, settings
 ):
     book_hourly(9, practice, clinician, service_type, django_capture_on_commit_callbacks)
@@ -496,9 +496,11 @@ def test_the_next_chunk_goes_to_the_provider_while_the_last_is_still_there(
 
     sweep_at(ny(2026, 6, 10, 9, 45))
 
-    # Two chunks of two overlap (the threads never wait for a chunk's database work), and
-    # never more: a dispatcher killed here leaves at most two chunks "unknown".
-    assert probe.most == 4
+    # One chunk with the provider at a time: the next one is checked and marked "sending" only
+    # when its calls can start, not queued behind the last one's (issue #19: a change committed
+    # in that wait slipped through). A dispatcher killed here leaves at most two chunks
+    # "unknown": the one with the provider and the one not yet recorded.
+    assert probe.most == 2
     assert texts.filter(state=OutboxState.ACCEPTED).count() == 9
     assert probe.sent == OutboxMessage.objects.filter(channel="sms", state=OutboxState.ACCEPTED).count()
 
@@ -539,18 +541,16 @@ class StopAfter(threading.Event):
 def test_the_dispatcher_process_sweeps_until_stopped_and_survives_a_failed_sweep(
     session, monkeypatch, settings
 ):
-    from messaging import services
-
     settings.DISPATCH_INTERVAL_SECONDS = 5
-    real_sweep, calls = services.messages_dispatch_due, []
+    real_sweep, calls = dispatch.Dispatcher.sweep, []
 
-    def sweep(**kwargs):
+    def sweep(self, **kwargs):
         calls.append(kwargs)
         if len(calls) == 1:
             raise OperationalError("the database went away")
-        return real_sweep(**kwargs)
+        return real_sweep(self, **kwargs)
 
-    monkeypatch.setattr(services, "messages_dispatch_due", sweep)
+    monkeypatch.setattr(dispatch.Dispatcher, "sweep", sweep)
     stop = StopAfter(2)
     with time_machine.travel(ny(2026, 6, 1, 9, 0), tick=False):
         sent = tasks.run_dispatcher(stop)

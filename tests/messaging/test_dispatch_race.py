@@ -27,8 +27,13 @@ def test_a_session_changed_after_the_batch_was_prepared_is_not_handed_over(sessi
     report = sweep_at(SESSION - timedelta(minutes=15))
 
     assert report.sent == 0
+    assert report.rechecked == report.claimed  # each found changed at the hand-over, decided again
     assert locmem.outbox == []
     t15 = row(session, "t15_sms")
     assert t15.state == OutboxState.CANCELLED
-    assert "while this was being sent" in t15.reason
+    assert t15.reason == (
+        "The session was cancelled."
+        if status == AppointmentStatus.CANCELLED
+        else "The session was moved; the new time has its own reminders."
+    )
     assert not OutboxMessage.objects.filter(state__in=[OutboxState.CLAIMED, OutboxState.SENDING]).exists()

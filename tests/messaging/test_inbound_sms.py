@@ -264,10 +264,10 @@ def test_a_stop_arriving_after_the_text_was_claimed_still_stops_it(
         )
     load_claimed = dispatch._claimed_rows
 
-    def stop_arrives_after_the_claim(token):
+    def stop_arrives_after_the_claim(token, *ids):
         assert OutboxMessage.objects.filter(claim_token=token, kind="t24_sms", state="claimed").exists()
         post(web, inbound("STOP"))
-        return load_claimed(token)
+        return load_claimed(token, *ids)
 
     monkeypatch.setattr(dispatch, "_claimed_rows", stop_arrives_after_the_claim)
     with time_machine.travel(ny(2026, 6, 9, 10, 0), tick=False):

@@ -221,7 +221,13 @@ def test_the_demo_shows_the_booking_page_a_waiting_request_and_a_waitlist_offer(
     """A newcomer finds every self-service feature working: both booking pages on with matched
     clinicians, a request in the queue, documents to complete, a waitlist with entries, and a
     cancelled session whose time the worker offers to the first clients in line."""
-    from selfservice.models import BookingRequest, BookingRequestStatus, DocumentTemplate, MatchingProfile
+    from selfservice.models import (
+        BookingRequest,
+        BookingRequestStatus,
+        DocumentTemplate,
+        MatchingProfile,
+        OnlineBooking,
+    )
     from waitlist.models import FreedSlot, Offer, SlotSource, WaitlistEntry
 
     now = datetime(2026, 5, 12, 13, 30, tzinfo=NEW_YORK)  # a Tuesday, in the demo's hours
@@ -230,6 +236,9 @@ def test_the_demo_shows_the_booking_page_a_waiting_request_and_a_waitlist_offer(
     for slug in ("lakeside", "harbor"):
         assert client.get(f"/book/{slug}/").status_code == 200
     assert MatchingProfile.objects.filter(clinician__practice__slug="lakeside").count() == 3
+    lakeside_online = OnlineBooking.objects.get(practice__slug="lakeside")
+    assert lakeside_online.known_clients_book_instantly
+    assert Client.objects.filter(practice__slug="lakeside", email="ava.thompson@example.com").count() == 1
     statuses = dict(BookingRequest.objects.values_list("first_name", "status"))
     assert statuses == {"Nora": BookingRequestStatus.PENDING, "Omar": BookingRequestStatus.PROPOSED}
     proposed = BookingRequest.objects.get(first_name="Omar")
@@ -238,14 +247,16 @@ def test_the_demo_shows_the_booking_page_a_waiting_request_and_a_waitlist_offer(
     assert WaitlistEntry.objects.filter(practice__slug="lakeside").count() == 4
     freed = FreedSlot.objects.get(source=SlotSource.CANCELLED)
     assert freed.starts_at - now > timedelta(days=1)
+    given_back = FreedSlot.objects.get(source=SlotSource.REQUEST_DECLINED)
+    assert given_back.starts_at == proposed.requested_starts_at, "the time first asked for is free again"
     # The freed time is offered to the waitlist (two days out: the first two clients at once)...
     first_wave = set(Offer.objects.filter(slot=freed).values_list("client_id", flat=True))
     assert len(first_wave) == 2
     # ...and the time off given back to the next in line (the others hold an offer each: the
-    # cancelled slot's two, and the time a proposal moved away from).
-    given_back = Offer.objects.get(slot__source=SlotSource.TIME_OFF_REMOVED)
-    assert given_back.client_id not in first_wave
-    assert Offer.objects.filter(client_id=given_back.client_id).count() == 1
+    # cancelled slot's two, and the time the proposal moved away from).
+    off = Offer.objects.get(slot__source=SlotSource.TIME_OFF_REMOVED)
+    assert off.client_id not in first_wave
+    assert Offer.objects.filter(client_id=off.client_id).count() == 1
 
 
 def test_a_process_started_with_the_demo_offset_runs_on_the_moved_clock(tmp_path):
