@@ -215,6 +215,35 @@ def test_the_demo_clinicians_have_weekly_hours_and_open_slots(db):
     )
 
 
+def test_the_demo_has_a_spanish_speaking_client_whose_pages_are_in_spanish(db, client):
+    """Lakeside offers Spanish; Elena chose it: her session page and the booking page (for a
+    Spanish browser) speak Spanish, her English-speaking neighbours' pages do not."""
+    from django.utils import timezone as django_timezone
+
+    from scheduling.client_actions import manage_link_for
+    from scheduling.models import AppointmentParticipant
+
+    now = datetime(2026, 5, 12, 13, 30, tzinfo=NEW_YORK)
+    with time_machine.travel(now, tick=False):
+        seed()
+        elena, ava = (
+            AppointmentParticipant.objects.filter(client__first_name=name, appointment__starts_at__gt=now)
+            .order_by("appointment__starts_at")
+            .first()
+            for name in ("Elena", "Ava")
+        )
+        pages = {
+            name: client.get(
+                f"/a/{manage_link_for(participant=participant, now=django_timezone.now())}"
+            ).content.decode()
+            for name, participant in (("Elena", elena), ("Ava", ava))
+        }
+        booking = client.get("/book/lakeside/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "Hola, Elena" in pages["Elena"] and "Su cita con" in pages["Elena"]
+    assert "Hi Ava" in pages["Ava"] and "Su cita" not in pages["Ava"]
+    assert "Encuentre un terapeuta" in booking and ">English</button>" in booking
+
+
 def test_the_demo_shows_the_booking_page_a_waiting_request_and_a_waitlist_offer(
     db, client, django_capture_on_commit_callbacks
 ):
