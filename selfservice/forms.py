@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from phonenumber_field.formfields import PhoneNumberField
 
 from practice.models import Modality
@@ -168,14 +169,16 @@ DAY_PARTS = [
     ("afternoon", _("Afternoons (noon to 5 PM)"), "12:00", "17:00"),
     ("evening", _("Evenings (5 PM to 9 PM)"), "17:00", "21:00"),
 ]
+# A context of their own: the plain "Monday" is Django's, which writes dates ("lunes, 10 de
+# junio"); a label here must not change how every date in the language reads.
 WEEKDAYS = [
-    (0, _("Monday")),
-    (1, _("Tuesday")),
-    (2, _("Wednesday")),
-    (3, _("Thursday")),
-    (4, _("Friday")),
-    (5, _("Saturday")),
-    (6, _("Sunday")),
+    (0, pgettext_lazy("day to choose", "Monday")),
+    (1, pgettext_lazy("day to choose", "Tuesday")),
+    (2, pgettext_lazy("day to choose", "Wednesday")),
+    (3, pgettext_lazy("day to choose", "Thursday")),
+    (4, pgettext_lazy("day to choose", "Friday")),
+    (5, pgettext_lazy("day to choose", "Saturday")),
+    (6, pgettext_lazy("day to choose", "Sunday")),
 ]
 ANY_MATCHING = "any"
 

@@ -277,6 +277,7 @@ def booking_request_create(
     starts_at: datetime,
     person: Person,
     needs: dict,
+    verified_by: str = Channel.EMAIL,
     now: datetime | None = None,
 ) -> BookingRequest:
     """Hold the slot and record the request, in one transaction. A slot taken meanwhile raises
@@ -312,6 +313,7 @@ def booking_request_create(
             phone=person.phone,
             timezone=person.timezone,
             sms_consent=person.sms_consent,
+            verified_by=verified_by,
             policy_accepted_at=now,
             expires_at=expires_at,
             payer_id=needs.get("payer_id"),
@@ -331,11 +333,11 @@ def booking_request_create(
 def known_client_for(*, practice: Practice, address: str, channel: str) -> Client | None:
     """The practice's one active client with this verified e-mail (any case) or mobile number;
     None when there is none or more than one (a shared family address makes a request)."""
-    clients = Client.objects.for_practice(practice).filter(status=ClientStatus.ACTIVE)
-    if channel == Channel.SMS:
-        clients = clients.filter(phone=normalise_phone(address))
-    else:
-        clients = clients.filter(email__iexact=address.strip())
+    key = address_key(address, channel)
+    if not key:
+        return None
+    by_address = {"phone": key} if channel == Channel.SMS else {"email__iexact": key}
+    clients = Client.objects.for_practice(practice).filter(status=ClientStatus.ACTIVE, **by_address)
     found = list(clients.order_by("pk")[:2])
     return found[0] if len(found) == 1 else None
 
@@ -485,7 +487,12 @@ def _client_for(request: BookingRequest, *, by, now: datetime) -> Client:
     """The practice's client with this e-mail, or a new one from the request's details. The person
     accepted the practice's cancellation and no-show policy on the booking page: a new record
     carries that date (the no-show notice names the fee only to clients who signed it)."""
-    existing = Client.objects.for_practice(request.practice).filter(email__iexact=request.email).first()
+    if request.verified_by == Channel.SMS:
+        # The code proved the number, not the e-mail the person typed: only the number may find
+        # an existing record (a typed e-mail must not attach the booking to someone else's).
+        existing = known_client_for(practice=request.practice, address=request.phone, channel=Channel.SMS)
+    else:
+        existing = Client.objects.for_practice(request.practice).filter(email__iexact=request.email).first()
     if existing is not None:
         return existing
     policy_day = request.policy_accepted_at.astimezone(request.practice.zoneinfo).date()
