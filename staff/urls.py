@@ -88,6 +88,7 @@ urlpatterns = [
         "settings/sequence/automatic-texts/", sequence_views.auto_texts_settings, name="auto_texts_settings"
     ),
     path("settings/self-service/", self_service_views.self_service_settings, name="self_service_settings"),
+    path("settings/waitlist/", waitlist_views.waitlist_settings, name="waitlist_settings"),
     path(
         "settings/matching/<int:clinician_pk>/", self_service_views.matching_profile, name="matching_profile"
     ),
