@@ -20,6 +20,7 @@ from django.utils.html import escape, linebreaks, urlize
 from icalendar import Calendar, Event
 from phonenumber_field.phonenumber import PhoneNumber
 
+from messaging import auto_texts, home_links
 from messaging.backends.base import EmailAttachment, EmailMessageData, SMSMessage
 from messaging.content import render
 from messaging.defaults import NO_SHOW_NOTICE
@@ -244,6 +245,28 @@ def calendar_identity(appointment) -> tuple[str, int]:
     return f"appointment-{root.pk}@{settings.CALENDAR_UID_DOMAIN}", moves
 
 
+def _no_show_words(message: OutboxMessage, channel: str, language: str) -> dict[str, str] | None:
+    """The practice's own words for a no-show notice, in the client's language (messaging.auto_texts):
+    the dispatcher decides that the notice goes, on which channel and whether the fee applies
+    (messaging.defaults.NO_SHOW_NOTICE holds the English defaults it picks from); the wording is
+    the practice's template for that case. None for any other message."""
+    if message.step_id is not None or not message.kind.startswith(NO_SHOW_NOTICE["kind"]):
+        return None
+    fee = message.participant is not None and message.participant.no_show_fee_applies()
+    key = ("no_show_sms" if channel == "sms" else "no_show_email") + ("_fee" if fee else "")
+    return auto_texts.text_of(auto_texts.stored_texts(message.appointment.practice), key, language)
+
+
+def home_footer(message: OutboxMessage, language: str, now: datetime) -> str:
+    """ "Your sessions and forms: <link>" for an e-mail to a client: their own home link (a fresh
+    token each, so a group session's participants never share one); nothing for the clinician's
+    messages or while no app provides the home (messaging.home_links)."""
+    if message.participant is None or message.recipient_key.startswith(Audience.CLINICIAN):
+        return ""
+    path = home_links.home_link_path(message.participant.client, now)
+    return phrase("home_footer", language).format(link=absolute_url(path)) if path else ""
+
+
 def sms_for(
     message: OutboxMessage,
     body_template: str,
@@ -252,6 +275,8 @@ def sms_for(
     language: str = DEFAULT_LANGUAGE,
 ) -> SMSMessage:
     practice = message.appointment.practice
+    if (own := _no_show_words(message, "sms", language)) is not None:
+        body_template = own["body"]
     context = render_context(message, recipient, uses=body_template, language=language)
     return SMSMessage(
         to=recipient.phone,
@@ -271,8 +296,11 @@ def email_for(
     attach_calendar: bool,
     language: str = DEFAULT_LANGUAGE,
 ) -> EmailMessageData:
+    if (own := _no_show_words(message, "email", language)) is not None:
+        subject, body_template = own["subject"], own["body"]
     context = render_context(message, recipient, uses=subject + body_template, language=language)
-    text = render(body_template, context) + phrase("no_reply", language)
+    footer = home_footer(message, language, timezone.now())
+    text = render(body_template, context) + footer + phrase("no_reply", language)
     practice = message.appointment.practice
     sender_name = practice.email_sender_name or practice.name
     attachments = (calendar_attachment(message, context),) if attach_calendar else ()

@@ -104,3 +104,50 @@ class BaselineForm(forms.Form):
         decimal_places=2,
         help_text="Your no-show rate before Attend. Leave empty to hide the revenue estimate.",
     )
+
+
+class AutoTextsForm(forms.Form):
+    """The practice's words for the automatic texts (messaging.auto_texts): one box per text,
+    part and language offered, filled with what is sent today. Saving goes through
+    ``auto_texts_update``, whose content-check errors land on the box they are about."""
+
+    def __init__(self, *args, stored: dict, languages: list[str], **kwargs):
+        from messaging.auto_texts import AUTO_TEXTS, text_of
+        from messaging.languages import LANGUAGES
+
+        super().__init__(*args, **kwargs)
+        self.languages = languages
+        self.groups = []  # (AutoText, [(language name, [bound fields])]), for the page
+        for key, auto_text in AUTO_TEXTS.items():
+            rows = []
+            for language in languages:
+                names = []
+                for part, text in text_of(stored, key, language).items():
+                    name = self.field_name(key, language, part)
+                    self.fields[name] = forms.CharField(
+                        label=f"{LANGUAGES[language]} {'subject' if part == 'subject' else 'text'}",
+                        initial=text,
+                        required=False,
+                        max_length=2000,
+                        widget=forms.TextInput() if part == "subject" else forms.Textarea(attrs={"rows": 3}),
+                    )
+                    names.append(name)
+                rows.append((LANGUAGES[language], [self[name] for name in names]))
+            self.groups.append((auto_text, rows))
+
+    @staticmethod
+    def field_name(key: str, language: str, part: str) -> str:
+        return f"{key}__{language}__{part}"
+
+    def texts(self) -> dict:
+        texts: dict = {}
+        for name, value in self.cleaned_data.items():
+            key, language, part = name.split("__")
+            texts.setdefault(key, {}).setdefault(language, {})[part] = value
+        return texts
+
+    def add_update_errors(self, error) -> None:
+        for where, problems in error.message_dict.items():
+            name = self.field_name(*where.split(":")) if where.count(":") == 2 else None
+            for problem in problems:
+                self.add_error(name if name in self.fields else None, problem)

@@ -25,12 +25,14 @@ PHRASES: dict[str, dict[str, str]] = {
         "no_reply": "\n\nThis mailbox is not read. Please contact the practice by phone.",
         "push_title": "Your session with {{ clinician_name }}",
         "series_dates": "\n\nThis confirms all {count} sessions of your series:\n",
+        "home_footer": "\n\nYour sessions and forms: {link}",
     },
     "es": {
         "sms_as_email_subject": "Un mensaje sobre su cita del {{ session_date }}",
         "no_reply": "\n\nEste buzón no se revisa. Por favor, comuníquese con el consultorio por teléfono.",
         "push_title": "Su cita con {{ clinician_name }}",
         "series_dates": "\n\nEsto confirma las {count} citas de su serie:\n",
+        "home_footer": "\n\nSus citas y formularios: {link}",
     },
 }
 

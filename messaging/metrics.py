@@ -1,9 +1,12 @@
 """The practice's figures (SPEC F17) and the measured lift of a step (SPEC F18).
 
-Every figure is counted by the database (``aggregate``/``annotate``, weeks with ``TruncWeek`` in
-the practice's time zone); Python only divides and fills in weeks without sessions. Each
-function runs a fixed number of queries whatever the number of rows. Definitions are in
-docs/metrics.md; the words on the page come from there.
+The attendance, telehealth, revenue and utilization figures are read from the per-day facts
+(``scheduling.DayFacts``: counts per local day, clinician and modality, kept current as sessions
+change, ``scheduling.day_facts``), summed by the database per week, clinician or modality: a page
+reads at most days x clinicians x modalities small rows, never the period's client sessions
+(#14). Deliverability and the holdout lifts still count their own rows (outbox messages and
+assignments of the period). Each function runs a fixed number of queries whatever the number of
+rows. Definitions are in docs/metrics.md; the words on the page come from there.
 
 The unit is the **client session**: one client in one appointment (a group session of four
 is four client sessions), because attendance is recorded per client.
@@ -17,14 +20,13 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, Sum
-from django.db.models.functions import TruncWeek
+from django.db.models import Count, Q, Sum
 
 from messaging.models import HoldoutAssignment, OutboxMessage, OutboxState
 from practice.models import Modality, Practice
-from scheduling.models import Appointment, AppointmentParticipant, AppointmentStatus, Attendance
-from scheduling.services import LATE_JOIN_AFTER
-from telehealth.models import TechCheckResult
+from scheduling import day_facts
+from scheduling.day_facts import outcome_filters
+from scheduling.models import AppointmentParticipant, AppointmentStatus, DayFacts
 
 DEFAULT_WEEKS = 12
 MAX_DAYS = 2 * 366
@@ -74,27 +76,6 @@ def default_period(*, practice: Practice, now: datetime) -> Period:
 # --- Outcomes of a client session ------------------------------------------------------------------
 
 
-def outcome_filters(prefix: str = "") -> dict[str, Q]:
-    """Q objects for a client session's outcome, on AppointmentParticipant (``prefix`` reaches it
-    from another model, e.g. "participant__"). A participant still "expected" takes the
-    appointment's own status (a session marked completed or no-show as a whole)."""
-    p = prefix
-    status = f"{p}appointment__status"
-    expected = Q(**{f"{p}attendance": Attendance.EXPECTED})
-    return {
-        "attended": Q(**{f"{p}attendance__in": (Attendance.ATTENDED, Attendance.LATE)})
-        | (expected & Q(**{f"{status}__in": (AppointmentStatus.COMPLETED, AppointmentStatus.IN_PROGRESS)})),
-        "no_show": Q(**{f"{p}attendance": Attendance.NO_SHOW})
-        | (expected & Q(**{status: AppointmentStatus.NO_SHOW})),
-        "cancelled": Q(**{status: AppointmentStatus.CANCELLED}),
-        "late_cancel": Q(**{status: AppointmentStatus.CANCELLED, f"{p}appointment__is_late_cancel": True}),
-    }
-
-
-def _outcome_counts(prefix: str = "") -> dict:
-    return {name: Count("pk", filter=q) for name, q in outcome_filters(prefix).items()}
-
-
 def rate(numerator: int | Decimal, denominator: int | Decimal) -> float | None:
     return float(numerator) / float(denominator) if denominator else None
 
@@ -125,7 +106,7 @@ class AttendanceFigures:
 
 def client_sessions(*, practice: Practice, period: Period):
     """Client sessions of appointments starting in the period. A rescheduled appointment is left
-    out: its replacement carries the outcome."""
+    out: its replacement carries the outcome. (What the day facts count; the tests recount it.)"""
     return AppointmentParticipant.objects.filter(
         appointment__practice=practice,
         appointment__starts_at__gte=period.start_utc,
@@ -145,34 +126,48 @@ def _attendance_row(label: str, values: dict, key: str = "") -> AttendanceFigure
 
 
 TELEHEALTH_COUNTS = ("eligible", "checked", "passed", "joined", "joined_on_time")
+SUMMED = {name: Sum(name) for name in day_facts.COUNTED_FIELDS}
+
+
+def period_facts(*, practice: Practice, period: Period):
+    """The practice's DayFacts of the period's local days, recounting its stale days first."""
+    day_facts.refresh(practice)
+    return DayFacts.objects.filter(practice=practice, day__gte=period.start, day__lte=period.end)
+
+
+def _summed(row: dict) -> dict:
+    """A row of summed facts under the report's names (None sums, of no rows, are zeros)."""
+    values = {name: row.get(name) or 0 for name in day_facts.COUNTED_FIELDS}
+    values["due_fees"] = row.get("due_fees") or Decimal(0)
+    values["due_sessions"] = values["attended"] + values["no_show"]
+    values["checked"], values["passed"] = values["tech_checked"], values["tech_passed"]
+    return values
+
+
+def _add(total: dict, row: dict) -> dict:
+    return {name: total.get(name, 0) + value for name, value in row.items()}
+
+
+def _by_day(facts) -> dict[date, dict]:
+    return {row.pop("day"): _summed(row) for row in facts.values("day").annotate(**SUMMED).order_by("day")}
 
 
 def client_session_totals(*, practice: Practice, period: Period) -> dict:
-    """Every whole-period count over the client sessions, in one aggregate query: the outcomes
-    (attended, no-show, cancelled, late cancel), the revenue inputs (client sessions due to
-    happen and their fees) and the telehealth figures, each under its own filter. (Three queries
-    over the same rows before; B5 measured the metrics page as the slowest staff page.)
+    """Every whole-period count over the client sessions: the outcomes (attended, no-show,
+    cancelled, late cancel), the revenue inputs (client sessions due to happen and their fees) and
+    the telehealth figures. Summed from the day facts.
 
     Telehealth figures count telehealth client sessions that were not cancelled: ``checked`` and
     ``passed`` whose client ran (passed) the tech check at least once, ``joined_on_time`` no
     later than LATE_JOIN_AFTER after the start."""
-    outcomes = outcome_filters()
-    due = outcomes["attended"] | outcomes["no_show"]
-    telehealth = Q(appointment__modality=Modality.TELEHEALTH) & ~Q(
-        appointment__status=AppointmentStatus.CANCELLED
-    )
-    checks = TechCheckResult.objects.filter(participant=OuterRef("pk"))
-    on_time_until = F("appointment__starts_at") + LATE_JOIN_AFTER
-    return client_sessions(practice=practice, period=period).aggregate(
-        **_outcome_counts(),
-        due_sessions=Count("pk", filter=due),
-        due_fees=Sum("appointment__fee", filter=due),
-        eligible=Count("pk", filter=telehealth),
-        checked=Count("pk", filter=telehealth & Exists(checks)),
-        passed=Count("pk", filter=telehealth & Exists(checks.filter(passed=True))),
-        joined=Count("pk", filter=telehealth & Q(joined_at__isnull=False)),
-        joined_on_time=Count("pk", filter=telehealth & Q(joined_at__lte=on_time_until)),
-    )
+    return _totals(_by_day(period_facts(practice=practice, period=period)))
+
+
+def _totals(by_day: dict[date, dict]) -> dict:
+    total = _summed({})
+    for row in by_day.values():
+        total = _add(total, row)
+    return total
 
 
 def attendance_total(*, practice: Practice, period: Period) -> AttendanceFigures:
@@ -181,14 +176,14 @@ def attendance_total(*, practice: Practice, period: Period) -> AttendanceFigures
 
 def attendance_by_week(*, practice: Practice, period: Period) -> list[AttendanceFigures]:
     """One row per local week (Monday to Sunday in the practice's zone), empty weeks included."""
-    rows = (
-        client_sessions(practice=practice, period=period)
-        .annotate(week=TruncWeek("appointment__starts_at", tzinfo=period.tz))
-        .values("week")
-        .annotate(**_outcome_counts())
-        .order_by("week")
-    )
-    by_week = {row["week"].date() if isinstance(row["week"], datetime) else row["week"]: row for row in rows}
+    return _weeks(_by_day(period_facts(practice=practice, period=period)), period)
+
+
+def _weeks(by_day: dict[date, dict], period: Period) -> list[AttendanceFigures]:
+    by_week: dict[date, dict] = {}
+    for day, row in by_day.items():
+        monday = day - timedelta(days=day.weekday())
+        by_week[monday] = _add(by_week.get(monday, {}), row)
     empty = {"attended": 0, "no_show": 0, "cancelled": 0, "late_cancel": 0}
     return [
         _attendance_row(f"Week of {monday:%b %-d, %Y}", by_week.get(monday, empty), key=monday.isoformat())
@@ -196,33 +191,42 @@ def attendance_by_week(*, practice: Practice, period: Period) -> list[Attendance
     ]
 
 
-def attendance_by_clinician(*, practice: Practice, period: Period) -> list[AttendanceFigures]:
+def _by_clinician(facts) -> list[dict]:
     rows = (
-        client_sessions(practice=practice, period=period)
-        .values("appointment__clinician_id", "appointment__clinician__display_name")
-        .annotate(**_outcome_counts())
-        .order_by("appointment__clinician__display_name", "appointment__clinician_id")
+        facts.values("clinician_id", "clinician__display_name")
+        .annotate(**SUMMED)
+        .order_by("clinician__display_name", "clinician_id")
     )
     return [
-        _attendance_row(
-            row["appointment__clinician__display_name"], row, key=str(row["appointment__clinician_id"])
-        )
+        {**_summed(row), "clinician_id": row["clinician_id"], "label": row["clinician__display_name"]}
         for row in rows
     ]
 
 
-def attendance_by_modality(*, practice: Practice, period: Period) -> list[AttendanceFigures]:
-    rows = (
-        client_sessions(practice=practice, period=period)
-        .values("appointment__modality")
-        .annotate(**_outcome_counts())
-        .order_by("appointment__modality")
-    )
-    labels = dict(Modality.choices)
+def attendance_by_clinician(*, practice: Practice, period: Period) -> list[AttendanceFigures]:
+    return _clinician_attendance(_by_clinician(period_facts(practice=practice, period=period)))
+
+
+def _clinician_attendance(rows: list[dict]) -> list[AttendanceFigures]:
     return [
-        _attendance_row(labels.get(modality, modality), row, key=modality)
+        _attendance_row(row["label"], row, key=str(row["clinician_id"]))
         for row in rows
-        for modality in [row["appointment__modality"]]
+        if row["client_sessions"]
+    ]
+
+
+def attendance_by_modality(*, practice: Practice, period: Period) -> list[AttendanceFigures]:
+    return _modality_attendance(period_facts(practice=practice, period=period))
+
+
+def _modality_attendance(facts) -> list[AttendanceFigures]:
+    labels = dict(Modality.choices)
+    rows = facts.values("modality").annotate(**SUMMED).order_by("modality")
+    return [
+        _attendance_row(labels.get(modality, modality), _summed(row), key=modality)
+        for row in rows
+        if row["client_sessions"]
+        for modality in [row["modality"]]
     ]
 
 
@@ -260,8 +264,6 @@ def _telehealth(totals: dict) -> TelehealthFigures:
 
 # --- Clinician utilization -----------------------------------------------------------------------
 
-DURATION = ExpressionWrapper(F("ends_at") - F("starts_at"), output_field=DurationField())
-
 
 @dataclass(frozen=True)
 class Utilization:
@@ -282,39 +284,29 @@ class Utilization:
         return self.attended_sessions / self.weeks if self.weeks else 0.0
 
 
-def _minutes(duration: timedelta | None) -> int:
-    return round(duration.total_seconds() / 60) if duration else 0
+def _minutes(seconds: int) -> int:
+    return round(seconds / 60)
 
 
 def utilization_by_clinician(*, practice: Practice, period: Period) -> list[Utilization]:
     """Per clinician, appointments (not client sessions): booked = every appointment starting in
     the period except those rescheduled or cancelled in good time (a late cancellation and a
     no-show still took the slot); attended = completed or in progress."""
-    held = Q(status__in=(AppointmentStatus.COMPLETED, AppointmentStatus.IN_PROGRESS))
-    rows = (
-        Appointment.objects.for_practice(practice)
-        .filter(starts_at__gte=period.start_utc, starts_at__lt=period.end_utc)
-        .exclude(status=AppointmentStatus.RESCHEDULED)
-        .exclude(status=AppointmentStatus.CANCELLED, is_late_cancel=False)
-        .values("clinician_id", "clinician__display_name")
-        .annotate(
-            booked_sessions=Count("pk"),
-            attended_sessions=Count("pk", filter=held),
-            booked_time=Sum(DURATION),
-            attended_time=Sum(DURATION, filter=held),
-        )
-        .order_by("clinician__display_name", "clinician_id")
-    )
+    return _utilization(_by_clinician(period_facts(practice=practice, period=period)), period)
+
+
+def _utilization(rows: list[dict], period: Period) -> list[Utilization]:
     return [
         Utilization(
-            clinician=row["clinician__display_name"],
+            clinician=row["label"],
             booked_sessions=row["booked_sessions"],
             attended_sessions=row["attended_sessions"],
-            booked_minutes=_minutes(row["booked_time"]),
-            attended_minutes=_minutes(row["attended_time"]),
+            booked_minutes=_minutes(row["booked_seconds"]),
+            attended_minutes=_minutes(row["attended_seconds"]),
             weeks=period.week_count,
         )
         for row in rows
+        if row["booked_sessions"]
     ]
 
 
@@ -551,17 +543,21 @@ class MetricsReport:
 
 
 def metrics_report(*, practice: Practice, period: Period) -> MetricsReport:
-    """Every figure of the metrics page and its CSV: a fixed number of queries (seven)."""
-    totals = client_session_totals(practice=practice, period=period)
+    """Every figure of the metrics page and its CSV: a fixed number of queries (a recount of the
+    days changed since the last read, then five reads)."""
+    facts = period_facts(practice=practice, period=period)
+    by_day = _by_day(facts)
+    by_clinician = _by_clinician(facts)
+    totals = _totals(by_day)
     return MetricsReport(
         period=period,
         total=_attendance_row("All sessions", totals),
-        by_week=attendance_by_week(practice=practice, period=period),
-        by_clinician=attendance_by_clinician(practice=practice, period=period),
-        by_modality=attendance_by_modality(practice=practice, period=period),
+        by_week=_weeks(by_day, period),
+        by_clinician=_clinician_attendance(by_clinician),
+        by_modality=_modality_attendance(facts),
         deliverability=deliverability_by_channel(practice=practice, period=period),
         telehealth=_telehealth(totals),
-        utilization=utilization_by_clinician(practice=practice, period=period),
+        utilization=_utilization(by_clinician, period),
         revenue=_revenue(practice, totals),
         lifts=holdout_lifts(practice=practice, period=period),
     )

@@ -8,7 +8,8 @@ Keywords are whole messages, in any case, with spaces and punctuation ignored ("
 "STOP ALL"): opt-out and opt-in are applied through practice.consent (every client with the
 sender's number in the practices texting from the number written to, see there) and recorded as
 ConsentEvents keyed by MessageSid, so a re-delivered webhook changes nothing twice. HELP answers
-with the practice's name and phone only.
+with the practice's name and phone only. Every answer is in the practice's words and the client's
+language (messaging.auto_texts).
 
 Any other text is a reply about a session (SPEC F4): "C"/"CONFIRM" confirms it, "R"/"RESCHEDULE"
 asks the front desk for another time, and anything else is kept on the session's timeline as
@@ -35,7 +36,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.twiml.messaging_response import MessagingResponse
 
-from messaging import inbound_hooks
+from messaging import auto_texts, inbound_hooks
+from messaging.languages import client_language
 from messaging.models import Audience, Channel, OutboxMessage
 from messaging.twilio_webhooks import MESSAGE_SID, _signature_is_valid
 from practice.consent import (
@@ -80,24 +82,14 @@ def _practice_for(sender: str) -> Practice | None:
     return practices[0] if len(practices) == 1 else None
 
 
-def help_text(practice: Practice | None) -> str:
+def _keyword_answer(key: str, *, practice: Practice | None, phone: str, sender: str) -> str:
+    """HELP, STOP or START answered in the practice's words (messaging.auto_texts), in the language
+    of the clients with this number."""
     if practice is None:
-        return "Appointment reminders. For help, call your practice. Reply STOP to opt out."
-    phone = f" at {practice.phone.as_national}" if practice.phone else ""
-    return (
-        f"{practice.name}: appointment reminders. For help, call us{phone}. "
-        "Msg & data rates may apply. Reply STOP to opt out."
-    )
-
-
-def opt_out_text(practice: Practice | None) -> str:
-    who = practice.name if practice else "this number"
-    return f"You are unsubscribed and will get no more texts from {who}. Reply START to resubscribe."
-
-
-def opt_in_text(practice: Practice | None) -> str:
-    who = practice.name if practice else "this number"
-    return f"You will get appointment texts from {who} again. Reply HELP for help, STOP to opt out."
+        return auto_texts.reply(key)
+    clients = clients_for_number(phone=phone, sender=sender, fall_back_to_all=False)
+    language = auto_texts.language_for_clients(clients, practice)
+    return auto_texts.reply(key, practice=practice, language=language)
 
 
 CONFIRM, RESCHEDULE = "confirm", "reschedule"
@@ -169,19 +161,6 @@ def reply_target(*, phone: str, sender: str, now: datetime) -> ReplyTarget:
     return ReplyTarget(None, ambiguous=True)
 
 
-def _when(participant: AppointmentParticipant) -> str:
-    local = participant.appointment.starts_at.astimezone(
-        participant.client.zoneinfo(participant.appointment.practice)
-    )
-    return local.strftime("%a %b %-d at %-I:%M %p")
-
-
-def _call_us(practice: Practice | None) -> str:
-    if practice is None or not practice.phone:
-        return "Please call your practice."
-    return f"Please call {practice.name} at {practice.phone.as_national}."
-
-
 def _handle_session_reply(
     *, sid: str, phone: str, sender: str, body: str, action: str | None
 ) -> HttpResponse:
@@ -194,26 +173,26 @@ def _handle_session_reply(
         )
         if action is None:
             return twiml()
-        if target.ambiguous:
-            return twiml(f"We couldn't tell which session you mean. {_call_us(_practice_for(sender))}")
-        return twiml(
-            f"We couldn't find an upcoming session for this number. {_call_us(_practice_for(sender))}"
-        )
+        key = "reply_ambiguous" if target.ambiguous else "reply_no_session"
+        return twiml(_keyword_answer(key, practice=_practice_for(sender), phone=phone, sender=sender))
     practice = participant.appointment.practice
-    name, clinician = participant.client.greeting_name, participant.appointment.clinician.display_name
+    # The answer in the practice's words and the client's language (messaging.auto_texts).
+    language = client_language(participant.client)
+    session = auto_texts.session_context(participant, language)
     try:
         if action == CONFIRM:
             client_actions.appointment_client_confirm(
                 participant=participant, channel=ActivityChannel.SMS, now=now, external_id=sid
             )
-            answer = f"Thanks, {name}: your session with {clinician} on {_when(participant)} is confirmed."
+            answer = auto_texts.reply(
+                "reply_confirmed", practice=practice, language=language, context=session
+            )
         elif action == RESCHEDULE:
             client_actions.appointment_client_request_reschedule(
                 participant=participant, channel=ActivityChannel.SMS, now=now, external_id=sid
             )
-            answer = (
-                f"Thanks, {name}. {practice.name} will contact you to find a new time for your session "
-                f"with {clinician} on {_when(participant)}."
+            answer = auto_texts.reply(
+                "reply_reschedule", practice=practice, language=language, context=session
             )
         else:
             client_actions.appointment_client_reply(
@@ -221,7 +200,7 @@ def _handle_session_reply(
             )
             answer = ""
     except ValidationError:
-        answer = f"This session can no longer be changed by text. {_call_us(practice)}"
+        answer = auto_texts.reply("reply_too_late", practice=practice, language=language)
     logger.info(
         "Inbound SMS %s: %s recorded for appointment %s", sid, action or "reply", participant.appointment_id
     )
@@ -270,7 +249,7 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
     practice = _practice_for(sender)
     if action == HELP:
         logger.info("Inbound SMS %s: HELP answered", sid)
-        return twiml(help_text(practice))
+        return twiml(_keyword_answer("reply_help", practice=practice, phone=phone, sender=sender))
 
     outcome = client_sms_keyword_apply(
         phone=phone, sender=sender, action=action, keyword=word, message_sid=sid, now=timezone.now()
@@ -283,5 +262,7 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
         " (re-delivery, nothing changed)" if outcome.duplicate else "",
     )
     if action == ConsentAction.OPT_OUT:
-        return twiml(opt_out_text(practice))
-    return twiml(opt_in_text(practice) if outcome.clients else "")
+        return twiml(_keyword_answer("reply_stop", practice=practice, phone=phone, sender=sender))
+    if not outcome.clients:
+        return twiml()
+    return twiml(_keyword_answer("reply_start", practice=practice, phone=phone, sender=sender))

@@ -32,3 +32,7 @@ class SchedulingConfig(AppConfig):
         auditlog.register(TimeOff)
         auditlog.register(Hold)
         auditlog.register(BookingPolicy)
+
+        from scheduling.day_facts import connect_signals
+
+        connect_signals()

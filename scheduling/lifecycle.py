@@ -32,6 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from practice.models import Modality
+from scheduling.day_facts import mark_stale
 from scheduling.models import (
     ActivityChannel,
     ActivityKind,
@@ -185,6 +186,7 @@ def participant_mark_no_show_by_system(*, participant: AppointmentParticipant, n
             detail=f"Not joined by the end of the {grace}-minute grace period.",
         )
         _settle_no_show_status(appointment, now)
+        mark_stale(appointment.practice_id, [appointment.starts_at])  # an update(): no save signal
         participant.attendance = Attendance.NO_SHOW
         publish_no_show(participant)
     logger.info(
@@ -238,6 +240,7 @@ def appointment_complete(*, appointment: Appointment, now: datetime) -> bool:
         if not won:
             return False
         appointment.status = AppointmentStatus.COMPLETED
+        mark_stale(appointment.practice_id, [appointment.starts_at])  # an update(): no save signal
         _audit(appointment, {"status": (old, AppointmentStatus.COMPLETED)})
         publish_completed(appointment)
     return True

@@ -622,9 +622,15 @@ def _save_logged(row: Appointment | AppointmentParticipant, *, before, fields: l
 
 
 def _lock(appointment: Appointment) -> Appointment:
-    """Re-read the appointment under a row lock so concurrent changes serialise."""
+    """Re-read the appointment under a row lock so concurrent changes serialise. Only the
+    appointment's row (``of=self``): locking the joined practice and clinician rows too (FOR UPDATE)
+    blocked every insert pointing at the practice (their foreign-key checks) until the change
+    committed, and deadlocked a cancellation against the waitlist's offer task for the same
+    practice (benchmark B6); the calendar lock, where needed, is ``_hold_calendars``."""
     return (
-        Appointment.objects.select_for_update().select_related("practice", "clinician").get(pk=appointment.pk)
+        Appointment.objects.select_for_update(of=("self",))
+        .select_related("practice", "clinician")
+        .get(pk=appointment.pk)
     )
 
 

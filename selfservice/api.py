@@ -73,6 +73,7 @@ class BookingRequestSerializer(serializers.ModelSerializer):
             "phone",
             "timezone",
             "sms_consent",
+            "verified_by",
             "concerns",
             "payer",
             "age_group",

@@ -23,3 +23,9 @@ class SelfServiceConfig(AppConfig):
         # The person's details and what they need are health information: logged as changes of
         # state only, never their contents.
         auditlog.register(BookingRequest, include_fields=["status", "decided_by", "appointment"])
+
+        # Every e-mail to a client ends with a link to their home (messaging.home_links).
+        from messaging import home_links
+        from selfservice.home import home_link_path_for_message
+
+        home_links.register(home_link_path_for_message)

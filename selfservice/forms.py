@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from phonenumber_field.formfields import PhoneNumberField
 
 from practice.models import Modality
@@ -108,8 +109,11 @@ class DetailsForm(forms.Form):
     )
     policy = forms.BooleanField(label=_("I have read and accept the cancellation and no-show policy above."))
     send_code_by = forms.ChoiceField(
-        label=_("Send my code by"),
-        choices=[(VerificationChannel.EMAIL, _("E-mail")), (VerificationChannel.SMS, _("Text to my mobile"))],
+        label=_("How should we send your code?"),
+        choices=[
+            (VerificationChannel.EMAIL, _("By e-mail")),
+            (VerificationChannel.SMS, _("By text message to my mobile")),
+        ],
         initial=VerificationChannel.EMAIL,
         required=False,  # e-mail when not chosen
         widget=forms.RadioSelect,
@@ -157,3 +161,77 @@ class CodeForm(forms.Form):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.fields["code"].widget.attrs.update({"inputmode": "numeric", "autocomplete": "one-time-code"})
+
+
+# Parts of the day a client may ask for, on their own clock: (value, label, start, end).
+DAY_PARTS = [
+    ("morning", _("Mornings (8 AM to noon)"), "08:00", "12:00"),
+    ("afternoon", _("Afternoons (noon to 5 PM)"), "12:00", "17:00"),
+    ("evening", _("Evenings (5 PM to 9 PM)"), "17:00", "21:00"),
+]
+# A context of their own: the plain "Monday" is Django's, which writes dates ("lunes, 10 de
+# junio"); a label here must not change how every date in the language reads.
+WEEKDAYS = [
+    (0, pgettext_lazy("day to choose", "Monday")),
+    (1, pgettext_lazy("day to choose", "Tuesday")),
+    (2, pgettext_lazy("day to choose", "Wednesday")),
+    (3, pgettext_lazy("day to choose", "Thursday")),
+    (4, pgettext_lazy("day to choose", "Friday")),
+    (5, pgettext_lazy("day to choose", "Saturday")),
+    (6, pgettext_lazy("day to choose", "Sunday")),
+]
+ANY_MATCHING = "any"
+
+
+class WaitlistForm(DetailsForm):
+    """'Nothing fits — tell me when something opens': who with, which days and hours on their
+    clock, until when; then the same details and code step as a booking (no policy to accept:
+    nothing is booked until they accept an offer)."""
+
+    clinician = forms.ChoiceField(label=_("With"), widget=forms.RadioSelect)
+    weekdays = forms.TypedMultipleChoiceField(
+        label=_("Days that suit you"),
+        choices=WEEKDAYS,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: any day."),
+    )
+    day_parts = forms.MultipleChoiceField(
+        label=_("Times that suit you"),
+        choices=[(value, label) for value, label, _start, _end in DAY_PARTS],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: any time."),
+    )
+    latest_date = forms.DateField(
+        label=_("Latest date you would take"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=_("Empty: as far ahead as the practice books."),
+    )
+
+    field_order = ["clinician", "weekdays", "day_parts", "latest_date"]
+
+    def __init__(self, *args, clinicians, today, last_day, **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.fields["policy"]
+        self.today, self.last_day = today, last_day
+        self.fields["clinician"].choices = [
+            (ANY_MATCHING, _("Any therapist who fits what I asked for")),
+            *[(str(pk), name) for pk, name in clinicians],
+        ]
+        self.fields["clinician"].initial = ANY_MATCHING
+
+    def clean_latest_date(self):
+        latest = self.cleaned_data["latest_date"]
+        if latest is not None and not self.today <= latest <= self.last_day:
+            raise forms.ValidationError(
+                _("Pick a date between today and %(last)s.") % {"last": self.last_day.strftime("%m/%d/%Y")}
+            )
+        return latest
+
+    @property
+    def time_windows(self) -> list[tuple[str, str]]:
+        chosen = set(self.cleaned_data.get("day_parts") or [])
+        return [(start, end) for value, _label, start, end in DAY_PARTS if value in chosen]

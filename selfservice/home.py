@@ -13,17 +13,23 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext
 
+from practice.client_language import client_language
 from practice.models import Client, Practice
 from scheduling.models import AppointmentParticipant, AppointmentStatus
+from selfservice.forms import DAY_PARTS, WEEKDAYS
 from selfservice.models import ClientHomeLink, VerificationCode, VerificationPurpose
 from selfservice.services import keyed_digest, normalized_address, rate_limit_count
+from waitlist.models import EntryStatus
+from waitlist.services import entries_of_client
 
 LIFETIME = timedelta(days=30)
 TOKEN_BYTES = 24
@@ -43,6 +49,14 @@ def home_link_for(*, client: Client, now: datetime) -> str:
         client=client, token_hash=_hash(token), created_at=now, expires_at=now + LIFETIME
     )
     return token
+
+
+def home_link_path_for_message(client: Client, now: datetime) -> str:
+    """A fresh home link for the footer of a message to the client (messaging.home_links). One
+    stored row per message, like the other links a message carries; the client's expired ones are
+    deleted here, so the rows stay bounded without a sweep."""
+    ClientHomeLink.objects.filter(client=client, expires_at__lte=now).delete()
+    return reverse("client_home", args=[home_link_for(client=client, now=now)])
 
 
 def home_link_client(token: str, now: datetime) -> Client | None:
@@ -85,16 +99,15 @@ def home_link_send(*, practice: Practice, email: str, now: datetime) -> None:
     if token is None:
         return
     url = settings.SITE_URL.rstrip("/") + reverse("client_home", args=[token])
-    send_mail(
-        subject=f"Your sessions with {practice.name}",
-        message=(
-            f"Hello {client.greeting_name},\n\nHere is your link to see your upcoming sessions with "
-            f"{practice.name}, join them, and move or cancel them:\n\n{url}\n\n"
-            "It works for 30 days. If you did not ask for it, you can ignore this e-mail."
-        ),
-        from_email=None,
-        recipient_list=[client.email],
-    )
+    # In the client's language, like their pages (practice.client_language).
+    with translation.override(client_language(client)):
+        subject = gettext("Your sessions with %(practice)s") % {"practice": practice.name}
+        message = gettext(
+            "Hello %(name)s,\n\nHere is your link to see your upcoming sessions with %(practice)s, join "
+            "them, and move or cancel them:\n\n%(url)s\n\nIt works for 30 days. If you did not ask for it, "
+            "you can ignore this e-mail."
+        ) % {"name": client.greeting_name, "practice": practice.name, "url": url}
+    send_mail(subject=subject, message=message, from_email=None, recipient_list=[client.email])
 
 
 @dataclass(frozen=True)
@@ -137,3 +150,36 @@ def upcoming_sessions(*, client: Client, now: datetime) -> list[UpcomingSession]
             )
         )
     return sessions
+
+
+@dataclass(frozen=True)
+class WaitlistWish:
+    entry_id: int
+    service_name: str
+    clinician_names: list[str]  # empty: any who offers the service
+    days: list[str]  # empty: any day
+    times: list[str]  # empty: any time, on the client's clock
+    latest_date: date | None
+    paused: bool
+
+
+def waitlist_of(client: Client) -> list[WaitlistWish]:
+    """The client's entries still waiting, in words for their home page."""
+    weekday_names = dict(WEEKDAYS)
+    part_names = {(start, end): label for _value, label, start, end in DAY_PARTS}
+    wishes = []
+    for entry in entries_of_client(client):
+        wishes.append(
+            WaitlistWish(
+                entry_id=entry.pk,
+                service_name=entry.service_type.name,
+                clinician_names=[clinician.display_name for clinician in entry.clinicians.all()],
+                days=[str(weekday_names[day]) for day in entry.weekdays if day in weekday_names],
+                times=[
+                    str(part_names.get((start, end), f"{start}-{end}")) for start, end in entry.time_windows
+                ],
+                latest_date=entry.latest_date,
+                paused=entry.status == EntryStatus.PAUSED,
+            )
+        )
+    return wishes

@@ -28,6 +28,8 @@ from selfservice.documents import document_form, document_submit, documents_to_c
 from selfservice.models import DocumentTemplate
 from selfservice.pages import client_page
 from selfservice.services import RateLimited
+from waitlist.models import WaitlistEntry
+from waitlist.services import entry_remove_by_client
 
 
 class LinkRequestForm(forms.Form):
@@ -56,10 +58,36 @@ def client_home(request, token: str):
         "greeting_name": client.greeting_name,
         "sessions": home.upcoming_sessions(client=client, now=now),
         "documents": documents_to_complete(client),
+        "waitlist": home.waitlist_of(client),
+        "waitlist_removed": request.session.pop("home_waitlist_removed", False),
         "token": token,
         "zone_name": str(tz),
     }
     return client_page(request, "selfservice/home.html", context, tz=tz)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def client_waitlist_remove(request, token: str, entry_pk: int):
+    """'Remove me from the waitlist': the GET asks to confirm (link scanners open links), the POST
+    removes. Only the client's own entry: any other id is a 404, like a missing one."""
+    now = timezone.now()
+    client = home.home_link_client(token, now)
+    if client is None:
+        return client_page(request, "selfservice/home_invalid.html", {}, status=404)
+    activate_for_client(client)
+    wish = next((wish for wish in home.waitlist_of(client) if wish.entry_id == entry_pk), None)
+    if wish is None:
+        raise Http404("No such waitlist entry.")
+    if request.method == "POST":
+        entry = WaitlistEntry.objects.get(pk=entry_pk)
+        entry_remove_by_client(entry=entry, client=client, now=now)
+        request.session["home_waitlist_removed"] = True
+        return redirect("client_home", token=token)
+    context = {"practice": client.practice, "wish": wish, "token": token}
+    return client_page(
+        request, "selfservice/home_waitlist_remove.html", context, tz=client.zoneinfo(client.practice)
+    )
 
 
 def _act(request, client, now):

@@ -151,6 +151,8 @@ class BookingRequest(models.Model):
     phone = models.CharField(max_length=20, blank=True, help_text="E.164.")
     timezone = models.CharField(max_length=64)
     sms_consent = models.BooleanField(default=False)
+    # Which address the one-time code proved (the other one is only what the person typed).
+    verified_by = models.CharField(max_length=10, default="email", help_text="email or sms")
     policy_accepted_at = models.DateTimeField()
     # The hold's expiry, kept here too: the hold row is gone once swept, the request's outcome stays.
     expires_at = models.DateTimeField()

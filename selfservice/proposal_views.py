@@ -9,9 +9,11 @@ from zoneinfo import ZoneInfo
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from practice.client_language import activate_for_visitor
 from selfservice.models import BookingRequestStatus
 from selfservice.pages import client_page
 from selfservice.services import (
@@ -30,11 +32,13 @@ def booking_proposal(request, token: str):
     booking_request = proposal_for_token(token)
     if booking_request is None:
         return client_page(request, "selfservice/proposal_invalid.html", {}, status=404)
+    # The person is not a client yet: their browser's language, or the booking page's switch.
+    activate_for_visitor(request, booking_request.practice)
     error = ""
     if request.method == "POST":
         answer = ANSWERS.get(request.POST.get("answer", ""))
         if answer is None:
-            error = "Choose Accept or Decline."
+            error = gettext("Choose Accept or Decline.")
         else:
             try:
                 answer(request=booking_request, now=now)

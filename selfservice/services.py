@@ -60,6 +60,7 @@ from selfservice.models import (
 )
 from selfservice.models import VerificationChannel as Channel
 from selfservice.selectors import new_client_rules, times_for
+from waitlist.services import entry_create_from_booking_page
 
 logger = logging.getLogger(__name__)
 
@@ -276,6 +277,7 @@ def booking_request_create(
     starts_at: datetime,
     person: Person,
     needs: dict,
+    verified_by: str = Channel.EMAIL,
     now: datetime | None = None,
 ) -> BookingRequest:
     """Hold the slot and record the request, in one transaction. A slot taken meanwhile raises
@@ -311,6 +313,7 @@ def booking_request_create(
             phone=person.phone,
             timezone=person.timezone,
             sms_consent=person.sms_consent,
+            verified_by=verified_by,
             policy_accepted_at=now,
             expires_at=expires_at,
             payer_id=needs.get("payer_id"),
@@ -330,11 +333,11 @@ def booking_request_create(
 def known_client_for(*, practice: Practice, address: str, channel: str) -> Client | None:
     """The practice's one active client with this verified e-mail (any case) or mobile number;
     None when there is none or more than one (a shared family address makes a request)."""
-    clients = Client.objects.for_practice(practice).filter(status=ClientStatus.ACTIVE)
-    if channel == Channel.SMS:
-        clients = clients.filter(phone=normalise_phone(address))
-    else:
-        clients = clients.filter(email__iexact=address.strip())
+    key = address_key(address, channel)
+    if not key:
+        return None
+    by_address = {"phone": key} if channel == Channel.SMS else {"email__iexact": key}
+    clients = Client.objects.for_practice(practice).filter(status=ClientStatus.ACTIVE, **by_address)
     found = list(clients.order_by("pk")[:2])
     return found[0] if len(found) == 1 else None
 
@@ -380,6 +383,67 @@ def booking_instant_create(
     return appointment
 
 
+# --- "Nothing fits — tell me when something opens" ----------------------------------------------
+
+
+def waitlist_join_from_booking_page(
+    *,
+    practice: Practice,
+    person: Person,
+    address: str,
+    channel: str,
+    service_type,
+    modality: str,
+    clinicians,
+    weekdays,
+    time_windows,
+    latest_date,
+    now: datetime | None = None,
+):
+    """Put the person whose ``address`` was just verified on the practice's waitlist
+    (waitlist.services.entry_create_from_booking_page: asking twice updates their entry). A known
+    client (exactly one active client with the address) waits as themselves; anyone else gets a
+    client record made from the page's details (source "online booking", SMS consent recorded
+    as ticked) where the practice accepts new clients, else ValidationError. Returns the entry."""
+    now = now or timezone.now()
+    online = online_booking_of(practice)
+    if not online.enabled:
+        raise ValidationError("This practice does not take bookings online.")
+    with transaction.atomic():
+        client = known_client_for(practice=practice, address=address, channel=channel)
+        if client is None:
+            if not online.accepts_new_clients:
+                raise ValidationError(
+                    gettext("%(practice)s is not taking new clients online right now. Please call us.")
+                    % {"practice": practice.name},
+                    code="not_accepting",
+                )
+            client = client_create(
+                practice=practice,
+                fields={
+                    "first_name": person.first_name,
+                    "last_name": person.last_name,
+                    "email": person.email,
+                    "phone": person.phone,
+                    "timezone": person.timezone,
+                    "source": "online_booking",
+                },
+                sms_consent=person.sms_consent and bool(person.phone),
+                consent_source=ConsentSource.ONLINE_BOOKING,
+                by=None,
+            )
+        return entry_create_from_booking_page(
+            client=client,
+            service_type=service_type,
+            modality=modality,
+            clinicians=clinicians,
+            weekdays=weekdays,
+            time_windows=time_windows,
+            latest_date=latest_date,
+            now=now,
+        )
+
+
 def _record_event(request: BookingRequest, event_type: str, now: datetime) -> None:
     """The signed webhook event, in the change's transaction. Ids, times and states only: never
     the person's name, contact details, concerns or the decline's wording (docs/webhooks.md)."""
@@ -423,7 +487,12 @@ def _client_for(request: BookingRequest, *, by, now: datetime) -> Client:
     """The practice's client with this e-mail, or a new one from the request's details. The person
     accepted the practice's cancellation and no-show policy on the booking page: a new record
     carries that date (the no-show notice names the fee only to clients who signed it)."""
-    existing = Client.objects.for_practice(request.practice).filter(email__iexact=request.email).first()
+    if request.verified_by == Channel.SMS:
+        # The code proved the number, not the e-mail the person typed: only the number may find
+        # an existing record (a typed e-mail must not attach the booking to someone else's).
+        existing = known_client_for(practice=request.practice, address=request.phone, channel=Channel.SMS)
+    else:
+        existing = Client.objects.for_practice(request.practice).filter(email__iexact=request.email).first()
     if existing is not None:
         return existing
     policy_day = request.policy_accepted_at.astimezone(request.practice.zoneinfo).date()

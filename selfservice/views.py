@@ -345,6 +345,7 @@ def _book_or_request(request, practice, chosen, person, channel):
                 starts_at=starts_at,
                 person=services.Person(timezone=str(tz), **person),
                 needs=raw_needs,
+                verified_by=channel,
             )
     except ValidationError as error:
         return _slot_lost(request, practice, clinician, error)

@@ -8,12 +8,16 @@ Client names and phone numbers appear in page bodies only, never in titles or UR
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache, partial
 
+import phonenumbers
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count
+from django.db.models import CharField, Count
+from django.db.models.functions import Cast
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -26,9 +30,11 @@ from practice.models import ClinicianProfile, Role
 from practice.parsing import local_url
 from scheduling.forms import AttendanceForm, DayFilterForm
 from scheduling.models import Appointment, AppointmentParticipant, FollowUp, FollowUpKind
+from scheduling.models.appointments import UPCOMING_STATUSES
 from scheduling.services import appointment_mark_attendance, follow_up_resolve
 from staff.board import (
     ACTIVE_STATUSES,
+    STATUS_LABELS,
     LinkPattern,
     day_bounds,
     day_totals,
@@ -36,6 +42,7 @@ from staff.board import (
     sessions_between,
     week_of,
 )
+from staff.cards import cards_on_screen, queue_items, session_cards
 from telehealth.techcheck_rules import staff_wording
 
 CLINICIAN_ONLY = frozenset({Role.CLINICIAN})
@@ -83,10 +90,25 @@ def _board_context(request) -> dict:
     }
 
 
+def _with_cards(request, context: dict, **options) -> dict:
+    """The context with its rows rendered as session cards (``staff.cards``)."""
+    context["session_cards"] = session_cards(
+        request, context["rows"], tz=context["tz"], now=context["now"], back=context["back"], **options
+    )
+    return context
+
+
+def _live(request, template: str, context: dict, **options):
+    """A refreshing region: only the cards that changed since the browser's last refresh are
+    rendered and sent (the others as placeholders it fills with the cards it has)."""
+    return render(request, template, _with_cards(request, context, have=cards_on_screen(request), **options))
+
+
 @staff_view(SCHEDULERS)
 def board(request):
     """Every session of the day (practice time zone) with each client's live status."""
-    return render(request, "staff/board.html", _board_context(request))
+    context = _with_cards(request, _board_context(request), show_clinician=True)
+    return render(request, "staff/board.html", context)
 
 
 @staff_view(SCHEDULERS)
@@ -94,7 +116,7 @@ def board_live(request):
     """The board's refreshing region alone, fetched by static/js/board-refresh.js."""
     context = _board_context(request)
     context["back"] = reverse("board") + request.get_full_path().removeprefix(reverse("board_live"))
-    return render(request, "staff/includes/board_live.html", context)
+    return _live(request, "staff/includes/board_live.html", context, show_clinician=True)
 
 
 # --- Clinician pages --------------------------------------------------------------------------------
@@ -135,7 +157,7 @@ def my_day(request):
         refresh_seconds=_refresh_seconds(),
         nav="my_day",
     )
-    return render(request, "staff/my_day.html", context)
+    return render(request, "staff/my_day.html", _with_cards(request, context, host_links=True))
 
 
 @staff_view(CLINICIAN_ONLY)
@@ -144,7 +166,7 @@ def my_day_live(request):
     now = timezone.now()
     context = _clinician_context(request, *day_bounds(timezone.localdate(now, timezone=tz), tz), now=now)
     context.update(totals=day_totals(context["rows"]), back=reverse("my_day"))
-    return render(request, "staff/includes/my_day_live.html", context)
+    return _live(request, "staff/includes/my_day_live.html", context, host_links=True)
 
 
 @staff_view(CLINICIAN_ONLY)
@@ -162,8 +184,10 @@ def my_week(request):
     by_day = {monday + timedelta(days=offset): [] for offset in range(7)}
     for row in context["rows"]:
         by_day[row.appointment.starts_at.astimezone(tz).date()].append(row)
+    cards = partial(session_cards, request, tz=tz, now=now, back=context["back"], host_links=True)
     context.update(
         days=list(by_day.items()),
+        week=[(day, rows, cards(rows)) for day, rows in by_day.items()],
         monday=monday,
         previous_week=monday - timedelta(days=7),
         next_week=next_monday,
@@ -282,7 +306,7 @@ def open_follow_ups(membership):
     return items
 
 
-def describe(item: FollowUp) -> list[str]:
+def describe(item: FollowUp | QueueItem) -> list[str]:
     """Plain-language lines for an item: tech-check problem codes become words."""
     detail = item.detail or ""
     if item.kind == FollowUpKind.TECH_CHECK_FAILED and detail.startswith("Problems: "):
@@ -300,9 +324,9 @@ class QueueLinks:
         self._resend_link = LinkPattern("participant_resend_link")
         self._resolve = LinkPattern("follow_up_resolve")
 
-    def of(self, item: FollowUp) -> dict[str, str]:
+    def of(self, item: QueueItem) -> dict[str, str]:
         return {
-            "client": self._client.fill(item.participant.client_id) if item.participant_id else "",
+            "client": self._client.fill(item.client_id) if item.participant_id else "",
             "session": self._session.fill(item.appointment_id),
             "reschedule": self._reschedule.fill(item.appointment_id),
             "resend_link": self._resend_link.fill(item.participant_id) if item.participant_id else "",
@@ -310,10 +334,104 @@ class QueueLinks:
         }
 
 
-def _client_phone(item: FollowUp) -> tuple[str, str]:
-    """(E.164, national) of the item's client, ("", "") without one: formatted once per item."""
-    phone = item.participant.client.phone if item.participant_id else None
-    return (phone.as_e164, phone.as_national) if phone else ("", "")
+KIND_LABELS = dict(FollowUpKind.choices)
+
+
+@dataclass(slots=True)
+class QueueItem:
+    """What the queue shows of one item, read as values (no FollowUp, Appointment, participant
+    and client instances per item: B5's profile of the queue)."""
+
+    pk: int
+    kind: str
+    detail: str
+    created_at: datetime
+    appointment_id: int
+    participant_id: int | None
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    modality: str
+    clinician_name: str
+    client_id: int | None
+    client_first_name: str | None
+    client_last_name: str | None
+    phone_e164: str
+    lines: list[str] = field(default_factory=list)
+    links: dict[str, str] = field(default_factory=dict)
+    can_resend: bool = False
+
+    @property
+    def kind_label(self) -> str:
+        return KIND_LABELS.get(self.kind, self.kind)
+
+    def get_kind_display(self) -> str:
+        return self.kind_label
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS.get(self.status, self.status)
+
+    @property
+    def is_upcoming(self) -> bool:
+        return self.status in UPCOMING_STATUSES
+
+    @property
+    def client_name(self) -> str:
+        return f"{self.client_first_name or ''} {self.client_last_name or ''}".strip()
+
+    @property
+    def phone_national(self) -> str:
+        return national_format(self.phone_e164)
+
+
+@lru_cache(maxsize=4096)
+def national_format(e164: str) -> str:
+    """ "(212) 555-0102" for a stored E.164 number, "" for none; parsed once per number."""
+    if not e164:
+        return ""
+    return phonenumbers.format_number(phonenumbers.parse(e164), phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+QUEUE_ITEM_FIELDS = (
+    "pk",
+    "kind",
+    "detail",
+    "created_at",
+    "appointment_id",
+    "participant_id",
+    "appointment__starts_at",
+    "appointment__ends_at",
+    "appointment__status",
+    "appointment__modality",
+    "appointment__clinician__display_name",
+    "participant__client_id",
+    "participant__client__first_name",
+    "participant__client__last_name",
+)
+
+
+def queue_items_of(items_qs, *, now: datetime) -> list[QueueItem]:
+    """Up to 200 items, the earliest session first, as values with their lines and links."""
+    rows = (
+        items_qs.annotate(phone_text=Cast("participant__client__phone", CharField()))
+        .values_list(*QUEUE_ITEM_FIELDS, "phone_text")
+        .order_by("appointment__starts_at", "created_at")[:200]
+    )
+    links = QueueLinks()
+    items = []
+    for *values, phone in rows:
+        item = QueueItem(*values, phone_e164=phone or "")
+        item.lines = describe(item)
+        item.links = links.of(item)
+        item.can_resend = bool(
+            item.participant_id
+            and item.modality == "telehealth"
+            and item.status in ACTIVE_STATUSES
+            and item.ends_at > now
+        )
+        items.append(item)
+    return items
 
 
 @staff_view(QUEUE_ROLES)
@@ -325,36 +443,24 @@ def follow_up_list(request):
     if kind not in FollowUpKind.values:
         kind = ""
     shown = items_qs.filter(kind=kind) if kind else items_qs
-    items = list(
-        shown.select_related("appointment__clinician", "participant__client").order_by(
-            "appointment__starts_at", "created_at"
-        )[:200]
-    )
     now = timezone.now()
-    links = QueueLinks()
-    for item in items:
-        item.lines = describe(item)
-        item.links = links.of(item)
-        item.phone_e164, item.phone_national = _client_phone(item)
-        item.can_resend = bool(
-            item.participant_id
-            and item.appointment.modality == "telehealth"
-            and item.appointment.status in ACTIVE_STATUSES
-            and item.appointment.ends_at > now
-        )
+    tz = request.practice.zoneinfo
+    items = queue_items_of(shown, now=now)
+    back = request.get_full_path()
     tabs = [
         {"kind": k, "label": label, "help": help_text, "count": counts.get(k, 0), "current": k == kind}
         for k, label, help_text in QUEUE_TABS
     ]
     context = {
         "items": items,
+        "queue_items": queue_items(request, items, tz=tz, back=back),
         "tabs": tabs,
         "kind": kind,
         "current_tab": next((tab for tab in tabs if tab["current"]), None),
         "total": sum(counts.values()),
-        "tz": request.practice.zoneinfo,
+        "tz": tz,
         "now": now,
-        "back": request.get_full_path(),
+        "back": back,
         "nav": "queue",
     }
     return render(request, "staff/follow_up_list.html", context)

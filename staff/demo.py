@@ -465,6 +465,28 @@ def _book(built: BuiltPractice, plan: SessionPlan, *, anchor: datetime, now: dat
     return appointment
 
 
+# Lakeside offers its clients Spanish; Elena (client 4, a video session in an hour) reads her
+# pages, reminders and automatic texts in Spanish.
+SPANISH_SPEAKING_CLIENT = 4
+
+
+def _offer_spanish(built: BuiltPractice, *, now: datetime) -> None:
+    from messaging.preferences import client_preferences_update
+    from messaging.services import sequence_set_languages
+
+    sequence_set_languages(practice=built.practice, languages=["en", "es"])
+    client = built.clients[SPANISH_SPEAKING_CLIENT]
+    client_preferences_update(
+        client=client,
+        texts=client.sms_consent_at is not None,
+        quiet_start=None,
+        quiet_end=None,
+        opted_out_steps=[],
+        now=now,
+        language="es",
+    )
+
+
 def _build_lakeside(*, password_hash: str, now: datetime, anchor: datetime) -> BuiltPractice:
     owner = _create_account(LAKESIDE_STAFF[0], password_hash=password_hash, is_operator=True)
     with acting_as(owner):
@@ -494,6 +516,7 @@ def _build_lakeside(*, password_hash: str, now: datetime, anchor: datetime) -> B
             now=now,
         )
         _add_hours(built, LAKESIDE_HOURS)
+        _offer_spanish(built, now=now)
         clinician, after, length, note = TIME_OFF_PLAN
         day = (anchor + after).astimezone(practice.zoneinfo).date()
         TimeOff.objects.create(

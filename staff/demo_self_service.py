@@ -3,7 +3,8 @@ with concerns, payers and matching profiles; two documents; a request waiting in
 for which the front desk proposed another time (the person's accept/decline link is e-mailed);
 known clients booking instantly at Lakeside; a waitlist with entries, and a session two days out
 cancelled so the worker offers its time to the first client in line — the offer's link is
-printed by the worker with the other messages.
+printed by the worker with the other messages; and a clinician's time off three days out
+removed, so its freed time goes to the next client in line.
 
 Everything goes through the same services as real use, with the demo's ``now``."""
 
@@ -15,6 +16,7 @@ from practice.models import Practice
 from scheduling.availability import Audience, open_slots, slot_rules
 from scheduling.models import BookingPolicy, ServiceType
 from scheduling.services import appointment_book, appointment_cancel
+from scheduling.setup_services import time_off_add, time_off_remove
 from selfservice.documents import document_template_save, parse_fields
 from selfservice.models import DocumentKind, OnlineBooking
 from selfservice.services import (
@@ -185,9 +187,10 @@ def _request_with_proposal(practice: Practice, clinician, service: ServiceType, 
 
 
 def _waitlist(practice: Practice, clinicians, clients, service: ServiceType, now: datetime, by) -> None:
-    """Three clients waiting for any time with anyone; then a session two days out is cancelled,
+    """Four clients waiting for any time with anyone; then a session two days out is cancelled,
     so the worker offers that time to the first of them (by band, then longest waiting)."""
-    for position, (client_index, band) in enumerate(((7, Band.URGENT), (11, Band.SOON), (15, Band.ROUTINE))):
+    waiting = ((7, Band.URGENT), (11, Band.SOON), (15, Band.ROUTINE), (19, Band.ROUTINE))
+    for position, (client_index, band) in enumerate(waiting):
         waitlist_entry_create(
             practice=practice,
             client=clients[client_index],
@@ -210,3 +213,19 @@ def _waitlist(practice: Practice, clinicians, clients, service: ServiceType, now
         now=now,
     )
     appointment_cancel(appointment=freed, by_client=True, reason="Demo: the client cancelled", now=now)
+    _time_off_given_back(clinicians[1], service, now)
+
+
+def _time_off_given_back(clinician, service: ServiceType, now: datetime) -> None:
+    """A clinician's conference three days out is called off: the time off is removed, and the
+    freed time goes to the next client in line (the first two hold the cancelled slot's offers)."""
+    slot = _first_open(clinician, service, now, timedelta(days=3))
+    if slot is None:
+        return
+    row = time_off_add(
+        clinician=clinician,
+        starts_at=slot.starts_at,
+        ends_at=slot.starts_at + timedelta(hours=2),
+        note="Demo: conference (called off)",
+    )
+    time_off_remove(row=row)

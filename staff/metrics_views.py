@@ -21,6 +21,10 @@ from messaging.metrics import MIN_PER_ARM, MetricsReport, Period, default_period
 from practice.access import MANAGERS, staff_view
 from practice.models import Role
 from practice.services import practice_set_baseline_no_show_rate
+from waitlist.metrics import refill_figures
+
+# The refill figures' window, as on the staff waitlist page (waitlist.metrics.refill_figures).
+REFILL_DAYS = 30
 
 METRICS_READERS = MANAGERS | {Role.BILLER}
 
@@ -83,6 +87,8 @@ def metrics(request):
         if can_manage
         else None,
         "min_per_arm": MIN_PER_ARM,
+        "refill": refill_figures(practice=request.practice, now=timezone.now(), days=REFILL_DAYS),
+        "refill_days": REFILL_DAYS,
         "nav": "metrics",
     }
     return render(request, "staff/metrics.html", context)

@@ -12,8 +12,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from messaging.auto_texts import auto_texts_update
 from messaging.content import MAX_SMS_SEGMENTS, SAMPLE_CONTEXT
-from messaging.forms import PreviewForm, StepSettingsForm
+from messaging.forms import AutoTextsForm, PreviewForm, StepSettingsForm
+from messaging.languages import offered_languages
 from messaging.models import Step
 from messaging.preview import step_preview
 from messaging.services import sequence_for, sequence_step_update
@@ -63,6 +65,27 @@ def step_edit(request, pk: int):
         "nav": "sequence",
     }
     return render(request, "staff/step_form.html", context)
+
+
+@staff_view(MANAGERS)
+def auto_texts_settings(request):
+    """The automatic texts (messaging.auto_texts) in each language the practice offers; a box left
+    as the default, or emptied, follows the default."""
+    sequence = sequence_for(request.practice)
+    languages = offered_languages(sequence)
+    form = AutoTextsForm(
+        request.POST if request.method == "POST" else None, stored=sequence.auto_texts, languages=languages
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            auto_texts_update(practice=request.practice, texts=form.texts(), languages=languages)
+        except ValidationError as error:
+            form.add_update_errors(error)
+        else:
+            messages.success(request, "The automatic texts were saved.")
+            return redirect("auto_texts_settings")
+    context = {"form": form, "sample_context": SAMPLE_CONTEXT, "nav": "sequence"}
+    return render(request, "staff/auto_texts.html", context, status=400 if form.errors else 200)
 
 
 @require_POST

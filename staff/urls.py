@@ -84,7 +84,11 @@ urlpatterns = [
     path("settings/sequence/", sequence_views.sequence_settings, name="sequence_settings"),
     path("settings/sequence/steps/<int:pk>/", sequence_views.step_edit, name="step_edit"),
     path("settings/sequence/preview", sequence_views.step_preview_json, name="step_preview"),
+    path(
+        "settings/sequence/automatic-texts/", sequence_views.auto_texts_settings, name="auto_texts_settings"
+    ),
     path("settings/self-service/", self_service_views.self_service_settings, name="self_service_settings"),
+    path("settings/waitlist/", waitlist_views.waitlist_settings, name="waitlist_settings"),
     path(
         "settings/matching/<int:clinician_pk>/", self_service_views.matching_profile, name="matching_profile"
     ),

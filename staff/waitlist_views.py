@@ -7,12 +7,14 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from practice import parsing
-from practice.access import BOOKERS, SCHEDULERS, staff_view
+from practice.access import BOOKERS, MANAGERS, SCHEDULERS, staff_view
+from practice.forms import add_service_errors
 from practice.models import Client, ClinicianProfile, Modality
 from scheduling.models import ServiceType
 from waitlist import policy
@@ -27,7 +29,13 @@ from waitlist.models import (
     WaitlistEntry,
     WaitlistSettings,
 )
-from waitlist.services import freed_slot_reopen, offer_skip, waitlist_entry_create, waitlist_entry_remove
+from waitlist.services import (
+    freed_slot_reopen,
+    offer_skip,
+    waitlist_entry_create,
+    waitlist_entry_remove,
+    waitlist_settings_update,
+)
 
 WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
 
@@ -185,3 +193,105 @@ def waitlist_skip(request, pk: int):
     else:
         messages.success(request, "Skipped; they keep their place. The slot goes to the next in line.")
     return redirect("waitlist")
+
+
+# --- The practice's waitlist settings (Settings → Waitlist) -------------------------------------
+
+# Upper bounds beyond the model's own (at least 1): a number past these is a typo, not a policy.
+SETTING_LIMITS = {
+    "min_lead_minutes": 7 * 24 * 60,
+    "wave_size_72h": 50,
+    "wave_size_24h": 50,
+    "wave_size_4h": 50,
+    "wave_size_2h": 50,
+    "hold_minutes_72h": 24 * 60,
+    "hold_minutes_24h": 24 * 60,
+    "hold_minutes_4h": 24 * 60,
+    "hold_minutes_2h": 24 * 60,
+    "offers_per_client_per_day": 20,
+    "expired_in_a_row_to_pause": 20,
+    "aging_days": 365,
+}
+SETTING_LABELS = {
+    "enabled": "Offer freed times to the waitlist by itself",
+    "min_lead_minutes": "Nothing offered for times starting within (minutes)",
+    "wave_size_72h": "72 hours or more ahead: clients at once",
+    "hold_minutes_72h": "72 hours or more ahead: hold (minutes)",
+    "wave_size_24h": "24 to 72 hours ahead: clients at once",
+    "hold_minutes_24h": "24 to 72 hours ahead: hold (minutes)",
+    "wave_size_4h": "4 to 24 hours ahead: clients at once",
+    "hold_minutes_4h": "4 to 24 hours ahead: hold (minutes)",
+    "wave_size_2h": "Within 4 hours: clients at once",
+    "hold_minutes_2h": "Within 4 hours: hold (minutes)",
+    "offers_per_client_per_day": "Offers a client may get a day",
+    "expired_in_a_row_to_pause": "Unanswered offers in a row before pausing a client's place",
+    "aging_days": "Days of waiting that move a client up one priority band",
+    "max_cascade_steps": "Times a slot freed by a client moving up is offered on",
+}
+
+
+class WaitlistSettingsForm(forms.ModelForm):
+    class Meta:
+        model = WaitlistSettings
+        fields = list(SETTING_LABELS)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            field.label = SETTING_LABELS[name]
+            if name in SETTING_LIMITS:
+                field.max_value = SETTING_LIMITS[name]
+                field.validators.append(MaxValueValidator(SETTING_LIMITS[name]))
+                field.widget.attrs["max"] = SETTING_LIMITS[name]
+            if name != "enabled" and name != "min_lead_minutes":
+                field.widget.attrs.setdefault("min", 1)
+
+    def clean(self):
+        data = super().clean()
+        lead = data.get("min_lead_minutes")
+        if lead is not None and lead >= 4 * 60:
+            # The "within 4 hours" wave starts at the minimum lead; past 4 hours it never runs.
+            self.add_error(
+                "min_lead_minutes",
+                "Keep this under 4 hours (240 minutes): the last wave runs between it and 4 hours.",
+            )
+        return data
+
+    @property
+    def groups(self):
+        """The fields in the page's sections."""
+        return [
+            ("General", [self["enabled"], self["min_lead_minutes"]]),
+            (
+                "Waves by how far ahead the freed time is",
+                [
+                    self[f"{kind}_{bucket}"]
+                    for bucket in ("72h", "24h", "4h", "2h")
+                    for kind in ("wave_size", "hold_minutes")
+                ],
+            ),
+            (
+                "Clients",
+                [self["offers_per_client_per_day"], self["expired_in_a_row_to_pause"], self["aging_days"]],
+            ),
+            ("Moving up", [self["max_cascade_steps"]]),
+        ]
+
+
+@staff_view(MANAGERS)
+def waitlist_settings(request):
+    """Owners and managers set the waitlist's policy; saved through ``waitlist_settings_update``
+    (the audit log records each change, as for every settings page)."""
+    practice = request.practice
+    current = WaitlistSettings.for_practice(practice)
+    form = WaitlistSettingsForm(request.POST if request.method == "POST" else None, instance=current)
+    if request.method == "POST" and form.is_valid():
+        try:
+            waitlist_settings_update(practice=practice, fields=dict(form.cleaned_data))
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, "Waitlist settings saved.")
+            return redirect("waitlist_settings")
+    status = 400 if form.errors else 200
+    return render(request, "staff/waitlist_settings.html", {"form": form, "nav": "settings"}, status=status)

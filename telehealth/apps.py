@@ -8,8 +8,10 @@ class TelehealthConfig(AppConfig):
     def ready(self) -> None:
         from scheduling import events
         from scheduling.api import links
+        from telehealth import day_facts
         from telehealth.api_links import LINKS
         from telehealth.tasks import on_appointment_event
 
         events.subscribe(on_appointment_event)
         links.register(LINKS)
+        day_facts.register()

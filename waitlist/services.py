@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from integrations.models import EventType
@@ -289,10 +289,9 @@ def waitlist_entry_remove(*, entry: WaitlistEntry, now: datetime | None = None) 
         if entry.status in (EntryStatus.ACTIVE, EntryStatus.PAUSED):
             entry.status = EntryStatus.REMOVED
             entry.save(update_fields=["status", "updated_at"])
-        if Offer.objects.filter(entry=entry, status=OfferStatus.LIVE).update(
+        Offer.objects.filter(entry=entry, status=OfferStatus.LIVE).update(
             status=OfferStatus.SKIPPED, settled_at=now
-        ):
-            _wake_waiting_slots(entry.practice_id, now)
+        )
     return entry
 
 
@@ -710,8 +709,8 @@ def _waiting_entries(slot: FreedSlot):
         .filter(Q(earliest_date__isnull=True) | Q(earliest_date__lte=last_day))
         .filter(Q(latest_date__isnull=True) | Q(latest_date__gte=first_day))
         .exclude(pk__in=Offer.objects.filter(slot=slot).values("entry_id"))
-        .annotate(last_clinician_id=Subquery(last_clinician))
-        .select_related("client", "earlier_than", "practice")
+        .annotate(last_clinician_id=Subquery(last_clinician), client_zone=F("client__timezone"))
+        .select_related("earlier_than", "practice")
         .distinct()
     )
 
@@ -730,14 +729,15 @@ def _slot_modalities(slot: FreedSlot) -> list[str]:
 def _candidates(
     slot: FreedSlot, settings: WaitlistSettings, now: datetime, blocked_until: list | None = None
 ) -> list[tuple[WaitlistEntry, policy.Candidate]]:
-    """The entries this slot may be offered to, best first. A fixed number of queries (about six)
-    however many entries wait: everything about the waiting clients is read for the practice at
-    once (``_reach``) and judged here. Each returned entry carries ``quiet_windows``."""
+    """The entries this slot may be offered to, best first. A fixed number of queries (about
+    seven) however many entries wait: everything about the waiting clients is read for the
+    practice at once (``_reach``) and judged here; the client rows (slow to build: phone numbers)
+    only for the entries the slot suits. Each returned entry carries ``quiet_windows``.
+    ``blocked_until`` collects when the clients who fit but cannot be offered it yet may be."""
     reach = _reach(slot, now)
-    found = []
+    suited = []
     for entry in _waiting_entries(slot):
-        client = entry.client
-        tz = client.zoneinfo(slot.practice)
+        tz = ZoneInfo(entry.client_zone or slot.practice.timezone)
         if not entry.accepts(starts_at=slot.starts_at, ends_at=slot.ends_at, tz=tz):
             continue
         if entry.latest_date and now.astimezone(tz).date() > entry.latest_date:
@@ -751,9 +751,16 @@ def _candidates(
             same = moving.clinician_id == slot.clinician_id
         else:
             same = entry.last_clinician_id == slot.clinician_id
-        if channel_for(client) is None:
+        if reach.busy.get(entry.client_id, set()) - {moving.pk if moving is not None else None}:
+            continue  # they have a session at that time (other than the one they would move)
+        suited.append((entry, tz, same, days_gained))
+    clients = Client.objects.in_bulk([entry.client_id for entry, *_ in suited])
+    found = []
+    for entry, tz, same, days_gained in suited:
+        entry.client = clients[entry.client_id]
+        if channel_for(entry.client) is None:
             continue
-        offers = reach.offers.get(client.pk, [])
+        offers = reach.offers.get(entry.client_id, [])
         day_start = _local_day_start(now, tz)
         live = [expires for status, _, expires in offers if status == OfferStatus.LIVE]
         today = sum(sent_at >= day_start for _, sent_at, _ in offers)
@@ -764,13 +771,11 @@ def _candidates(
             _note(blocked_until, min(live) if live else _local_day_start(now + timedelta(days=1), tz))
             continue
         # Offers go out only when the client's quiet hours allow.
-        entry.quiet_windows = reach.quiet_windows(client.pk)
+        entry.quiet_windows = reach.quiet_windows(entry.client_id)
         spell = quiet_spell(now, tz, entry.quiet_windows)
         if spell is not None:
             _note(blocked_until, spell.until)
             continue
-        if reach.busy.get(client.pk, set()) - {moving.pk if moving is not None else None}:
-            continue  # they have a session at that time (other than the one they would move)
         band = policy.effective_band(entry.band, waiting=entry.waiting(now), aging_days=settings.aging_days)
         found.append(
             (
@@ -793,12 +798,15 @@ def _note(times: list | None, when: datetime) -> None:
         times.append(when)
 
 
-def _wake_waiting_slots(practice_id: int, now: datetime) -> None:
-    """An offer ended early or someone joined the waitlist: the practice's slots waiting for a
-    client to become free are tried at the next sweep instead of at their planned retry."""
-    FreedSlot.objects.filter(practice_id=practice_id, status=SlotStatus.OFFERING, retry_at__gt=now).update(
-        retry_at=now
-    )
+def _wake_waiting_slots(practice_id: int, now: datetime, freed_offers: list[Offer] | None = None) -> None:
+    """Someone joined the waitlist (all the practice's waiting slots), or offers ended early and
+    their clients are free again (``freed_offers``: the slots whose retry was those offers'
+    expiry, i.e. that waited first for one of these clients): tried at the next sweep instead
+    of at their planned retry."""
+    waiting = FreedSlot.objects.filter(practice_id=practice_id, status=SlotStatus.OFFERING, retry_at__gt=now)
+    if freed_offers is not None:
+        waiting = waiting.filter(retry_at__in={offer.expires_at for offer in freed_offers})
+    waiting.update(retry_at=now)
 
 
 def _settle_slot(slot: FreedSlot, status: str, reason: str, now: datetime) -> None:
@@ -817,7 +825,10 @@ def _expire_offer(offer: Offer, settings: WaitlistSettings, now: datetime) -> No
         entry.expired_in_a_row, settings.expired_in_a_row_to_pause
     ):
         entry.status = EntryStatus.PAUSED
-        _plan_message(entry=entry, offer=None, key=f"paused:{entry.pk}:{entry.expired_in_a_row}", now=now)
+        # Asked once, and not at night: an offer can run out during quiet hours (its hold is
+        # capped by the slot's start), the question waits for the morning.
+        key = f"paused:{entry.pk}:{entry.expired_in_a_row}"
+        _plan_message(entry=entry, offer=None, key=key, now=now, due_at=_after_quiet_hours(entry, now))
     entry.save(update_fields=["expired_in_a_row", "status", "updated_at"])
     _event(offer.practice_id, EventType.WAITLIST_OFFER_EXPIRED, now, _offer_data(offer))
 
@@ -842,8 +853,26 @@ def offer_sms(context: dict[str, str], until: str, link: str) -> str:
     return render(OFFER_SMS, context) + f" Held for you until {until}: reply YES to take it, or see {link}"
 
 
+def _after_quiet_hours(entry: WaitlistEntry, now: datetime) -> datetime:
+    """``now``, or the end of the client's quiet spell (the practice's or their own) if in one."""
+    client = entry.client
+    sequence = sequence_for(entry.practice)
+    windows = [window(sequence.quiet_start, sequence.quiet_end, PRACTICE)]
+    preferences = ClientPreferences.objects.filter(client=client).first()
+    if preferences is not None:
+        windows.append(window(preferences.quiet_start, preferences.quiet_end, CLIENT))
+    spell = quiet_spell(now, client.zoneinfo(entry.practice), windows)
+    return spell.until if spell is not None else now
+
+
 def _plan_message(
-    *, entry: WaitlistEntry, offer: Offer | None, key: str, now: datetime, token: str = ""
+    *,
+    entry: WaitlistEntry,
+    offer: Offer | None,
+    key: str,
+    now: datetime,
+    token: str = "",
+    due_at: datetime | None = None,
 ) -> None:
     """One message row (unique key: planned once, ever), sent by offer_messages_dispatch."""
     client = entry.client
@@ -878,7 +907,7 @@ def _plan_message(
             subject=subject,
             body=body,
             valid_until=valid_until,
-            due_at=now,
+            due_at=due_at or now,
         ),
     )
 
@@ -897,7 +926,7 @@ def freed_slot_offer_next_wave(
         _lock_calendars(slot.clinician_id)
         slot = (
             FreedSlot.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("practice", "clinician")
+            .select_related("practice", "clinician__practice")
             .get(pk=slot.pk)
         )
         if slot.status != SlotStatus.OFFERING:
@@ -1012,19 +1041,21 @@ def waitlist_sweep(*, now: datetime | None = None) -> int:
                 pk=entry_id, status__in=[EntryStatus.ACTIVE, EntryStatus.PAUSED]
             ).update(status=EntryStatus.EXPIRED)
     sent = 0
-    # One query for the slots whose current wave is still out (not one per slot each minute).
-    out = set(
-        Offer.objects.filter(
-            status=OfferStatus.LIVE, expires_at__gt=now, slot__status=SlotStatus.OFFERING
-        ).values_list("slot_id", flat=True)
+    offering = FreedSlot.objects.filter(status=SlotStatus.OFFERING)
+    # A wave's hold is gone (staff booked over the offer, which took it; or it ran out): if a
+    # session now takes the time, the slot is filled by it. (A slot waiting for a client has no
+    # hold either, but a retry time.)
+    for slot in offering.filter(hold__isnull=True, wave__gt=0, retry_at__isnull=True):
+        freed_slot_settle_if_taken(slot=slot, now=now)
+    # The slots with something to do: no wave out (all its offers ended) and not waiting for a
+    # client to become free. One query, not one per slot each minute.
+    out = Offer.objects.filter(status=OfferStatus.LIVE, expires_at__gt=now).values("slot_id")
+    due = (
+        offering.filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now))
+        .exclude(pk__in=out)
+        .select_related("practice")
     )
-    for slot in FreedSlot.objects.filter(status=SlotStatus.OFFERING).select_related("practice"):
-        if slot.pk not in out and slot.retry_at is not None and slot.retry_at > now:
-            continue  # waiting for a client to become free: nothing can have changed yet
-        if slot.hold_id is None and slot.wave > 0:
-            freed_slot_settle_if_taken(slot=slot, now=now)
-        if slot.pk in out:
-            continue
+    for slot in due:
         sent += len(freed_slot_offer_next_wave(slot=slot, now=now))
     return sent
 
@@ -1044,7 +1075,11 @@ def waitlist_next_event(*, now: datetime) -> datetime | None:
         .values_list("retry_at", flat=True)
         .first()
     )
-    return min((t for t in (expiry, retry) if t is not None), default=None)
+    # A slot already due (woken by an offer that ended early, or waiting on one not yet swept):
+    # the next minute's sweep.
+    due = FreedSlot.objects.filter(status=SlotStatus.OFFERING, retry_at__lte=now).exists()
+    soon = now + timedelta(minutes=1) if due else None
+    return min((t for t in (expiry, retry, soon) if t is not None), default=None)
 
 
 def freed_slot_settle_if_taken(*, slot: FreedSlot, now: datetime | None = None) -> bool:
@@ -1099,7 +1134,7 @@ def offer_skip(*, offer: Offer, now: datetime | None = None) -> list[Offer]:
         )
     if not changed:
         raise ValidationError("This offer is no longer waiting for an answer.")
-    _wake_waiting_slots(offer.practice_id, now)
+    _wake_waiting_slots(offer.practice_id, now, [offer])
     return freed_slot_offer_next_wave(slot=offer.slot, now=now)
 
 
@@ -1167,7 +1202,8 @@ def offer_accept(*, offer: Offer, now: datetime | None = None) -> str:
         offer.status, offer.accepted_at, offer.settled_at = OfferStatus.ACCEPTED, now, now
         offer.appointment, offer.hold = appointment, None
         offer.save(update_fields=["status", "accepted_at", "settled_at", "appointment", "hold"])
-        Offer.objects.filter(slot=slot, status=OfferStatus.LIVE).update(
+        others = list(Offer.objects.filter(slot=slot, status=OfferStatus.LIVE).only("expires_at"))
+        Offer.objects.filter(pk__in=[other.pk for other in others]).update(
             status=OfferStatus.TAKEN, settled_at=now
         )
         slot.status, slot.filled_appointment, slot.settled_at, slot.hold = (
@@ -1178,7 +1214,7 @@ def offer_accept(*, offer: Offer, now: datetime | None = None) -> str:
         )
         slot.save(update_fields=["status", "filled_appointment", "settled_at", "hold"])
         WaitlistEntry.objects.filter(pk=entry.pk).update(status=EntryStatus.FULFILLED, expired_in_a_row=0)
-        _wake_waiting_slots(slot.practice_id, now)  # the wave's other clients are free again
+        _wake_waiting_slots(slot.practice_id, now, others)  # the wave's other clients are free again
         _event(
             slot.practice_id,
             EventType.WAITLIST_OFFER_ACCEPTED,
@@ -1192,7 +1228,7 @@ def offer_accept(*, offer: Offer, now: datetime | None = None) -> str:
 def _taken(offer: Offer, now: datetime) -> None:
     offer.status, offer.settled_at = OfferStatus.TAKEN, now
     offer.save(update_fields=["status", "settled_at"])
-    _wake_waiting_slots(offer.practice_id, now)
+    _wake_waiting_slots(offer.practice_id, now, [offer])
 
 
 def offer_decline(*, offer: Offer, now: datetime | None = None) -> str:
@@ -1205,7 +1241,7 @@ def offer_decline(*, offer: Offer, now: datetime | None = None) -> str:
         )
         if changed:
             WaitlistEntry.objects.filter(pk=offer.entry_id).update(expired_in_a_row=0)
-            _wake_waiting_slots(offer.practice_id, now)
+            _wake_waiting_slots(offer.practice_id, now, [offer])
     if not changed:
         return ENDED
     freed_slot_offer_next_wave(slot=offer.slot, now=now)

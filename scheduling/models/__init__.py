@@ -5,6 +5,7 @@
   idempotency records.
 - ``availability``: clinicians' weekly hours and time off (SPEC F4).
 - ``holds``: holds on a clinician's time and the practice's booking policy (issue 15).
+- ``day_facts``: per-day counts the metrics page reads, kept current as sessions change (#14).
 - ``ehr``: inbound EHR webhooks, each practice's signing secret and the events received (F20).
 """
 
@@ -32,6 +33,7 @@ from scheduling.models.appointments import (
     ServiceType,
 )
 from scheduling.models.availability import TimeOff, Weekday, WeeklyHours
+from scheduling.models.day_facts import DayFacts, DayFactsStale
 from scheduling.models.ehr import EhrWebhookEvent, EhrWebhookSecret
 from scheduling.models.holds import BookingPolicy, Hold, HoldKind, HoldQuerySet
 
@@ -49,6 +51,8 @@ __all__ = [
     "AppointmentStatus",
     "Attendance",
     "BookingPolicy",
+    "DayFacts",
+    "DayFactsStale",
     "EhrWebhookEvent",
     "EhrWebhookSecret",
     "FollowUp",

@@ -6,6 +6,10 @@
  * page so client details leave the screen. A refresh waits while someone is typing inside the
  * region, and while the tab is hidden. Screen readers hear a one-line summary when it changes,
  * not the whole region.
+ *
+ * Only what changed is fetched: the request names the version of every session card on screen
+ * (X-Attend-Have), and the server sends a card again only when its version changed; an unchanged
+ * card comes back as an empty placeholder (data-keep) that is filled with the card on screen.
  */
 (function () {
   "use strict";
@@ -30,11 +34,38 @@
     return summary ? summary.getAttribute("data-summary") : "";
   }
 
-  function refresh() {
+  function cardsOnScreen() {
+    var have = [];
+    region.querySelectorAll("[data-session][data-version]").forEach(function (card) {
+      have.push(card.getAttribute("data-session") + ":" + card.getAttribute("data-version"));
+    });
+    return have.join(" ");
+  }
+
+  // The new region, with each placeholder replaced by the card on screen; null if one is missing
+  // (then the whole region is fetched again).
+  function merged(html) {
+    var fresh = document.createElement("div");
+    fresh.innerHTML = html;
+    var pairs = [];
+    var placeholders = fresh.querySelectorAll("[data-keep]");
+    for (var i = 0; i < placeholders.length; i++) {
+      var card = region.querySelector('[data-session="' + placeholders[i].getAttribute("data-keep") + '"]');
+      if (!card) { return null; }
+      pairs.push([placeholders[i], card]);
+    }
+    pairs.forEach(function (pair) { pair[0].replaceWith(pair[1]); });
+    return fresh;
+  }
+
+  function refresh(full) {
     if (busy || document.hidden || typingInside()) { return; }
     busy = true;
     region.setAttribute("aria-busy", "true");
-    fetch(url, { headers: { "X-Attend-Background": "1" }, credentials: "same-origin", redirect: "follow" })
+    var headers = { "X-Attend-Background": "1" };
+    if (!full) { headers["X-Attend-Have"] = cardsOnScreen(); }
+    var again = false;
+    fetch(url, { headers: headers, credentials: "same-origin", redirect: "follow" })
       .then(function (response) {
         if (response.redirected || response.status === 401 || response.status === 403) {
           window.location.reload();  // signed out: let the server show the sign-in page
@@ -45,8 +76,10 @@
       })
       .then(function (html) {
         if (html === null) { return; }
+        var fresh = merged(html);
+        if (fresh === null) { again = true; return; }
         var before = summaryText();
-        region.innerHTML = html;
+        region.replaceChildren.apply(region, Array.prototype.slice.call(fresh.childNodes));
         region.removeAttribute("data-stale");
         var after = summaryText();
         if (after !== before) { announce(after); }
@@ -59,9 +92,10 @@
       .then(function () {
         busy = false;
         region.removeAttribute("aria-busy");
+        if (again) { refresh(true); }
       });
   }
 
-  window.setInterval(refresh, seconds * 1000);
-  document.addEventListener("visibilitychange", function () { if (!document.hidden) { refresh(); } });
+  window.setInterval(function () { refresh(false); }, seconds * 1000);
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) { refresh(false); } });
 })();

@@ -86,24 +86,32 @@
 
   var subscribed = false;
 
+  // The page's words in the client's language (the box's data-text, from the server); English if absent.
+  function text(key, english) {
+    var given = box.getAttribute("data-text-" + key.replace("_", "-"));
+    return given || english;
+  }
+
   function done() {
     subscribed = true;
     box.hidden = false;
     action.hidden = true;
-    say("You're all set: this device will show a notification when it's time to join.");
+    say(text("done", "You're all set: this device will show a notification when it's time to join."));
   }
 
   function blocked() {
     action.hidden = true;
     say(
-      "Notifications are turned off for this site in your browser. " +
-        "You'll still get your usual reminders."
+      text(
+        "blocked",
+        "Notifications are turned off for this site in your browser. You'll still get your usual reminders."
+      )
     );
   }
 
   function failed() {
     button.disabled = false;
-    say("We couldn't turn on notifications on this device. You'll still get your usual reminders.");
+    say(text("failed", "We couldn't turn on notifications on this device. You'll still get your usual reminders."));
   }
 
   function register() {
@@ -114,7 +122,7 @@
 
   function subscribe() {
     button.disabled = true;
-    say("Turning on notifications…");
+    say(text("turning_on", "Turning on notifications…"));
     var permission = Notification.permission === "granted" ? Promise.resolve("granted") : Notification.requestPermission();
     Promise.resolve(permission)
       .then(function (answer) {
@@ -123,7 +131,7 @@
             blocked();
           } else {
             button.disabled = false;
-            say("Notifications were not turned on. You can try again at any time.");
+            say(text("not_now", "Notifications were not turned on. You can try again at any time."));
           }
           return null;
         }

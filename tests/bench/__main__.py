@@ -3,7 +3,7 @@
 Names: ``b1`` (a burst of 30,000 reminders due at the same instant), ``b2`` (planning a network's
 month), ``b3`` (a reschedule and cancel storm during a burst), ``b4`` (provider hand-off: Twilio
 and SMTP servers on loopback), ``b5`` (staff page latency over the network, idle and during a
-burst), ``all`` (every one).
+burst), ``b6`` (the waitlist refilling a day of cancellations), ``all`` (every one).
 Needs PostgreSQL in DATABASE_URL — use a database of its own, the benchmark builds and resets
 its own practices there (e.g. postgres://postgres@127.0.0.1:5432/attend_bench, migrated).
 Runs with production-shaped settings (DJANGO_DEBUG=false, so no SQL is kept in memory) and
@@ -20,6 +20,8 @@ import sys
 BENCHMARKS = ("b1", "b2", "b3", "b4")
 # B5: staff page latency over the network (tests/bench/b5.py).
 BENCHMARKS += ("b5",)
+# B6: the waitlist refilling a day of cancellations on the network (tests/bench/b6.py).
+BENCHMARKS += ("b6",)
 POSTGRES_SCHEMES = ("postgres://", "postgresql://", "pgsql://", "psql://", "postgis://")
 
 
@@ -28,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", choices=(*BENCHMARKS, "all"))
     parser.add_argument("-n", type=int, default=30_000, help="Reminders in the burst (30,000).")
     parser.add_argument("--q2-seconds", type=float, default=30, help="Time box of the django-q2 baseline.")
-    parser.add_argument("--skip", action="append", default=[], help="Skip a part: crash, q2.")
+    parser.add_argument("--skip", action="append", default=[], help="Skip: crash, q2 (B1), latency (B6).")
     parser.add_argument("--parallel", action="store_true", help="Also run 2 dispatcher processes at once.")
     parser.add_argument(
         "--production", action="store_true", help="Also run the burst through qcluster and the real schedule."
@@ -50,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--b5-burst", type=int, default=4_000, help="B5: burst texts drained while measuring (4,000)."
     )
+    # B6
+    parser.add_argument("--b6-slots", type=int, default=2_000, help="B6: cancellations (2,000).")
+    parser.add_argument("--b6-entries", type=int, default=20_000, help="B6: clients waiting (20,000).")
+    parser.add_argument("--b6-rate", type=float, default=10, help="B6: steady cancellations a second (10).")
+    parser.add_argument("--b6-seed", type=int, default=16, help="B6: seed of the simulation (16).")
+    parser.add_argument("--b6-profile", default="", help="B6: profile the simulation here.")
     parser.add_argument("--json", default="", help="Also write the figures to this JSON file.")
     args = parser.parse_args(argv)
 
@@ -91,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     from tests.bench import b5
 
     runs["b5"] = b5.run
+    from tests.bench import b6
+
+    runs["b6"] = b6.run
     results = {}
     for name in BENCHMARKS if args.name == "all" else (args.name,):
         results[name] = runs[name](args)

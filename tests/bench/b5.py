@@ -45,12 +45,14 @@ from django.utils import timezone
 
 from messaging.models import OutboxMessage, OutboxState
 from messaging.services import message_plan_bulk
-from practice.models import ClinicianProfile, Membership, Role, User
+from practice.models import ClinicianProfile, Membership, Practice, Role, User
+from scheduling import day_facts
 from scheduling.models import (
     Appointment,
     AppointmentParticipant,
     AppointmentStatus,
     Attendance,
+    DayFacts,
     FollowUp,
     FollowUpKind,
 )
@@ -131,8 +133,12 @@ def prepare_day(practice_ids: list[int], clock: datetime) -> dict:
         no_shows = participants.filter(attendance=Attendance.NO_SHOW)
         late = participants.filter(appointment__in=live, joined_at=None)
         items = _queue_items(no_shows, late, practice_ids)
+    # The day was written with set-based SQL, past the services that keep the metrics page's day
+    # facts current: count them again, as a bulk load must (scheduling.day_facts, #14).
+    for practice in Practice.objects.filter(pk__in=practice_ids):
+        day_facts.rebuild(practice)
     with connection.cursor() as cursor:
-        for model in (OutboxMessage, Appointment, AppointmentParticipant, FollowUp):
+        for model in (OutboxMessage, Appointment, AppointmentParticipant, FollowUp, DayFacts):
             cursor.execute(f'VACUUM ANALYZE "{model._meta.db_table}"')
     return {
         "outbox_rows_planned": planned,

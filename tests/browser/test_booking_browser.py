@@ -46,14 +46,14 @@ def test_a_new_client_requests_a_matched_slot_from_a_phone(
 
     phone.get_by_label("First name").fill("Nora")
     phone.get_by_label("Last name").fill("Quinn")
-    phone.get_by_label("E-mail").fill("nora@example.org")
+    phone.get_by_label("E-mail", exact=True).fill("nora@example.org")
     phone.get_by_label("I have read and accept").check()
     screenshot(phone, "4-details")
-    phone.get_by_role("button", name="E-mail me a code").tap()
+    phone.get_by_role("button", name="Send me a code").tap()
 
     phone.get_by_text("Check your e-mail").first.wait_for()
     code = re.search(r"Your code is (\d{6})", mail.outbox[-1].body).group(1)
-    phone.get_by_label("The 6-digit code we e-mailed you").fill(code)
+    phone.get_by_label("The 6-digit code we sent you").fill(code)
     phone.get_by_role("button", name="Send my request").tap()
 
     phone.get_by_role("heading", name="Request sent").wait_for()

@@ -68,7 +68,10 @@ def test_c_or_confirm_in_any_spelling_confirms_the_session(web, session, body):
     assert session.status == "confirmed"
     assert activities(session) == [(ActivityKind.CONFIRMED, ActivityChannel.SMS, "")]
     [answer] = reply_of(response)
-    assert answer == "Thanks, Ann: your session with Dr. Smith on Wed Jun 10 at 10:00 AM is confirmed."
+    assert (
+        answer
+        == "Thanks, Ann: your session with Dr. Smith on Wednesday, June 10 at 10:00 AM EDT is confirmed."
+    )
 
 
 def test_a_redelivered_confirmation_is_recorded_once(web, session):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.test import Client as HttpClient
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -35,6 +36,17 @@ LOCALE = Path(settings.BASE_DIR) / "locale"
 PO = LOCALE / "es" / "LC_MESSAGES" / "django.po"
 MO = LOCALE / "es" / "LC_MESSAGES" / "django.mo"
 # CI installs gettext and sets this, so the catalogue checks fail there rather than skip.
+SOURCE_APPS = (
+    "practice",
+    "scheduling",
+    "telehealth",
+    "messaging",
+    "integrations",
+    "waitlist",
+    "selfservice",
+    "staff",
+)
+# Where `make messages` finds the strings (the sweep test extracts them the same way).
 SOURCE_APPS = (
     "practice",
     "scheduling",
@@ -247,6 +259,17 @@ def test_the_spanish_catalogue_compiles_with_nothing_untranslated_or_fuzzy():
     assert re.fullmatch(r"\d+ translated messages\.\n", result.stderr), result.stderr
 
 
+def test_our_catalogue_leaves_djangos_date_words_alone():
+    """A plain "Wednesday" or "June" in our catalogue would override Django's own, and every date
+    in Spanish would read "Miércoles, 10 de Junio"; labels use a context instead."""
+    from datetime import date
+
+    from django.utils import formats
+
+    with translation.override("es"):
+        assert formats.date_format(date(2026, 6, 10), r"l, j \d\e F") == "miércoles, 10 de junio"
+
+
 def test_the_committed_mo_is_the_compiled_po(tmp_path):
     _needs_gettext()
     fresh = tmp_path / "django.mo"
@@ -255,3 +278,26 @@ def test_the_committed_mo_is_the_compiled_po(tmp_path):
         assert gettext.GNUTranslations(committed)._catalog == gettext.GNUTranslations(compiled)._catalog, (
             "run `make messages` and commit locale/es/LC_MESSAGES/django.mo"
         )
+
+
+def test_every_string_marked_in_the_code_has_a_spanish_translation(tmp_path, settings, monkeypatch):
+    """The sweep: extract the strings from the code as `make messages` does (into a copy), so a
+    string added to a client page without its Spanish fails here."""
+    _needs_gettext()
+    base = Path(settings.BASE_DIR)
+    for name in (*SOURCE_APPS, "templates"):
+        shutil.copytree(
+            base / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__", "migrations")
+        )
+    shutil.copytree(base / "locale", tmp_path / "locale")
+    settings.LOCALE_PATHS = [tmp_path / "locale"]
+    monkeypatch.chdir(tmp_path)
+    call_command("makemessages", locale=["es"], no_obsolete=True, add_location="file", verbosity=0)
+    result = subprocess.run(
+        ["msgfmt", "--statistics", "-o", os.devnull, str(tmp_path / "locale/es/LC_MESSAGES/django.po")],
+        capture_output=True,
+        text=True,
+    )
+    assert re.fullmatch(r"\d+ translated messages\.\n", result.stderr), (
+        f"{result.stderr.strip()}: run `make messages` and translate the new entries"
+    )

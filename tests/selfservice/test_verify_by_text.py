@@ -158,3 +158,33 @@ def test_a_provider_failure_is_answered_like_a_sent_code(
     answer = _details(client, booking_practice, send_code_by="sms")
     assert answer.status_code == 302
     assert "21211" in caplog.text and NORA_MOBILE not in caplog.text and "5550123" not in caplog.text
+
+
+def test_a_texted_code_never_lets_a_typed_email_attach_the_booking_to_someone_else(
+    client, booking_practice, clinician, client_ann, manager, frozen_now
+):
+    from selfservice.services import booking_request_approve
+
+    _to_details(client, booking_practice, clinician)
+    # Ann's e-mail typed, but the code proves only this (new) number.
+    _details(client, booking_practice, send_code_by="sms", email=client_ann.email)
+    client.post(reverse("book_verify", kwargs={"slug": booking_practice.slug}), {"code": _code_from_text()})
+    request = BookingRequest.objects.get()
+    assert request.verified_by == "sms"
+    approved = booking_request_approve(request=request, by=manager, now=frozen_now)
+    booked = approved.appointment.participants.get().client
+    assert booked != client_ann and booked.phone == NORA_MOBILE
+
+
+def test_a_texted_code_finds_the_client_with_that_number_on_approval(
+    client, booking_practice, clinician, client_ann, manager, frozen_now
+):
+    from selfservice.services import booking_request_approve
+
+    _to_details(client, booking_practice, clinician)
+    _details(
+        client, booking_practice, send_code_by="sms", email="other@example.org", phone=str(client_ann.phone)
+    )
+    client.post(reverse("book_verify", kwargs={"slug": booking_practice.slug}), {"code": _code_from_text()})
+    approved = booking_request_approve(request=BookingRequest.objects.get(), by=manager, now=frozen_now)
+    assert approved.appointment.participants.get().client == client_ann

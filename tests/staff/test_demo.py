@@ -215,6 +215,35 @@ def test_the_demo_clinicians_have_weekly_hours_and_open_slots(db):
     )
 
 
+def test_the_demo_has_a_spanish_speaking_client_whose_pages_are_in_spanish(db, client):
+    """Lakeside offers Spanish; Elena chose it: her session page and the booking page (for a
+    Spanish browser) speak Spanish, her English-speaking neighbours' pages do not."""
+    from django.utils import timezone as django_timezone
+
+    from scheduling.client_actions import manage_link_for
+    from scheduling.models import AppointmentParticipant
+
+    now = datetime(2026, 5, 12, 13, 30, tzinfo=NEW_YORK)
+    with time_machine.travel(now, tick=False):
+        seed()
+        elena, ava = (
+            AppointmentParticipant.objects.filter(client__first_name=name, appointment__starts_at__gt=now)
+            .order_by("appointment__starts_at")
+            .first()
+            for name in ("Elena", "Ava")
+        )
+        pages = {
+            name: client.get(
+                f"/a/{manage_link_for(participant=participant, now=django_timezone.now())}"
+            ).content.decode()
+            for name, participant in (("Elena", elena), ("Ava", ava))
+        }
+        booking = client.get("/book/lakeside/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "Hola, Elena" in pages["Elena"] and "Su cita con" in pages["Elena"]
+    assert "Hi Ava" in pages["Ava"] and "Su cita" not in pages["Ava"]
+    assert "Encuentre un terapeuta" in booking and ">English</button>" in booking
+
+
 def test_the_demo_shows_the_booking_page_a_waiting_request_and_a_waitlist_offer(
     db, client, django_capture_on_commit_callbacks
 ):
@@ -228,7 +257,7 @@ def test_the_demo_shows_the_booking_page_a_waiting_request_and_a_waitlist_offer(
         MatchingProfile,
         OnlineBooking,
     )
-    from waitlist.models import FreedSlot, Offer, WaitlistEntry
+    from waitlist.models import FreedSlot, Offer, SlotSource, WaitlistEntry
 
     now = datetime(2026, 5, 12, 13, 30, tzinfo=NEW_YORK)  # a Tuesday, in the demo's hours
     with time_machine.travel(now, tick=False), django_capture_on_commit_callbacks(execute=True):
@@ -244,12 +273,19 @@ def test_the_demo_shows_the_booking_page_a_waiting_request_and_a_waitlist_offer(
     proposed = BookingRequest.objects.get(first_name="Omar")
     assert proposed.requested_starts_at < proposed.starts_at and proposed.hold.starts_at == proposed.starts_at
     assert DocumentTemplate.objects.filter(practice__slug="lakeside").count() == 2
-    assert WaitlistEntry.objects.filter(practice__slug="lakeside").count() == 3
-    freed = FreedSlot.objects.get(source="cancelled")
+    assert WaitlistEntry.objects.filter(practice__slug="lakeside").count() == 4
+    freed = FreedSlot.objects.get(source=SlotSource.CANCELLED)
     assert freed.starts_at - now > timedelta(days=1)
-    given_back = FreedSlot.objects.get(source="request_declined")
+    given_back = FreedSlot.objects.get(source=SlotSource.REQUEST_DECLINED)
     assert given_back.starts_at == proposed.requested_starts_at, "the time first asked for is free again"
-    assert Offer.objects.filter(slot=freed).exists(), "the freed time is offered to the waitlist"
+    # The freed time is offered to the waitlist (two days out: the first two clients at once)...
+    first_wave = set(Offer.objects.filter(slot=freed).values_list("client_id", flat=True))
+    assert len(first_wave) == 2
+    # ...and the time off given back to the next in line (the others hold an offer each: the
+    # cancelled slot's two, and the time the proposal moved away from).
+    off = Offer.objects.get(slot__source=SlotSource.TIME_OFF_REMOVED)
+    assert off.client_id not in first_wave
+    assert Offer.objects.filter(client_id=off.client_id).count() == 1
 
 
 def test_a_process_started_with_the_demo_offset_runs_on_the_moved_clock(tmp_path):
