@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -127,7 +128,9 @@ def book_waitlist_verify(request, slug: str):
 
 
 def _join(request, practice, online, wish, address, channel):
-    service = next(s for s in selectors.bookable_services(online) if s.pk == wish["service_id"])
+    service = next((s for s in selectors.bookable_services(online) if s.pk == wish["service_id"]), None)
+    if service is None:  # taken off the booking page meanwhile
+        raise ValidationError(gettext("This service is no longer booked online. Please call us."))
     clinicians = list(
         ClinicianProfile.objects.for_practice(practice).filter(pk__in=wish["clinician_ids"], is_active=True)
     )
