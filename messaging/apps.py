@@ -10,6 +10,15 @@ class MessagingConfig(AppConfig):
         from scheduling import events
 
         events.subscribe(on_appointment_event)
+        # The last check before each provider call (messaging.fence): raised in the change's own
+        # transaction, so it is there when the change commits. PostgreSQL only (NOTIFY): on
+        # SQLite it would only cost each change a savepoint.
+        from django.db import connection
+
+        from messaging.fence import fence_appointment_change
+
+        if connection.vendor == "postgresql":
+            events.subscribe_in_transaction(fence_appointment_change)
 
         # Client pages read in the language of the client's messages (practice.client_language).
         from messaging import languages

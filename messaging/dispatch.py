@@ -42,6 +42,7 @@ from messaging.defaults import (
     ONE_OFF_NOTICES,
 )
 from messaging.defaults import LINK_RESEND as LINK_RESEND_TEMPLATES
+from messaging.fence import Fence
 from messaging.kinds import (
     CANCELLATION_NOTICE,
     FALLBACK_REASON,
@@ -115,6 +116,9 @@ class DispatchReport:
     # Rows decided again at the last check before sending: something they depend on changed
     # after they were prepared (messaging.dispatch.LATE_STATE).
     rechecked: int = 0
+    # Rows not sent because their session changed after their chunk was handed over (the fence,
+    # messaging.fence, read right before each provider call): given back, decided again.
+    fenced: int = 0
     lateness_seconds: list[float] = field(default_factory=list)
 
     def add(self, other: DispatchReport) -> None:
@@ -445,6 +449,27 @@ def _resolve_channel(channel: str, recipient: compose.Recipient, message: Outbox
 # --- Sending and recording -----------------------------------------------------------------------
 
 
+# What a thread returns for a row it did not send because the fence was up for its session.
+FENCED = object()
+
+
+def _send_unless_fenced(fence: Fence, handed_at: float, appointment_id: int, job: SendJob, *backends):
+    """The last check, right before the provider call: the session did not change since the
+    chunk was handed over (messaging.fence)."""
+    if fence.blocks(appointment_id, since=handed_at):
+        return FENCED
+    return _send(job, *backends)
+
+
+def _give_back_fenced(ids: list[int], token: str) -> None:
+    """Rows marked "sending" whose call was never made (the fence stopped it): planned again, so
+    the next sweep decides them by the same rules as any row (a cancelled session's is withdrawn).
+    Safe to undo "sending" only because no provider call was made."""
+    OutboxMessage.objects.filter(pk__in=ids, claim_token=token, state=OutboxState.SENDING).update(
+        state=OutboxState.PLANNED, claim_token="", lease_until=None, updated_at=timezone.now()
+    )
+
+
 def _send(job: SendJob, sms_backend, email_backend, push_backend=None):
     try:
         if job.channel == Channel.PUSH:
@@ -685,7 +710,7 @@ class Dispatcher:
     def held(self) -> int:
         return len(self._held)
 
-    def next_wake(self, *, now: datetime | None = None) -> datetime | None:
+    def next_wake(self) -> datetime | None:
         """When this dispatcher next has work: its first held row falls due, or the first
         planned row comes within the look-ahead."""
         moments = []
@@ -807,20 +832,22 @@ class Dispatcher:
         undecided = [p for p in due if p.job is None or clock > p.deadline]
         pending = deque(p for p in due if p.job is not None and clock <= p.deadline)
         if undecided:
-            pending.extend(self._decide_again(undecided, report))
+            pending.extend(self._decide_again(undecided, report, fixed_now))
         width = settings.DISPATCH_HANDOVER_CHUNK
         while pending:
             chunk = [pending.popleft() for _ in range(min(width, len(pending)))]
             refused = self._sender.hand_over_and_start(chunk, report)
             if refused:
                 report.rechecked += len(refused)
-                pending.extend(self._decide_again(refused, report))
+                pending.extend(self._decide_again(refused, report, fixed_now))
 
-    def _decide_again(self, stale: list[Prepared], report: DispatchReport) -> list[Prepared]:
+    def _decide_again(
+        self, stale: list[Prepared], report: DispatchReport, fixed_now: datetime | None = None
+    ) -> list[Prepared]:
         """Read the rows again and decide them now, by the same rules; what is to be sent comes
         back for a hand-over of its own. A row found changed a second time is given back (planned
         again) rather than chased; one no longer ours (its lease ran out) is dropped."""
-        now = timezone.now()
+        now = fixed_now or timezone.now()
         fresh = {row.pk: row for row in _claimed_rows(self.token, [p.message.pk for p in stale])}
         again: list[Prepared] = []
         overrides = OverrideLookup.for_messages(list(fresh.values()))
@@ -906,9 +933,11 @@ class _Sender:
             max_workers=min(settings.DISPATCH_CONCURRENCY, settings.DISPATCH_HANDOVER_CHUNK)
         )
         self._in_flight: tuple[list[Prepared], list] | None = None
+        self._fence = Fence().open()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        self._fence.close()
 
     def hand_over_and_start(self, chunk: list[Prepared], report: DispatchReport) -> list[Prepared]:
         """Once the chunk with the provider has had its answers, hand this one over and start
@@ -916,11 +945,13 @@ class _Sender:
         accepted sends are recorded in the same round trip and commit as this hand-over (which
         is durable, as a hand-over must be); its failures, rare, are recorded while this chunk
         is with the provider."""
-        previous = self._collect()
+        previous = self._collect(report)
         accepted = previous[0] if previous else []
         then = None
         if accepted and connection.vendor == "postgresql":
             then = _accepted_update(accepted, self._token, previous[2])
+        # Changes fenced up to now are seen by the hand-over's own check; later ones by the fence.
+        handed_at = self._fence.read()
         started, refused = _hand_over(chunk, self._token, then=then)
         if then is not None:
             _count_accepted(accepted, previous[2], report)
@@ -930,7 +961,18 @@ class _Sender:
             if self._push_backend is None and any(p.job.channel == Channel.PUSH for p in started):
                 # Made only when needed: a development setup without VAPID keys never gets here.
                 self._push_backend = get_push_backend()
-            futures = [self._pool.submit(_send, p.job, *self._backends, self._push_backend) for p in started]
+            futures = [
+                self._pool.submit(
+                    _send_unless_fenced,
+                    self._fence,
+                    handed_at,
+                    p.message.appointment_id,
+                    p.job,
+                    *self._backends,
+                    self._push_backend,
+                )
+                for p in started
+            ]
             self._in_flight = (started, futures)
         if previous:
             self._record_failures(previous[1], previous[2], report)
@@ -938,13 +980,13 @@ class _Sender:
 
     def finish(self, report: DispatchReport) -> None:
         """Wait for and record the chunk with the provider."""
-        previous = self._collect()
+        previous = self._collect(report)
         if previous:
             accepted, failures, sent_at = previous
             _record_accepted(accepted, self._token, sent_at, report)
             self._record_failures(failures, sent_at, report)
 
-    def _collect(self):
+    def _collect(self, report: DispatchReport):
         """(accepted, failures, when) of the chunk with the provider, once it has all its answers."""
         if self._in_flight is None:
             return None
@@ -952,12 +994,17 @@ class _Sender:
         self._in_flight = None
         outcomes = [future.result() for future in futures]
         sent_at = timezone.now()
-        accepted, failures = [], []
+        accepted, failures, fenced = [], [], []
         for p, outcome in zip(chunk, outcomes, strict=True):
             if isinstance(outcome, SendResult):
                 accepted.append((p.job, p.message, outcome))
+            elif outcome is FENCED:
+                fenced.append(p.message.pk)
             else:
                 failures.append((p, outcome))
+        if fenced:
+            _give_back_fenced(fenced, self._token)
+            report.fenced += len(fenced)
         return accepted, failures, sent_at
 
     def _record_failures(self, failures, sent_at: datetime, report: DispatchReport) -> None:

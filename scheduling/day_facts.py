@@ -7,7 +7,7 @@ set-based updates of ``scheduling.lifecycle`` call it themselves, and apps above
 count (telehealth: tech checks, ``register_counts``, and its own signal). ``refresh`` recounts
 the local days that touch the stale UTC days, from the sessions themselves, in a fixed number of
 queries; the metrics page calls it first, so what it reads is never older than the last change.
-A bulk load that writes rows without the ORM (tests/bench/network.py) runs ``rebuild``
+A bulk load that writes rows without the ORM (B5's working day, tests/bench/b5.py) runs ``rebuild``
 afterwards, like ``manage.py day_facts_rebuild``.
 """
 
@@ -88,6 +88,28 @@ def connect_signals() -> None:
 
     post_save.connect(_appointment_saved, sender=Appointment, dispatch_uid="day_facts_appointment")
     post_save.connect(_participant_saved, sender=AppointmentParticipant, dispatch_uid="day_facts_participant")
+
+
+def mark_all_stale(practice: Practice) -> None:
+    """Every day of the practice holding a session must be counted again (its time zone changed,
+    so its local days did): the facts go, each UTC day gets a marker, the next read recounts."""
+    now = timezone.now()
+    with transaction.atomic():
+        DayFacts.objects.filter(practice=practice).delete()
+        days = (
+            Appointment.objects.filter(practice=practice)
+            .annotate(utc_day=TruncDate("starts_at", tzinfo=UTC))
+            .values_list("utc_day", flat=True)
+            .distinct()
+            .order_by("utc_day")
+        )
+        DayFactsStale.objects.bulk_create(
+            [DayFactsStale(practice=practice, utc_day=day, marked_at=now) for day in days],
+            update_conflicts=True,
+            unique_fields=["practice", "utc_day"],
+            update_fields=["marked_at"],
+            batch_size=5000,
+        )
 
 
 # --- Counting ---------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext
 
 from practice import parsing
 from practice.models import Client, Practice
@@ -92,7 +93,7 @@ def document_form(template: DocumentTemplate, data=None) -> forms.Form:
             django_field = forms.ChoiceField(
                 label=label,
                 required=required,
-                choices=[("yes", "Yes"), ("no", "No")],
+                choices=[("yes", gettext("Yes")), ("no", gettext("No"))],
                 widget=forms.RadioSelect,
             )
         else:
@@ -103,8 +104,11 @@ def document_form(template: DocumentTemplate, data=None) -> forms.Form:
                 widget=forms.Textarea(attrs={"rows": 3}),
             )
         form.fields[field["key"]] = django_field
+    # The practice's questions stay as it wrote them; Attend's own words follow the page's language.
     form.fields["signature"] = forms.CharField(
-        label="Type your full name to sign", max_length=200, help_text="This is your signature."
+        label=gettext("Type your full name to sign"),
+        max_length=200,
+        help_text=gettext("This is your signature."),
     )
     return form
 
@@ -156,7 +160,8 @@ def document_submit(
         raise ValidationError(
             {
                 "signature": [
-                    f"Type your full name as the practice has it: {client.first_name} {client.last_name}."
+                    gettext("Type your full name as the practice has it: %(name)s.")
+                    % {"name": f"{client.first_name} {client.last_name}"}
                 ]
             }
         )

@@ -25,6 +25,7 @@ from practice.forms import add_service_errors
 from practice.models import Practice, TelehealthProvider
 from practice.services import PRACTICE_SETTINGS_FIELDS, practice_update
 from practice.timezones import timezone_choices
+from scheduling import day_facts
 from scheduling.models import ServiceType
 from scheduling.setup_services import SERVICE_TYPE_FIELDS, service_type_create, service_type_update
 
@@ -142,8 +143,11 @@ def practice_settings(request):
     # A copy: a form that fails must not leave half-applied values on request.practice.
     form = PracticeSettingsForm(request.POST, instance=Practice.objects.get(pk=practice.pk))
     if form.is_valid():
+        zone_before = practice.timezone
         try:
             practice_update(practice=practice, fields=form.model_fields())
+            if practice.timezone != zone_before:
+                day_facts.mark_all_stale(practice)  # the metrics' local days moved with the zone
             sequence_set_languages(
                 practice=practice,
                 languages=_ordered_languages(form.cleaned_data["languages"], current_languages),

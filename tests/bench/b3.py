@@ -232,6 +232,8 @@ def run(args) -> dict:
         },
         "duplicates": duplicates,
         "withdrawn_at_hand_over": overtaken,
+        # Rows handed over whose session changed before their call: stopped by the fence.
+        "fenced_before_the_call": runner_report.get("fenced", 0),
         "dispatcher_drain_seconds": runner_report["finished"] - due,
         "dispatcher_peak_rss_mb": runner_report["maxrss_kb"] / 1024,
         "bench_process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -251,7 +253,8 @@ def summary(r: dict) -> str:
             f"{'stale sends (reminder after its change)':<48}{r['stale']:>6}   (target 0)",
             f"{'lost sends':<48}{r['lost']:>6}   (target 0) {r['lost_detail']}",
             f"{'duplicates':<48}{r['duplicates']:>6}",
-            f"{'rows found changed at the last check (decided again)':<48}{r['withdrawn_at_hand_over']:>6}",
+            f"{'rows found changed at the hand-over (decided again)':<48}{r['withdrawn_at_hand_over']:>6}",
+            f"{'rows fenced right before their call (given back)':<48}{r['fenced_before_the_call']:>6}",
             f"storm: {r['ops_per_second']:.0f} operations/s through the services, "
             f"p50 {r['op_p50_ms']:.0f} ms, "
             f"p99 {r['op_p99_ms']:.0f} ms; reminders sent {r['reminders_sent']}, notices {r['notices_sent']}",

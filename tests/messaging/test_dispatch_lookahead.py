@@ -5,6 +5,7 @@ provider call, and exactly once holds when a dispatcher dies holding prepared ro
 # ruff: noqa: F811  (the ``session`` fixture is imported from test_dispatch)
 
 import threading
+import time as time_module
 from datetime import time, timedelta
 
 import pytest
@@ -279,3 +280,55 @@ def test_a_change_committed_while_the_previous_chunk_is_with_the_provider_stops_
     withdrawn = texts.get(appointment__status=AppointmentStatus.CANCELLED)
     assert withdrawn.state == OutboxState.CANCELLED
     assert withdrawn.reason == "The session was cancelled."
+
+
+class CancelsTheOtherDuringItsOwnCall:
+    """A provider whose first request, while the whole chunk is already "sending", has the other
+    session cancelled through the real service (in another connection, as a web request would)."""
+
+    def __init__(self, cancel_other_of):
+        self.cancel_other_of = cancel_other_of
+        self.calls = 0
+
+    def send(self, message):
+        self.calls += 1
+        if self.calls == 1:
+            try:
+                self.cancel_other_of(message.to)
+            finally:
+                connection.close()
+            # The service has returned (its after-commit work done) before the next call starts.
+            time_module.sleep(0.1)
+        return locmem.LocMemSMSBackend().send(message)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the fence is PostgreSQL's NOTIFY")
+def test_a_session_cancelled_after_its_chunk_was_handed_over_is_fenced_before_its_call(
+    practice, clinician, service_type, django_capture_on_commit_callbacks, monkeypatch, settings
+):
+    book_hourly(2, practice, clinician, service_type, django_capture_on_commit_callbacks)
+    texts = OutboxMessage.objects.filter(kind="t15_sms")
+    texts.update(due_at=T15)
+    OutboxMessage.objects.exclude(kind="t15_sms").update(state=OutboxState.SKIPPED)  # only the two texts
+    settings.DISPATCH_HANDOVER_CHUNK = 2  # both texts in one chunk, marked "sending" together
+    settings.DISPATCH_CONCURRENCY = 1
+    sessions = {a.participants.get().client.phone.as_e164: a.pk for a in Appointment.objects.all()}
+
+    def cancel_other_of(number):
+        (other,) = [pk for phone, pk in sessions.items() if phone != number]
+        with time_machine.travel(T15, tick=False):
+            appointment_cancel(appointment=Appointment.objects.get(pk=other), reason="Client asked")
+
+    use_sms(monkeypatch, CancelsTheOtherDuringItsOwnCall(cancel_other_of))
+    with time_machine.travel(T15, tick=False):
+        first = dispatch.dispatch_due()
+        second = dispatch.dispatch_due()  # the fenced row, planned again, is decided again
+
+    reminders = [m for m in locmem.outbox if "cancelled" not in m.body]
+    assert len(reminders) == 1
+    assert first.fenced == 1
+    withdrawn = texts.get(appointment__status=AppointmentStatus.CANCELLED)
+    assert withdrawn.state == OutboxState.CANCELLED
+    assert withdrawn.reason == "The session was cancelled."
+    assert second.sent <= 1  # at most the cancellation notice

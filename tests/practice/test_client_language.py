@@ -259,6 +259,17 @@ def test_the_spanish_catalogue_compiles_with_nothing_untranslated_or_fuzzy():
     assert re.fullmatch(r"\d+ translated messages\.\n", result.stderr), result.stderr
 
 
+def test_our_catalogue_leaves_djangos_date_words_alone():
+    """A plain "Wednesday" or "June" in our catalogue would override Django's own, and every date
+    in Spanish would read "Miércoles, 10 de Junio"; labels use a context instead."""
+    from datetime import date
+
+    from django.utils import formats
+
+    with translation.override("es"):
+        assert formats.date_format(date(2026, 6, 10), r"l, j \d\e F") == "miércoles, 10 de junio"
+
+
 def test_the_committed_mo_is_the_compiled_po(tmp_path):
     _needs_gettext()
     fresh = tmp_path / "django.mo"

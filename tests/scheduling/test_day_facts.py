@@ -172,3 +172,23 @@ def test_the_backfill_marks_and_the_rebuild_command_count_the_same_facts(
     call_command("day_facts_rebuild", "--practice", str(practice.pk), stdout=out)
     assert "1 practice(s)" in out.getvalue()
     assert _keyed(DayFacts.objects.filter(practice=practice)) == expected == recounted(practice)
+
+
+def test_a_new_time_zone_moves_the_sessions_to_their_new_local_days(
+    practice, clinician, service_type, clients
+):
+    late_evening = datetime(2026, 3, 3, 0, 30, tzinfo=NEW_YORK)  # Mon 21:30 in Los Angeles
+    with time_machine.travel(NOW, tick=False):
+        appointment_book(
+            practice=practice,
+            clinician=clinician,
+            clients=[clients[0]],
+            starts_at=late_evening,
+            service_type=service_type,
+        )
+    assert {day for day, _, _ in stored(practice)} == {late_evening.date()}
+    practice.timezone = "America/Los_Angeles"
+    practice.save(update_fields=["timezone"])
+    day_facts.mark_all_stale(practice)
+    assert {day for day, _, _ in stored(practice)} == {late_evening.date() - timedelta(days=1)}
+    assert stored(practice) == recounted(practice)
