@@ -772,34 +772,37 @@ def run(args) -> dict:
             )
             restore_network(net)
             make_entries(world, entries, random.Random(seed))
-        if "simulation" in getattr(args, "skip", []):
-            return results
-        rng = random.Random(seed)
-        day = world.first_session_day
-        cancellations = pick_cancellations(world, slots, day, rng, spread=True)
-        say(f"2. simulated day: {len(cancellations)} cancellations, clients accept {P_ACCEPT:.0%} of offers")
-        # The baseline first: it reads the waitlist as it is before the day.
-        results["broadcast"] = base = broadcast(world, cancellations, seed=seed)
-        sim = simulate(world, cancellations, seed=seed, profile=getattr(args, "b6_profile", ""))
-        results["simulation"] = sim
-        results["waves"] = waves = refill_by_bucket(world, cancellations)
-        results["invariants"] = checks = invariants(world)
-        say(
-            f"   {sim['offers']} offers, simulated in {sim['seconds']:.0f} s "
-            f"({sim['cpu_seconds']:.0f} s CPU); {sim['counts']}"
-        )
-        say("   lead time    freed   refilled by waves   by one broadcast (baseline)")
-        for name, _, _ in BUCKETS:
-            w, b = waves[name], base["by_bucket"][name]
-            say(f"   {name:<10} {w['freed']:>6}   {_share(w):>17}   {_share(b):>16}")
-        ahead = _ahead(waves)
-        results["refilled_24h_or_more"] = ahead
-        say(
-            f"   freed >= 24 h ahead: waves {ahead:.1%} (target >= {TARGET_REFILL_24H:.0%}), broadcast "
-            f"{_ahead(base['by_bucket']):.1%}; messages: waves {sim['offers']}, broadcast {base['messages']} "
-            f"({base['messages_in_quiet_hours']} of them inside quiet hours)"
-        )
-        say(f"3. invariants from the database: {checks}")
+        if "simulation" not in getattr(args, "skip", []):
+            rng = random.Random(seed)
+            day = world.first_session_day
+            cancellations = pick_cancellations(world, slots, day, rng, spread=True)
+            say(
+                f"2. simulated day: {len(cancellations)} cancellations, "
+                f"clients accept {P_ACCEPT:.0%} of offers"
+            )
+            # The baseline first: it reads the waitlist as it is before the day.
+            results["broadcast"] = base = broadcast(world, cancellations, seed=seed)
+            sim = simulate(world, cancellations, seed=seed, profile=getattr(args, "b6_profile", ""))
+            results["simulation"] = sim
+            results["waves"] = waves = refill_by_bucket(world, cancellations)
+            results["invariants"] = checks = invariants(world)
+            say(
+                f"   {sim['offers']} offers, simulated in {sim['seconds']:.0f} s "
+                f"({sim['cpu_seconds']:.0f} s CPU); {sim['counts']}"
+            )
+            say("   lead time    freed   refilled by waves   by one broadcast (baseline)")
+            for name, _, _ in BUCKETS:
+                w, b = waves[name], base["by_bucket"][name]
+                say(f"   {name:<10} {w['freed']:>6}   {_share(w):>17}   {_share(b):>16}")
+            ahead = _ahead(waves)
+            results["refilled_24h_or_more"] = ahead
+            say(
+                f"   freed >= 24 h ahead: waves {ahead:.1%} (target >= {TARGET_REFILL_24H:.0%}), broadcast "
+                f"{_ahead(base['by_bucket']):.1%}; messages: waves {sim['offers']}, "
+                f"broadcast {base['messages']} "
+                f"({base['messages_in_quiet_hours']} of them inside quiet hours)"
+            )
+            say(f"3. invariants from the database: {checks}")
     finally:
         restore_network(net)
     results["seconds"] = time.monotonic() - begun
