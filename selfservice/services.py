@@ -472,7 +472,11 @@ def _record_event(request: BookingRequest, event_type: str, now: datetime) -> No
 def _pending(request: BookingRequest, now: datetime, also: tuple[str, ...] = ()) -> BookingRequest:
     """The request, locked, if it is still waiting (``also``: other waiting states the caller
     accepts) and its hold has not run out."""
-    locked = BookingRequest.objects.select_for_update().select_related("hold").get(pk=request.pk)
+    locked = (
+        # Only the request row: PostgreSQL refuses FOR UPDATE on the nullable side of the
+        # hold's outer join; the hold itself is guarded by the no-overlap rule.
+        BookingRequest.objects.select_for_update(of=("self",)).select_related("hold").get(pk=request.pk)
+    )
     waiting = (BookingRequestStatus.PENDING, *also)
     if locked.status in WAITING_STATUSES and locked.expires_at <= now:
         raise ValidationError("This request expired: its time is no longer held.")
@@ -712,7 +716,11 @@ def proposal_for_token(token: str) -> BookingRequest | None:
 
 
 def _proposed(request: BookingRequest, now: datetime) -> BookingRequest:
-    locked = BookingRequest.objects.select_for_update().select_related("hold").get(pk=request.pk)
+    locked = (
+        # Only the request row: PostgreSQL refuses FOR UPDATE on the nullable side of the
+        # hold's outer join; the hold itself is guarded by the no-overlap rule.
+        BookingRequest.objects.select_for_update(of=("self",)).select_related("hold").get(pk=request.pk)
+    )
     if locked.status != BookingRequestStatus.PROPOSED:
         raise ValidationError("This proposal was already answered.")
     if locked.expires_at <= now:

@@ -91,3 +91,25 @@ def test_b5_serves_every_staff_page_idle_and_during_a_burst(settings):
     assert results["day"]["queue_items"] > 0
     assert all(results["queries"][page] > 0 for page in b5.PAGES)
     assert results["web_peak_rss_mb"] > 0
+
+
+def test_b6_refills_a_tiny_network_and_its_invariants_hold(settings, monkeypatch):
+    from django_q.conf import Conf
+
+    from tests.bench import b6
+
+    # Its qcluster reads the tasks this process signs (django-q2 keeps the key it started with).
+    settings.SECRET_KEY = os.environ["DJANGO_SECRET_KEY"]
+    monkeypatch.setattr(Conf, "SECRET_KEY", settings.SECRET_KEY)
+
+    results = b6.run(
+        Namespace(network=400, b6_slots=12, b6_entries=40, b6_rate=20, b6_seed=16, skip=[], b6_profile="")
+    )
+    latency = results["latency"]
+    assert latency["slots_recorded"] == latency["steady_cancellations"] + latency["burst_cancellations"]
+    assert latency["steady_offered"] + latency["burst_offered"] > 0
+    assert latency["duplicate_texts"] == 0
+    assert results["simulation"]["counts"]["cancelled"] == 12
+    for table in (results["waves"], results["broadcast"]["by_bucket"]):
+        assert sum(row["freed"] for row in table.values()) == 12
+    assert set(results["invariants"].values()) == {0}

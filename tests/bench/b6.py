@@ -48,6 +48,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.test.utils import override_settings
 from django.utils import timezone
 
 from messaging.models import OutboxMessage, Sequence
@@ -324,10 +325,10 @@ def bucket_of(lead: timedelta) -> str:
 
 
 def latency(world: World, *, slots: int, rate: float, seed: int) -> dict:
-    from django_q.models import OrmQ, Schedule
+    from django_q.models import OrmQ, Schedule, Task
 
     from scheduling.services import appointment_cancel
-    from waitlist.models import FreedSlot, Offer
+    from waitlist.models import FreedSlot, Offer, OfferMessage
 
     now = timezone.now()
     rng = random.Random(seed + 1)
@@ -347,6 +348,9 @@ def latency(world: World, *, slots: int, rate: float, seed: int) -> dict:
     )
     OrmQ.objects.all().delete()
     cluster = None
+    # Through the worker, as deployed (the test suite runs tasks inline otherwise).
+    eager = override_settings(TASKS_EAGER=False)
+    eager.enable()
     try:
         Schedule.objects.update(next_run=now + timedelta(days=1))
         Sequence.objects.filter(practice_id__in=world.practice_ids).update(quiet_start=None, quiet_end=None)
@@ -355,7 +359,7 @@ def latency(world: World, *, slots: int, rate: float, seed: int) -> dict:
             cwd=ROOT,
             env=child_env(BENCH_SEND_LOG=log),
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=open(os.path.join(workdir, "qcluster.log"), "w"),  # noqa: SIM115 (closed with the process)
             start_new_session=True,
         )
         time.sleep(6)  # the cluster's workers start
@@ -378,6 +382,7 @@ def latency(world: World, *, slots: int, rate: float, seed: int) -> dict:
         _wait_for_queue(OrmQ, box=300)
         load_after = os.getloadavg()
     finally:
+        eager.disable()
         if cluster is not None:
             _stop(cluster)
         OrmQ.objects.all().delete()
@@ -407,6 +412,22 @@ def latency(world: World, *, slots: int, rate: float, seed: int) -> dict:
     )
     burst_stamps = sorted(first_offer[c.appointment_id] for c in burst if c.appointment_id in first_offer)
     recorded = FreedSlot.objects.filter(source_appointment_id__in=list(cancelled_at)).count()
+    failed = Task.objects.filter(func="waitlist.tasks.offer_freed_slot", success=False, started__gte=now)
+    for task in failed[:3]:
+        say(f"   a task failed: {str(task.result)[-300:]}")
+    outcomes = Counter(
+        FreedSlot.objects.filter(source_appointment_id__in=list(cancelled_at)).values_list("status", "reason")
+    )
+    offers_made = Offer.objects.filter(slot__source_appointment_id__in=list(cancelled_at)).count()
+    texts = Counter(
+        OfferMessage.objects.filter(offer__slot__source_appointment_id__in=list(cancelled_at)).values_list(
+            "channel", "state", "reason"
+        )
+    )
+    say(f"   slots: {dict(outcomes)}; {offers_made} offers made; messages {dict(texts)}")
+    if not offers_made:
+        with open(os.path.join(workdir, "qcluster.log")) as errors:
+            say("   qcluster said: " + errors.read()[-1500:])
     return {
         "steady_cancellations": len(steady),
         "steady_rate_per_s": rate,
@@ -424,6 +445,7 @@ def latency(world: World, *, slots: int, rate: float, seed: int) -> dict:
         "slots_recorded": recorded,
         "texts_handed_over": sum(per_number.values()),
         "duplicate_texts": sum(n - 1 for n in per_number.values() if n > 1),
+        "tasks_failed": failed.count(),
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in load_after],
         "workers": settings.Q_CLUSTER.get("workers"),
@@ -479,6 +501,9 @@ def simulate(world: World, cancellations: list[Cancellation], *, seed: int, prof
         ).values_list("pk", "earlier_than_id")
     )
     counts = Counter()
+    # The worker's tasks are called here, in simulated time (the test suite would run them inline).
+    eager = override_settings(TASKS_EAGER=False)
+    eager.enable()
     profiler = None
     if profile:
         from pyinstrument import Profiler
@@ -528,6 +553,7 @@ def simulate(world: World, cancellations: list[Cancellation], *, seed: int, prof
                 if accepts or declines:
                     counter += 1
                     heapq.heappush(events, (at, counter, "accept" if accepts else "decline", offer_id))
+    eager.disable()
     seconds = time.perf_counter() - started
     cpu = time.process_time() - cpu_before
     if profiler is not None:
@@ -746,32 +772,37 @@ def run(args) -> dict:
             )
             restore_network(net)
             make_entries(world, entries, random.Random(seed))
-        rng = random.Random(seed)
-        day = world.first_session_day
-        cancellations = pick_cancellations(world, slots, day, rng, spread=True)
-        say(f"2. simulated day: {len(cancellations)} cancellations, clients accept {P_ACCEPT:.0%} of offers")
-        # The baseline first: it reads the waitlist as it is before the day.
-        results["broadcast"] = base = broadcast(world, cancellations, seed=seed)
-        sim = simulate(world, cancellations, seed=seed, profile=getattr(args, "b6_profile", ""))
-        results["simulation"] = sim
-        results["waves"] = waves = refill_by_bucket(world, cancellations)
-        results["invariants"] = checks = invariants(world)
-        say(
-            f"   {sim['offers']} offers, simulated in {sim['seconds']:.0f} s "
-            f"({sim['cpu_seconds']:.0f} s CPU); {sim['counts']}"
-        )
-        say("   lead time    freed   refilled by waves   by one broadcast (baseline)")
-        for name, _, _ in BUCKETS:
-            w, b = waves[name], base["by_bucket"][name]
-            say(f"   {name:<10} {w['freed']:>6}   {_share(w):>17}   {_share(b):>16}")
-        ahead = _ahead(waves)
-        results["refilled_24h_or_more"] = ahead
-        say(
-            f"   freed >= 24 h ahead: waves {ahead:.1%} (target >= {TARGET_REFILL_24H:.0%}), broadcast "
-            f"{_ahead(base['by_bucket']):.1%}; messages: waves {sim['offers']}, broadcast {base['messages']} "
-            f"({base['messages_in_quiet_hours']} of them inside quiet hours)"
-        )
-        say(f"3. invariants from the database: {checks}")
+        if "simulation" not in getattr(args, "skip", []):
+            rng = random.Random(seed)
+            day = world.first_session_day
+            cancellations = pick_cancellations(world, slots, day, rng, spread=True)
+            say(
+                f"2. simulated day: {len(cancellations)} cancellations, "
+                f"clients accept {P_ACCEPT:.0%} of offers"
+            )
+            # The baseline first: it reads the waitlist as it is before the day.
+            results["broadcast"] = base = broadcast(world, cancellations, seed=seed)
+            sim = simulate(world, cancellations, seed=seed, profile=getattr(args, "b6_profile", ""))
+            results["simulation"] = sim
+            results["waves"] = waves = refill_by_bucket(world, cancellations)
+            results["invariants"] = checks = invariants(world)
+            say(
+                f"   {sim['offers']} offers, simulated in {sim['seconds']:.0f} s "
+                f"({sim['cpu_seconds']:.0f} s CPU); {sim['counts']}"
+            )
+            say("   lead time    freed   refilled by waves   by one broadcast (baseline)")
+            for name, _, _ in BUCKETS:
+                w, b = waves[name], base["by_bucket"][name]
+                say(f"   {name:<10} {w['freed']:>6}   {_share(w):>17}   {_share(b):>16}")
+            ahead = _ahead(waves)
+            results["refilled_24h_or_more"] = ahead
+            say(
+                f"   freed >= 24 h ahead: waves {ahead:.1%} (target >= {TARGET_REFILL_24H:.0%}), broadcast "
+                f"{_ahead(base['by_bucket']):.1%}; messages: waves {sim['offers']}, "
+                f"broadcast {base['messages']} "
+                f"({base['messages_in_quiet_hours']} of them inside quiet hours)"
+            )
+            say(f"3. invariants from the database: {checks}")
     finally:
         restore_network(net)
     results["seconds"] = time.monotonic() - begun
