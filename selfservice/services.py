@@ -286,6 +286,12 @@ def booking_request_create(
     online = online_booking_of(practice)
     if not online.enabled:
         raise ValidationError("This practice does not take bookings online.")
+    verified_address = person.phone if verified_by == Channel.SMS else person.email
+    if not online.accepts_new_clients and not known_client_for(
+        practice=practice, address=verified_address, channel=verified_by
+    ):
+        # Existing clients may still ask for a time; someone new is told before anything is held.
+        raise not_accepting_new_clients(practice)
     ends_at = starts_at + timedelta(minutes=service_type.default_minutes)
     expires_at = add_business_hours(start=now, hours=online.request_hold_hours, practice=practice)
     with transaction.atomic():
@@ -328,6 +334,16 @@ def booking_request_create(
 
 
 # --- Known clients book instantly ---------------------------------------------------------------
+
+
+def not_accepting_new_clients(practice: Practice) -> ValidationError:
+    """The practice's "no new clients online" answer, shown only after the code is verified (so
+    the page never tells whether an address belongs to a client)."""
+    return ValidationError(
+        gettext("%(practice)s is not taking new clients online right now. Please call us.")
+        % {"practice": practice.name},
+        code="not_accepting",
+    )
 
 
 def known_client_for(*, practice: Practice, address: str, channel: str) -> Client | None:
@@ -413,11 +429,7 @@ def waitlist_join_from_booking_page(
         client = known_client_for(practice=practice, address=address, channel=channel)
         if client is None:
             if not online.accepts_new_clients:
-                raise ValidationError(
-                    gettext("%(practice)s is not taking new clients online right now. Please call us.")
-                    % {"practice": practice.name},
-                    code="not_accepting",
-                )
+                raise not_accepting_new_clients(practice)
             client = client_create(
                 practice=practice,
                 fields={

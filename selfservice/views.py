@@ -100,7 +100,7 @@ def _policy_text(practice: Practice, online: OnlineBooking) -> str:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def book_start(request, slug: str):
-    practice, _online = _booking(request, slug)
+    practice, online = _booking(request, slug)
     form = _needs_form(request, practice, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -119,7 +119,10 @@ def book_start(request, slug: str):
         )
         return redirect("book_matches", slug=practice.slug)
     return _page(
-        request, practice, "selfservice/book_start.html", {"practice": practice, "form": form, "step": 1}
+        request,
+        practice,
+        "selfservice/book_start.html",
+        {"practice": practice, "form": form, "step": 1, "accepts_new_clients": online.accepts_new_clients},
     )
 
 
@@ -361,10 +364,18 @@ def _book_or_request(request, practice, chosen, person, channel):
 
 
 def _slot_lost(request, practice, clinician, error: ValidationError):
-    """Back to the times with a plain word: the time was taken, or (a known client only, after
-    the code) they already have a session then."""
-    codes = {item.code for items in getattr(error, "error_dict", {}).values() for item in items}
-    message = ALREADY_BOOKED_THEN if "client_double_booking" in codes else SLOT_TAKEN
+    """Back to the times with a plain word: the time was taken, (a known client only, after the
+    code) they already have a session then, or the practice takes no new clients online."""
+    if hasattr(error, "error_dict"):
+        codes = {item.code for items in error.error_dict.values() for item in items}
+    else:
+        codes = {item.code for item in error.error_list}
+    if "not_accepting" in codes:
+        message = error.messages[0]
+    elif "client_double_booking" in codes:
+        message = ALREADY_BOOKED_THEN
+    else:
+        message = SLOT_TAKEN
     state = _state(request, practice)
     state.pop("start", None)
     _save(request, practice, slot_taken=str(message))
