@@ -27,11 +27,20 @@ from practice.models import Client, Practice
 from scheduling.models import AppointmentParticipant, AppointmentStatus
 from selfservice.forms import DAY_PARTS, WEEKDAYS
 from selfservice.models import ClientHomeLink, VerificationCode, VerificationPurpose
-from selfservice.services import keyed_digest, normalized_address, rate_limit_count
+from selfservice.models import VerificationChannel as Channel
+from selfservice.services import (
+    address_key,
+    asked_for_text_send,
+    keyed_digest,
+    known_client_for,
+    rate_limit_count,
+)
 from waitlist.models import EntryStatus
 from waitlist.services import entries_of_client
 
 LIFETIME = timedelta(days=30)
+# A link texted on request is of no use hours later: the provider may drop it after this.
+LINK_TEXT_VALID_FOR = timedelta(hours=1)
 TOKEN_BYTES = 24
 MAX_TOKEN_LENGTH = 64
 UPCOMING_LIMIT = 10
@@ -71,11 +80,12 @@ def home_link_client(token: str, now: datetime) -> Client | None:
     return link.client if link is not None else None
 
 
-def home_link_send(*, practice: Practice, email: str, now: datetime) -> None:
-    """E-mail the client with this address their home link. Says nothing about whether the address
-    is known: unknown addresses get nothing, and the page answers the same. Rate-limited per address
-    and per practice, counted whether or not the address is known."""
-    address_hash = keyed_digest(normalized_address(email))
+def home_link_send(*, practice: Practice, address: str, now: datetime, channel: str = Channel.EMAIL) -> None:
+    """Send the client with this address their home link: by e-mail, or (``channel`` sms) by text
+    to their mobile number. Says nothing about whether the address is known: unknown addresses get
+    nothing, and the page answers the same. Rate-limited per address and per practice, counted
+    whether or not the address is known."""
+    address_hash = keyed_digest(address_key(address, channel))
     with transaction.atomic():
         rate_limit_count(
             practice=practice, purpose=VerificationPurpose.HOME_LINK, address_hash=address_hash, now=now
@@ -89,18 +99,27 @@ def home_link_send(*, practice: Practice, email: str, now: datetime) -> None:
             expires_at=now,
             used_at=now,
         )
-        client = (
-            Client.objects.for_practice(practice)
-            .filter(email__iexact=email.strip(), status="active")
-            .order_by("pk")
-            .first()
-        )
+        client = _client_with_address(practice=practice, address=address, channel=channel)
         token = home_link_for(client=client, now=now) if client is not None else None
     if token is None:
         return
     url = settings.SITE_URL.rstrip("/") + reverse("client_home", args=[token])
     # In the client's language, like their pages (practice.client_language).
     with translation.override(client_language(client)):
+        if channel == Channel.SMS:
+            body = gettext("Your sessions with %(practice)s: %(url)s") % {
+                "practice": practice.name,
+                "url": url,
+            }
+            asked_for_text_send(
+                practice=practice,
+                phone=client.phone.as_e164,
+                body=body,
+                what="Home link",
+                valid_for=LINK_TEXT_VALID_FOR,
+                now=now,
+            )
+            return
         subject = gettext("Your sessions with %(practice)s") % {"practice": practice.name}
         message = gettext(
             "Hello %(name)s,\n\nHere is your link to see your upcoming sessions with %(practice)s, join "
@@ -108,6 +127,19 @@ def home_link_send(*, practice: Practice, email: str, now: datetime) -> None:
             "you can ignore this e-mail."
         ) % {"name": client.greeting_name, "practice": practice.name, "url": url}
     send_mail(subject=subject, message=message, from_email=None, recipient_list=[client.email])
+
+
+def _client_with_address(*, practice: Practice, address: str, channel: str) -> Client | None:
+    """The active client the link goes to. A mobile number must belong to exactly one of them (a
+    family's shared phone gets nothing, as on the booking page); an e-mail goes to the first."""
+    if channel == Channel.SMS:
+        return known_client_for(practice=practice, address=address, channel=channel)
+    return (
+        Client.objects.for_practice(practice)
+        .filter(email__iexact=address.strip(), status="active")
+        .order_by("pk")
+        .first()
+    )
 
 
 @dataclass(frozen=True)

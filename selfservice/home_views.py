@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from django import forms
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponseRedirect
@@ -25,7 +26,7 @@ from scheduling.client_actions import manage_link_for
 from scheduling.models import AppointmentParticipant
 from selfservice import home
 from selfservice.documents import document_form, document_submit, documents_to_complete
-from selfservice.models import DocumentTemplate
+from selfservice.models import DocumentTemplate, VerificationChannel
 from selfservice.pages import client_page
 from selfservice.services import RateLimited
 from waitlist.models import WaitlistEntry
@@ -33,13 +34,33 @@ from waitlist.services import entry_remove_by_client
 
 
 class LinkRequestForm(forms.Form):
-    email = forms.EmailField(
-        label=gettext_lazy("Your e-mail address"), help_text=gettext_lazy("The one the practice has for you.")
+    """An e-mail address, or a US mobile number to text the link to (texts go to +1 numbers only,
+    as the booking page's codes: a guard against SMS pumping)."""
+
+    address = forms.CharField(
+        label=gettext_lazy("Your e-mail address or mobile number"),
+        help_text=gettext_lazy("The one the practice has for you."),
+        max_length=254,
     )
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        self.channel = VerificationChannel.EMAIL
+
+    def clean_address(self) -> str:
+        value = self.cleaned_data["address"].strip()
+        if "@" in value:
+            forms.EmailField().clean(value)
+            return value
+        try:
+            number = phonenumbers.parse(value, "US")
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or number.country_code != 1 or not phonenumbers.is_valid_number(number):
+            raise ValidationError(_("Enter your e-mail address or a US mobile number."), code="invalid")
+        self.channel = VerificationChannel.SMS
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 @never_cache
@@ -119,7 +140,12 @@ def home_link_request(request, slug: str):
     sent = False
     if request.method == "POST" and form.is_valid():
         try:
-            home.home_link_send(practice=practice, email=form.cleaned_data["email"], now=timezone.now())
+            home.home_link_send(
+                practice=practice,
+                address=form.cleaned_data["address"],
+                channel=form.channel,
+                now=timezone.now(),
+            )
         except RateLimited:
             form.add_error(None, _("Too many links were asked for. Please wait a few minutes and try again."))
         else:

@@ -208,21 +208,32 @@ def _text_code(*, practice: Practice, phone: str, code: str, now: datetime) -> N
     not delay it. A number that said STOP is still respected: it gets nothing, and the page
     answers the same (the person can ask for the code by e-mail). A failed send is logged without
     the number."""
-    if number_refuses_texts(practice=practice, phone=phone):
-        return
     minutes = int(CODE_LIFETIME.total_seconds() // 60)
     body = gettext("%(code)s is your code for %(practice)s. It works for %(minutes)s minutes.") % {
         "code": code,
         "practice": practice.name,
         "minutes": minutes,
     }
+    asked_for_text_send(
+        practice=practice, phone=phone, body=body, what="Code", valid_for=CODE_LIFETIME, now=now
+    )
+
+
+def asked_for_text_send(
+    *, practice: Practice, phone: str, body: str, what: str, valid_for: timedelta, now: datetime
+) -> None:
+    """Text something the person just asked for on our pages (a code, their home link) at once,
+    from the practice's sender, outside the outbox; a number that said STOP gets nothing. ``what``
+    names it in the log, which never carries the number."""
+    if number_refuses_texts(practice=practice, phone=phone):
+        return
     from_number = practice.sms_from_number.as_e164 if practice.sms_from_number else ""
     try:
         get_sms_backend().send(
-            SMSMessage(to=phone, body=body, from_number=from_number, valid_until=now + CODE_LIFETIME)
+            SMSMessage(to=phone, body=body, from_number=from_number, valid_until=now + valid_for)
         )
     except ChannelError as error:
-        logger.warning("Code text (practice %s) not sent: %s", practice.pk, error.code or "error")
+        logger.warning("%s text (practice %s) not sent: %s", what, practice.pk, error.code or "error")
         if error.code == CARRIER_UNSUBSCRIBED_CODE:
             client_sms_opt_out_from_carrier(phone=phone, now=now, from_number=from_number)
 

@@ -11,6 +11,9 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
+from messaging.backends import locmem
+from practice.consent import client_sms_opt_out
+from practice.models import Client
 from scheduling.models import ManageLink
 from scheduling.services import appointment_book, appointment_cancel
 from selfservice.home import home_link_for
@@ -87,8 +90,8 @@ def test_an_unknown_or_expired_link_is_a_plain_404(client, client_ann):
 
 def test_email_me_my_link_answers_the_same_and_sends_only_to_a_known_client(client, practice, client_ann):
     url = reverse("home_link_request", args=[practice.slug])
-    known = client.post(url, {"email": client_ann.email.upper()})
-    unknown = client.post(url, {"email": "stranger@example.org"})
+    known = client.post(url, {"address": client_ann.email.upper()})
+    unknown = client.post(url, {"address": "stranger@example.org"})
     strip = lambda r: re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", r.content.decode())  # noqa: E731
     assert strip(known) == strip(unknown)
     assert len(mail.outbox) == 1 and mail.outbox[0].to == [client_ann.email]
@@ -100,6 +103,49 @@ def test_email_me_my_link_answers_the_same_and_sends_only_to_a_known_client(clie
 def test_link_requests_are_rate_limited_per_address(client, practice, client_ann):
     url = reverse("home_link_request", args=[practice.slug])
     for _ in range(3):
-        client.post(url, {"email": client_ann.email})
-    refused = client.post(url, {"email": client_ann.email})
+        client.post(url, {"address": client_ann.email})
+    refused = client.post(url, {"address": client_ann.email})
     assert "Too many links" in refused.content.decode() and len(mail.outbox) == 3
+
+
+@pytest.fixture
+def sms_outbox(settings):
+    settings.SMS_BACKEND = "messaging.backends.locmem.LocMemSMSBackend"
+    locmem.outbox.clear()
+    yield locmem.outbox
+    locmem.outbox.clear()
+
+
+def test_text_me_my_link_answers_the_same_and_texts_only_a_known_number(
+    client, practice, client_ann, sms_outbox
+):
+    url = reverse("home_link_request", args=[practice.slug])
+    known = client.post(url, {"address": "(212) 555-0101"})
+    unknown = client.post(url, {"address": "212 555 0199"})
+    strip = lambda r: re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", r.content.decode())  # noqa: E731
+    assert strip(known) == strip(unknown)
+    assert [text.to for text in sms_outbox] == ["+12125550101"] and not mail.outbox
+    link = re.search(r"/h/(\S+)", sms_outbox[0].body).group(1)
+    assert client.get(reverse("client_home", args=[link])).status_code == 200
+
+
+def test_a_shared_number_or_one_that_said_stop_gets_no_link(
+    client, practice, client_ann, client_bob, sms_outbox
+):
+    url = reverse("home_link_request", args=[practice.slug])
+    Client.objects.filter(pk=client_bob.pk).update(phone=client_ann.phone)
+    client.post(url, {"address": "+12125550101"})
+    assert not sms_outbox, "a family's shared phone: whose sessions would it be?"
+    Client.objects.filter(pk=client_bob.pk).update(phone="+12125550177")
+    client_sms_opt_out(client=client_ann, source="sms_keyword", now=timezone.now())
+    client.post(url, {"address": "+12125550101"})
+    assert not sms_outbox
+
+
+@pytest.mark.parametrize("typed", ["not an address", "+44 20 7946 0958", "123", "ann@", "212 555 01x1"])
+def test_what_is_neither_an_email_nor_a_us_mobile_is_a_field_error(client, practice, typed, sms_outbox):
+    response = client.post(reverse("home_link_request", args=[practice.slug]), {"address": typed})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Enter a valid email address" in page or "e-mail address or a US mobile number" in page
+    assert not sms_outbox and not mail.outbox
