@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from practice.subscribers import Subscribers
+
 logger = logging.getLogger(__name__)
 
 
@@ -34,17 +36,9 @@ class AppointmentEvent:
 
 
 Subscriber = Callable[[AppointmentEvent], None]
-_subscribers: list[Subscriber] = []
-
-
-def subscribe(subscriber: Subscriber) -> None:
-    if subscriber not in _subscribers:
-        _subscribers.append(subscriber)
-
-
-def unsubscribe(subscriber: Subscriber) -> None:
-    if subscriber in _subscribers:
-        _subscribers.remove(subscriber)
+_after_commit = Subscribers("appointment event", logger)
+subscribe = _after_commit.subscribe
+unsubscribe = _after_commit.unsubscribe
 
 
 def publish_on_commit(event: AppointmentEvent) -> None:
@@ -55,41 +49,18 @@ def publish_on_commit(event: AppointmentEvent) -> None:
 # Subscribers that keep an outbox (outbound webhooks) record the event in the publishing
 # service's transaction, so the change and its outbox row commit together. They may only insert
 # rows of their own; each runs in a savepoint, and a failure is logged, never undoing the change.
-_in_transaction_subscribers: list[Subscriber] = []
-
-
-def subscribe_in_transaction(subscriber: Subscriber) -> None:
-    if subscriber not in _in_transaction_subscribers:
-        _in_transaction_subscribers.append(subscriber)
-
-
-def unsubscribe_in_transaction(subscriber: Subscriber) -> None:
-    if subscriber in _in_transaction_subscribers:
-        _in_transaction_subscribers.remove(subscriber)
+_in_transaction = Subscribers("in-transaction appointment event", logger)
+subscribe_in_transaction = _in_transaction.subscribe
+unsubscribe_in_transaction = _in_transaction.unsubscribe
 
 
 def _record_in_transaction(event: AppointmentEvent) -> None:
-    for subscriber in list(_in_transaction_subscribers):
-        try:
-            with transaction.atomic():
-                subscriber(event)
-        except Exception:
-            logger.exception(
-                "in-transaction subscriber %s failed for %s #%s",
-                getattr(subscriber, "__qualname__", subscriber),
-                event.kind,
-                event.appointment_id,
-            )
+    _in_transaction.notify(event, about=_describe(event), in_savepoint=True)
 
 
 def _deliver(event: AppointmentEvent) -> None:
-    for subscriber in list(_subscribers):
-        try:
-            subscriber(event)
-        except Exception:
-            logger.exception(
-                "appointment event subscriber %s failed for %s #%s",
-                getattr(subscriber, "__qualname__", subscriber),
-                event.kind,
-                event.appointment_id,
-            )
+    _after_commit.notify(event, about=_describe(event))
+
+
+def _describe(event: AppointmentEvent) -> str:
+    return f"{event.kind} #{event.appointment_id}"

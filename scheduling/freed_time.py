@@ -22,6 +22,8 @@ from datetime import datetime
 
 from django.db import transaction
 
+from practice.subscribers import Subscribers
+
 logger = logging.getLogger(__name__)
 
 TIME_OFF_REMOVED = "time_off_removed"
@@ -46,31 +48,11 @@ class FreedTime:
 
 
 Subscriber = Callable[[FreedTime], None]
-_subscribers: list[Subscriber] = []
-
-
-def subscribe(subscriber: Subscriber) -> None:
-    if subscriber not in _subscribers:
-        _subscribers.append(subscriber)
-
-
-def unsubscribe(subscriber: Subscriber) -> None:
-    if subscriber in _subscribers:
-        _subscribers.remove(subscriber)
+_subscribers = Subscribers("freed-time", logger)
+subscribe = _subscribers.subscribe
+unsubscribe = _subscribers.unsubscribe
 
 
 def publish_on_commit(freed: FreedTime) -> None:
     if freed.windows:
-        transaction.on_commit(lambda: _deliver(freed))
-
-
-def _deliver(freed: FreedTime) -> None:
-    for subscriber in list(_subscribers):
-        try:
-            subscriber(freed)
-        except Exception:
-            logger.exception(
-                "freed-time subscriber %s failed for %s",
-                getattr(subscriber, "__qualname__", subscriber),
-                freed.key,
-            )
+        transaction.on_commit(lambda: _subscribers.notify(freed, about=freed.key))
