@@ -58,6 +58,9 @@ HELP = "help"
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
 OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
+# Spanish "yes": the answer to an offer texted in Spanish (messaging.inbound_hooks); never an
+# opt-in keyword (carriers do not treat it as one), so without an offer it is an ordinary reply.
+YES_ES_WORDS = frozenset({"SI", "SÍ"})
 MAX_KEYWORD_BODY = 40  # a keyword message is short; longer texts are conversation
 
 
@@ -233,6 +236,15 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
     body = clean_text(request.POST.get("Body", ""))
     matched = keyword_of(body)
     if matched is None:
+        if (
+            len(body) <= MAX_KEYWORD_BODY
+            and "".join(ch for ch in body.upper() if ch.isalnum()) in YES_ES_WORDS
+        ):
+            clients = clients_for_number(phone=phone, sender=sender, fall_back_to_all=False)
+            answer = inbound_hooks.answer_yes(clients=clients, now=timezone.now()) if clients else None
+            if answer:
+                logger.info("Inbound SMS %s: SI answered an offer", sid)
+                return twiml(answer)
         return _handle_session_reply(
             sid=sid, phone=phone, sender=sender, body=body, action=reply_action_of(body)
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -20,13 +21,14 @@ from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, OuterRef, Q, Subquery
-from django.utils import timezone
+from django.utils import formats, timezone, translation
 
 from integrations.models import EventType
 from integrations.outbox import webhook_event_record
 from messaging.backends import get_email_backend, get_sms_backend
 from messaging.backends.base import ChannelError, EmailMessageData, SMSMessage
-from messaging.content import render, validate_template
+from messaging.content import GSM7_BASIC, GSM7_EXTENSION, render, validate_template
+from messaging.languages import DEFAULT_LANGUAGE, client_language, local_date, local_time
 from messaging.models import ClientPreferences
 from messaging.quiet_hours import CLIENT, PRACTICE, quiet_spell, window
 from messaging.sequences import sequence_for
@@ -70,24 +72,96 @@ from waitlist.models import (
 
 logger = logging.getLogger(__name__)
 
-# The offer texts: plain templates under the content check (messaging.content) — only its
-# allowed fields — followed by how long the hold lasts and the offer link, which are not fields of
-# the reminder whitelist.
-OFFER_SMS = (
-    "{{ practice_name }}: a session with {{ clinician_name }} opened on {{ session_date }} at "
-    "{{ session_time }}."
-)
-OFFER_EMAIL_SUBJECT = "A session time opened up"
-OFFER_EMAIL = (
-    "Hello {{ client_name }},\n\nA session with {{ clinician_name }} opened on {{ session_date }} at "
-    "{{ session_time }}. You are on {{ practice_name }}'s waitlist, so we are holding it for you"
-)
-STILL_WANTED = (
-    "{{ practice_name }}: we offered you a few session times from the waitlist and did not hear "
-    "back, so we paused your place. Call us at {{ practice_phone }} if you still want an earlier time."
-)
-for _template in (OFFER_SMS, OFFER_EMAIL, STILL_WANTED):
-    validate_template(_template)
+# The offer texts, in each language a practice may offer its clients (messaging.languages): plain
+# templates under the content check (messaging.content) — only its allowed fields — followed by
+# how long the hold lasts and the offer link, which are not fields of the reminder whitelist.
+# Which language: the client's, as for their reminders (``messaging.languages.client_language``).
+# A Spanish text is folded to the GSM-7 alphabet (á→a, í→i, ó→o, ú→u; é, ñ, ü, ¿ and ¡ are in it):
+# one accented weekday would switch a text to UCS-2 and make it three segments with the link.
+TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "offer_sms": (
+            "{{ practice_name }}: a session with {{ clinician_name }} opened on {{ session_date }} at "
+            "{{ session_time }}."
+        ),
+        "offer_sms_tail": " Held for you until {until}: reply YES to take it, or see {link}",
+        "offer_email_subject": "A session time opened up",
+        "offer_email": (
+            "Hello {{ client_name }},\n\nA session with {{ clinician_name }} opened on {{ session_date }} "
+            "at {{ session_time }}. You are on {{ practice_name }}'s waitlist, so we are holding it for you"
+        ),
+        "offer_email_tail": " until {until}. To take it, open this link and confirm:\n\n{link}\n",
+        "still_wanted_subject": "Your place on the waitlist",
+        "still_wanted": (
+            "{{ practice_name }}: we offered you a few session times from the waitlist and did not hear "
+            "back, so we paused your place. Call us at {{ practice_phone }} if you still want an earlier "
+            "time."
+        ),
+        "yes_done": "Done: your session with {clinician} on {when} is booked. A confirmation follows.",
+        "yes_taken": "Sorry, that time was just taken. You keep your place on the waitlist.",
+        "yes_ended": "This offer has ended. You keep your place on the waitlist.",
+    },
+    "es": {
+        "offer_sms": (
+            "{{ practice_name }}: se liberó una cita con {{ clinician_name }} el {{ session_date }} a las "
+            "{{ session_time }}."
+        ),
+        "offer_sms_tail": " Se la guardamos hasta el {until}: responda SI para tomarla, o vea {link}",
+        "offer_email_subject": "Se liberó una hora para su cita",
+        "offer_email": (
+            "Hola, {{ client_name }}:\n\nSe liberó una cita con {{ clinician_name }} el {{ session_date }} "
+            "a las {{ session_time }}. Usted está en la lista de espera de {{ practice_name }}, así que se "
+            "la guardamos"
+        ),
+        "offer_email_tail": " hasta el {until}. Para tomarla, abra este enlace y confírmela:\n\n{link}\n",
+        "still_wanted_subject": "Su lugar en la lista de espera",
+        "still_wanted": (
+            "{{ practice_name }}: le ofrecimos algunas horas de la lista de espera y no recibimos "
+            "respuesta, así que pausamos su lugar. Llámenos al {{ practice_phone }} si todavía quiere "
+            "una hora antes."
+        ),
+        "yes_done": (
+            "Listo: su cita con {clinician} el {when} quedó reservada. Le enviaremos una confirmación."
+        ),
+        "yes_taken": "Lo sentimos, esa hora acaba de ser tomada. Conserva su lugar en la lista de espera.",
+        "yes_ended": "Esta oferta ya terminó. Conserva su lugar en la lista de espera.",
+    },
+}
+# When the hold ends ("until") and when the booked session is (the YES answer), on the client's
+# clock: English as it always read, Spanish with Django's day and month names, 24-hour times.
+WHEN_FORMATS = {"es": (r"D j \d\e F, H:i", r"l j \d\e F \a \l\a\s H:i")}
+OFFER_SMS = TEXTS["en"]["offer_sms"]
+OFFER_EMAIL = TEXTS["en"]["offer_email"]
+STILL_WANTED = TEXTS["en"]["still_wanted"]
+for _texts in TEXTS.values():
+    for _name in ("offer_sms", "offer_email", "still_wanted"):
+        validate_template(_texts[_name])
+
+
+def text(language: str, name: str) -> str:
+    return TEXTS.get(language, TEXTS[DEFAULT_LANGUAGE])[name]
+
+
+def gsm7(body: str) -> str:
+    """``body`` with the accents GSM-7 lacks dropped (á→a, Í→I, …); GSM-7 letters stay."""
+    out = []
+    for ch in body:
+        if ch in GSM7_BASIC or ch in GSM7_EXTENSION:
+            out.append(ch)
+            continue
+        base = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
+        out.append(base if base and all(c in GSM7_BASIC for c in base) else ch)
+    return "".join(out)
+
+
+def _when(moment: datetime, language: str, which: int) -> str:
+    """``moment`` (already on the client's clock) for the hold's end (0) or the booked session (1)."""
+    formats_of = WHEN_FORMATS.get(language)
+    if formats_of is None:
+        return moment.strftime(("%a %-I:%M %p", "%a %b %-d at %-I:%M %p")[which])
+    with translation.override(language):
+        return formats.date_format(moment, formats_of[which])
+
 
 CLAIM_LEASE = timedelta(minutes=2)
 ACCEPTED, TAKEN, EXPIRED, DECLINED, ENDED = "accepted", "taken", "expired", "declined", "ended"
@@ -834,23 +908,25 @@ def _expire_offer(offer: Offer, settings: WaitlistSettings, now: datetime) -> No
 
 
 def _context(
-    practice: Practice, clinician: ClinicianProfile, client: Client, starts_at: datetime
+    practice: Practice, clinician: ClinicianProfile, client: Client, starts_at: datetime, language: str
 ) -> dict[str, str]:
-    tz = client.zoneinfo(practice)
-    local = starts_at.astimezone(tz)
+    local = starts_at.astimezone(client.zoneinfo(practice))
     return {
         "client_name": client.greeting_name,
         "clinician_name": clinician.display_name,
         "practice_name": practice.name,
         "practice_phone": str(practice.phone or ""),
-        "session_date": local.strftime("%A, %B %-d"),
-        "session_time": local.strftime("%-I:%M %p %Z"),
+        "session_date": local_date(local, language),
+        "session_time": local_time(local, language),
     }
 
 
-def offer_sms(context: dict[str, str], until: str, link: str) -> str:
+def offer_sms(context: dict[str, str], until: str, link: str, language: str = DEFAULT_LANGUAGE) -> str:
     """The offer text: the checked template, how long the hold lasts, the link."""
-    return render(OFFER_SMS, context) + f" Held for you until {until}: reply YES to take it, or see {link}"
+    body = render(text(language, "offer_sms"), context) + text(language, "offer_sms_tail").format(
+        until=until, link=link
+    )
+    return body if language == DEFAULT_LANGUAGE else gsm7(body)
 
 
 def _after_quiet_hours(entry: WaitlistEntry, now: datetime) -> datetime:
@@ -881,21 +957,30 @@ def _plan_message(
         return
     channel, to = reach
     practice = entry.practice
+    language = client_language(client)
     if offer is not None:
         link = f"{django_settings.SITE_URL.rstrip('/')}/o/{token}"
-        context = _context(practice, offer.slot.clinician, client, offer.slot.starts_at)
+        context = _context(practice, offer.slot.clinician, client, offer.slot.starts_at, language)
         # The hold's end on the client's clock, so they know how long they have (the clock stops
         # in their quiet hours, so it may be the next morning).
-        until = offer.expires_at.astimezone(client.zoneinfo(practice)).strftime("%a %-I:%M %p")
+        until = _when(offer.expires_at.astimezone(client.zoneinfo(practice)), language, 0)
         if channel == "sms":
-            subject, body = "", offer_sms(context, until, link)
+            subject, body = "", offer_sms(context, until, link, language)
         else:
-            held = f" until {until}. To take it, open this link and confirm:"
-            subject, body = OFFER_EMAIL_SUBJECT, render(OFFER_EMAIL, context) + held + "\n\n" + link + "\n"
+            subject = text(language, "offer_email_subject")
+            body = render(text(language, "offer_email"), context) + text(language, "offer_email_tail").format(
+                until=until, link=link
+            )
         valid_until = offer.expires_at
     else:
-        context = _context(practice, ClinicianProfile(display_name=""), client, now)
-        subject, body, valid_until = "Your place on the waitlist", render(STILL_WANTED, context), None
+        context = _context(practice, ClinicianProfile(display_name=""), client, now, language)
+        subject, body = (
+            text(language, "still_wanted_subject"),
+            render(text(language, "still_wanted"), context),
+        )
+        if channel == "sms" and language != DEFAULT_LANGUAGE:
+            body = gsm7(body)
+        valid_until = None
     OfferMessage.objects.get_or_create(
         key=key,
         defaults=dict(
@@ -1346,12 +1431,14 @@ def offer_accept_by_text(*, clients: list[Client], now: datetime) -> str | None:
         return None
     offer = offers[0]
     outcome = offer_accept(offer=offer, now=now)
+    language = client_language(offer.client)
     if outcome == ACCEPTED:
         when = offer.slot.starts_at.astimezone(offer.client.zoneinfo(offer.practice))
-        return (
-            f"Done: your session with {offer.slot.clinician.display_name} on "
-            f"{when.strftime('%a %b %-d at %-I:%M %p')} is booked. A confirmation follows."
+        answer = text(language, "yes_done").format(
+            clinician=offer.slot.clinician.display_name, when=_when(when, language, 1)
         )
-    if outcome == TAKEN:
-        return "Sorry, that time was just taken. You keep your place on the waitlist."
-    return "This offer has ended. You keep your place on the waitlist."
+    elif outcome == TAKEN:
+        answer = text(language, "yes_taken")
+    else:
+        answer = text(language, "yes_ended")
+    return answer if language == DEFAULT_LANGUAGE else gsm7(answer)
