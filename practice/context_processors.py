@@ -32,7 +32,8 @@ class ShortMemo:
         self._lock = threading.Lock()
         MEMOS.append(self)
 
-    def get(self, key: Hashable, compute: Callable[[], object]):
+    def get(self, key: Hashable, compute: Callable[[], object], keep: Callable[[object], bool] | None = None):
+        """The value kept for ``key``, else ``compute()``'s, kept when ``keep`` (if given) says so."""
         seconds = getattr(settings, "NAV_CACHE_SECONDS", 5)
         if seconds <= 0:
             return compute()
@@ -41,6 +42,8 @@ class ShortMemo:
         if kept is not None and kept[0] > now:
             return kept[1]
         value = compute()
+        if keep is not None and not keep(value):
+            return value
         with self._lock:
             if len(self._values) >= self.MAX_KEYS:
                 self._values.clear()

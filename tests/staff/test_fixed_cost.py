@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from messaging.models import DispatcherHeartbeat
 from practice.middleware import ACTIVITY_STAMP_SECONDS, membership_of
 from practice.models import Membership, Role
 from scheduling.models import FollowUpKind
@@ -126,9 +127,19 @@ def test_the_count_is_read_once_per_memo_time_and_kept_per_practice_and_clinicia
 ):
     desk, other = signed_in(front_desk), signed_in(other_clinician.user)
     url = reverse("appointment_list")
+    DispatcherHeartbeat.objects.create(name="dispatcher", last_sweep_at=START - timedelta(hours=1, seconds=5))
     with time_machine.travel(START - timedelta(hours=1), tick=False):
         assert desk.get(url).context["needs_attention_count"] == 1
         assert other.get(url).context["needs_attention_count"] == 0  # not the front desk's count
         with CaptureQueriesContext(connection) as queries:
             assert desk.get(url).context["needs_attention_count"] == 1
     assert not any('"scheduling_followup"' in query["sql"] for query in queries)
+    assert not any('"messaging_dispatcherheartbeat"' in query["sql"] for query in queries)  # a recent sweep
+
+
+def test_a_stalled_dispatcher_is_read_again_on_every_page(signed_in, manager):
+    http = signed_in(manager)
+    url = reverse("appointment_list")
+    assert "Reminders may be stalled" in http.get(url).content.decode()
+    DispatcherHeartbeat.objects.create(name="dispatcher", last_sweep_at=timezone.now())
+    assert "Reminders may be stalled" not in http.get(url).content.decode()
