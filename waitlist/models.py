@@ -317,6 +317,12 @@ class OfferMessage(models.Model):
         indexes = [
             # Read by waitlist.services.offer_messages_dispatch: what is due now.
             models.Index(fields=["due_at"], condition=models.Q(state="planned"), name="offer_message_due"),
+            # Its look for lapsed leases (claimed or sending): a few rows, not the whole table.
+            models.Index(
+                fields=["lease_until"],
+                condition=models.Q(state__in=["claimed", "sending"]),
+                name="offer_message_leased",
+            ),
         ]
 
     def __str__(self) -> str:
