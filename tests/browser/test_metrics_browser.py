@@ -115,6 +115,7 @@ def test_the_automatic_texts_page_counts_segments_as_the_manager_types(
     stop_box.fill("{{ practice_name }}: you will get no more texts from us, ¡adiós! " + "Bye now. " * 12)
     assert "3 SMS segments (UCS-2)" in counter.inner_text()
     assert "over" in counter.get_attribute("class")
+    assert counter.evaluate("element => getComputedStyle(element).fontWeight") == "600", "marked"
     screenshot(page, "auto-texts-too-long")
     # The e-mail's boxes (the no-show notice) get no counter.
     assert page.locator("textarea:not([data-sms-max]) + p.segment-counter").count() == 0
