@@ -46,6 +46,9 @@ from staff.cards import cards_on_screen, queue_items, session_cards
 from telehealth.techcheck_rules import staff_wording
 
 CLINICIAN_ONLY = frozenset({Role.CLINICIAN})
+# The request attribute the queue page sets to the count it shows, which the navigation then
+# shows too (staff.context_processors.needs_attention).
+QUEUE_TOTAL = "_needs_attention_total"
 QUEUE_ROLES = BOOKERS  # front desk, managers and clinicians act on the queue; billers do not
 
 
@@ -451,6 +454,8 @@ def follow_up_list(request):
         {"kind": k, "label": label, "help": help_text, "count": counts.get(k, 0), "current": k == kind}
         for k, label, help_text in QUEUE_TABS
     ]
+    # The navigation's count is this page's own (not the few-seconds memo of other pages).
+    setattr(request, QUEUE_TOTAL, sum(counts.values()))
     context = {
         "items": items,
         "queue_items": queue_items(request, items, tz=tz, back=back),
