@@ -367,3 +367,35 @@ def test_entries_expire_after_their_latest_date_on_the_clients_clock(practice, s
     services.waitlist_sweep(now=datetime(2026, 5, 5, 0, 30, tzinfo=NEW_YORK))
     entry.refresh_from_db()
     assert entry.status == EntryStatus.EXPIRED
+
+
+def test_an_offer_sent_before_the_spring_dst_night_stops_its_clock_for_the_night(
+    practice, service_type, make_client, hours
+):
+    """Through the services: an offer sent at 20:30 on the Saturday the clocks go forward (02:00)
+    has 30 minutes of its 120 before the practice's quiet hours (21:00) and the other 90 from 08:00
+    EDT — 12 real hours later, the night being an hour short; the sweep ends it then, not before."""
+    evening = datetime(2026, 3, 7, 20, 30, tzinfo=NEW_YORK)
+    ann = make_client("Ann")
+    enter(practice, service_type, ann, created=evening - timedelta(days=1))
+    with time_machine.travel(evening, tick=False):
+        session = appointment_book(
+            practice=practice,
+            clinician=hours,
+            clients=[make_client("Lee")],
+            starts_at=datetime(2026, 3, 11, 10, tzinfo=NEW_YORK),
+            service_type=service_type,
+            now=evening,
+        )
+        appointment_cancel(appointment=session, now=evening)
+
+    offer = Offer.objects.get()
+    assert offer.client == ann
+    assert offer.expires_at == datetime(2026, 3, 8, 9, 30, tzinfo=NEW_YORK)
+    assert offer.expires_at - offer.sent_at == timedelta(hours=12)
+    services.waitlist_sweep(now=datetime(2026, 3, 8, 9, 29, tzinfo=NEW_YORK))
+    offer.refresh_from_db()
+    assert offer.status == OfferStatus.LIVE
+    services.waitlist_sweep(now=datetime(2026, 3, 8, 9, 31, tzinfo=NEW_YORK))
+    offer.refresh_from_db()
+    assert offer.status == OfferStatus.EXPIRED
