@@ -129,3 +129,15 @@ def test_the_cache_keeps_at_most_its_limit(settings):
         cards.fragments.put(bytes([n]), f"<p>{n}</p>")
     assert len(cards.fragments) == 2
     assert cards.fragments.get(bytes([4])) == "<p>4</p>" and cards.fragments.get(bytes([0])) is None
+
+
+@pytest.mark.parametrize("query", [None, {}, "chosen", {"clinician": "999999"}, {"clinician": "x"}])
+def test_the_boards_clinician_list_is_the_select_widgets_html(front_desk, clinician, other_clinician, query):
+    from scheduling.forms import DayFilterForm
+    from staff.board_views import clinician_select
+
+    membership = front_desk.memberships.get()
+    if query == "chosen":
+        query = {"clinician": str(other_clinician.pk)}
+    filters = DayFilterForm(query, membership=membership)
+    assert clinician_select(filters) == str(filters["clinician"])
