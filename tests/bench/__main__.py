@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storm", type=int, default=10_000, help="B3: reschedules and cancels (10,000).")
     parser.add_argument("--storm-seconds", type=float, default=120, help="B3: time box of the storm (120).")
     parser.add_argument("--storm-threads", type=int, default=4, help="B3: threads of the storm (4).")
+    parser.add_argument("--b3-runs", type=int, default=3, help="B3: storms one after another (3).")
+    parser.add_argument("--b3-seed", type=int, default=8, help="B3: seed of the first storm (8; then +1 …).")
     parser.add_argument("--messages", type=int, default=2_000, help="B4: messages through each provider.")
     # B5
     parser.add_argument("--b5-rounds", type=int, default=10, help="B5: requests per page per user (10).")
