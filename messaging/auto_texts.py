@@ -124,7 +124,7 @@ AUTO_TEXTS: dict[str, AutoText] = {
         AutoText(
             "reply_help",
             "Answer to HELP",
-            "Someone texts HELP or INFO (carriers require this answer to name the practice and STOP).",
+            "Someone texts HELP, INFO or AYUDA (carriers require this answer to name the practice and STOP).",
             "sms",
             PRACTICE_FIELDS,
             _sms(
@@ -137,7 +137,7 @@ AUTO_TEXTS: dict[str, AutoText] = {
         AutoText(
             "reply_stop",
             "Answer to STOP",
-            "Someone texts STOP (or UNSUBSCRIBE, QUIT…): texts to them stop.",
+            "Someone texts STOP (or UNSUBSCRIBE, QUIT, ALTO, BAJA…): texts to them stop.",
             "sms",
             PRACTICE_FIELDS,
             _sms(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
-from messaging.content import ALLOWED_FIELDS, sms_template_errors
+from messaging.content import ALLOWED_FIELDS, MAX_SMS_SEGMENTS, sms_template_errors
 from messaging.metrics import MAX_DAYS as MAX_PERIOD_DAYS
 from messaging.models import MAX_HOLDOUT_PERCENT, Channel, Condition, Step
 from practice import parsing
@@ -129,11 +129,21 @@ class AutoTextsForm(forms.Form):
                         initial=text,
                         required=False,
                         max_length=2000,
-                        widget=forms.TextInput() if part == "subject" else forms.Textarea(attrs={"rows": 3}),
+                        widget=self._widget(auto_text, part),
                     )
                     names.append(name)
                 rows.append((LANGUAGES[language], [self[name] for name in names]))
             self.groups.append((auto_text, rows))
+
+    @staticmethod
+    def _widget(auto_text, part: str) -> forms.Widget:
+        if part == "subject":
+            return forms.TextInput()
+        attrs = {"rows": 3}
+        if auto_text.channel == "sms":
+            # The page's script counts the box's SMS segments as it is typed (static/js/auto-texts.js).
+            attrs["data-sms-max"] = MAX_SMS_SEGMENTS
+        return forms.Textarea(attrs=attrs)
 
     @staticmethod
     def field_name(key: str, language: str, part: str) -> str:

@@ -160,6 +160,18 @@ def _offered_or_default(practice: Practice, language: str) -> str:
     return "" if language == offered[0] else language
 
 
+def client_language_set(*, client: Client, language: str) -> ClientPreferences:
+    """Set only the language of a client's messages (one the practice offers; its default is
+    stored as ""), e.g. for a new client from the page language they booked on."""
+    with transaction.atomic():
+        preferences, _ = ClientPreferences.objects.select_for_update().get_or_create(
+            client=client, defaults={"practice_id": client.practice_id}
+        )
+        preferences.language = _offered_or_default(client.practice, language)
+        preferences.save(update_fields=["language"])
+    return preferences
+
+
 def wants_texts(client: Client) -> bool:
     """What the page shows as the channel choice: texts only with consent and no e-mail wish."""
     return client.has_sms_consent and client.preferred_channel == PreferredChannel.SMS

@@ -58,6 +58,14 @@ HELP = "help"
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
 OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
+# Spanish speakers answer "ALTO" or "BAJA" rather than STOP, and "AYUDA" for help. Twilio filters
+# only the English words itself, so these are honoured here (answered in the practice's words).
+# Not "CANCELAR": a client who texts it means the session, and it must not cost them their texts.
+OPT_OUT_WORDS_ES = frozenset({"ALTO", "PARAR", "BAJA"})
+HELP_WORDS_ES = frozenset({"AYUDA"})
+# Spanish "yes": the answer to an offer texted in Spanish (messaging.inbound_hooks); never an
+# opt-in keyword (carriers do not treat it as one), so without an offer it is an ordinary reply.
+YES_ES_WORDS = frozenset({"SI", "SÍ"})
 MAX_KEYWORD_BODY = 40  # a keyword message is short; longer texts are conversation
 
 
@@ -66,11 +74,11 @@ def keyword_of(body: str) -> tuple[str, str] | None:
     if len(body) > MAX_KEYWORD_BODY:
         return None
     word = "".join(ch for ch in body.upper() if ch.isalnum())
-    if word in OPT_OUT_WORDS:
+    if word in OPT_OUT_WORDS or word in OPT_OUT_WORDS_ES:
         return ConsentAction.OPT_OUT, word
     if word in OPT_IN_WORDS:
         return ConsentAction.OPT_IN, word
-    if word in HELP_WORDS:
+    if word in HELP_WORDS or word in HELP_WORDS_ES:
         return HELP, word
     return None
 
@@ -233,6 +241,15 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
     body = clean_text(request.POST.get("Body", ""))
     matched = keyword_of(body)
     if matched is None:
+        if (
+            len(body) <= MAX_KEYWORD_BODY
+            and "".join(ch for ch in body.upper() if ch.isalnum()) in YES_ES_WORDS
+        ):
+            clients = clients_for_number(phone=phone, sender=sender, fall_back_to_all=False)
+            answer = inbound_hooks.answer_yes(clients=clients, now=timezone.now()) if clients else None
+            if answer:
+                logger.info("Inbound SMS %s: SI answered an offer", sid)
+                return twiml(answer)
         return _handle_session_reply(
             sid=sid, phone=phone, sender=sender, body=body, action=reply_action_of(body)
         )

@@ -7,6 +7,7 @@ import time
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.db.models import Case, Value, When
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -21,6 +22,12 @@ TWO_FACTOR_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/j/", "/t/", "/p/", "/a
 # Requests a page makes by itself (auto-refresh) must not count as the user being active.
 BACKGROUND_HEADER = "HTTP_X_ATTEND_BACKGROUND"
 LAST_ACTIVITY_KEY = "attend_last_activity"
+# The last-activity stamp is written only when it is this much older than now: a session saved on
+# every page view was an UPDATE of django_session per request (B5, docs/benchmarks.md). The stamp
+# may lag the last request by up to this long, so staff are signed out after between
+# SESSION_IDLE_TIMEOUT_MINUTES minus a minute and SESSION_IDLE_TIMEOUT_MINUTES without activity:
+# never later than the limit, at most a minute earlier.
+ACTIVITY_STAMP_SECONDS = 60
 
 
 class RefuseNulInQueryMiddleware:
@@ -60,7 +67,9 @@ class InactivityLogoutMiddleware:
                     "without activity. Please sign in again.",
                 )
                 return redirect(f"{reverse('login')}?{urlencode({'next': request.get_full_path()})}")
-            if not request.META.get(BACKGROUND_HEADER):
+            if not request.META.get(BACKGROUND_HEADER) and (
+                last is None or now - last >= ACTIVITY_STAMP_SECONDS
+            ):
                 request.session[LAST_ACTIVITY_KEY] = now
         return self.get_response(request)
 
@@ -81,18 +90,27 @@ class CurrentPracticeMiddleware:
         request.membership = None
         request.practice = None
         if request.user.is_authenticated:
-            memberships = Membership.objects.filter(user=request.user, is_active=True).select_related(
-                "practice"
-            )
-            chosen = request.session.get(self.SESSION_KEY)
-            membership = None
-            if chosen:
-                membership = memberships.filter(practice_id=chosen).first()
-            membership = membership or memberships.order_by("pk").first()
+            membership = membership_of(request.user, request.session.get(self.SESSION_KEY))
             if membership is not None:
                 request.membership = membership
                 request.practice = membership.practice
         return self.get_response(request)
+
+
+def membership_of(user, chosen_practice_id) -> Membership | None:
+    """The active membership of ``user`` in the practice chosen last, else their first one; one
+    query (the chosen practice sorts first)."""
+    first = (
+        Case(When(practice_id=chosen_practice_id, then=Value(0)), default=Value(1))
+        if chosen_practice_id
+        else None
+    )
+    return (
+        Membership.objects.filter(user=user, is_active=True)
+        .select_related("practice")
+        .order_by(*([first] if first is not None else []), "pk")
+        .first()
+    )
 
 
 class RequireTwoFactorMiddleware:

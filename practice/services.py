@@ -379,19 +379,10 @@ def membership_set_role(*, membership: Membership, role: str, by: Membership) ->
 
 
 def _user_sessions_revoke(user: User) -> int:
-    """Delete the user's signed-in sessions (database sessions: each is decoded to find its user)."""
-    from django.contrib.sessions.models import Session
+    """End the user's signed-in sessions (found by the user column of practice.sessions)."""
+    from practice.sessions import user_sessions_delete
 
-    doomed = []
-    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
-        try:
-            data = session.get_decoded()
-        except Exception:
-            continue
-        if str(data.get("_auth_user_id")) == str(user.pk):
-            doomed.append(session.session_key)
-    Session.objects.filter(session_key__in=doomed).delete()
-    return len(doomed)
+    return user_sessions_delete(user.pk)
 
 
 def membership_deactivate(

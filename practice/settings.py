@@ -5,6 +5,7 @@ broker, console e-mail and SMS. Production sets DJANGO_DEBUG=false and real valu
 value fails loudly at start-up instead of silently falling back.
 """
 
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import available_timezones
@@ -129,6 +130,13 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
 # A kept connection the server closed meanwhile is replaced, not handed to a request.
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# The worker (manage.py qcluster) keeps its connection between tasks. django-q2 closes "old"
+# connections before each task, so with CONN_MAX_AGE 0 every task paid for a new PostgreSQL
+# backend: the connect and, above all, the backend's cold catalog caches (B6: the waitlist's
+# offer task 82 ms on a kept connection, 243 ms on a new one; docs/benchmarks.md "B6").
+# DATABASE_CONN_MAX_AGE is the web's; QCLUSTER_CONN_MAX_AGE=0 makes the worker reconnect again.
+if sys.argv[1:2] == ["qcluster"]:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("QCLUSTER_CONN_MAX_AGE", default=600)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Task queue (django-q2) ------------------------------------------------------------
@@ -174,6 +182,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 # Staff are signed out after this many minutes without a request they made themselves.
+# Database sessions with the signed-in user in a column of its own (practice/sessions.py).
+SESSION_ENGINE = "practice.sessions"
 SESSION_IDLE_TIMEOUT_MINUTES = env.int("SESSION_IDLE_TIMEOUT_MINUTES", default=15)
 SESSION_COOKIE_AGE = 12 * 60 * 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True

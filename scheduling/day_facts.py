@@ -2,7 +2,8 @@
 practice's stale days before a read, rebuild everything on demand.
 
 A change marks the UTC day of the session's start (``mark_stale``): the model's save and delete
-signals do it for every appointment and participant saved through the ORM (every service), the
+signals do it for every appointment and participant saved or deleted through the ORM (every
+service; a new start marks the old day as well), the
 set-based updates of ``scheduling.lifecycle`` call it themselves, and apps above add what they
 count (telehealth: tech checks, ``register_counts``, and its own signal). ``refresh`` recounts
 the local days that touch the stale UTC days, from the sessions themselves, in a fixed number of
@@ -13,13 +14,15 @@ afterwards, like ``manage.py day_facts_rebuild``.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -53,24 +56,68 @@ def register_counts(**aggregates: Callable[[Q], object]) -> None:
 
 
 def mark_stale(practice_id: int, instants: Iterable[datetime | None]) -> None:
-    """The days of these session starts changed: recount them before the next read. One upsert,
-    in the caller's transaction; it locks the marker row, so a recount that began earlier waits
-    for this change to commit (and then counts it) instead of deleting a marker it never saw."""
+    """The days of these session starts changed: recount them before the next read. One insert,
+    in the caller's transaction. Markers are only inserted, never updated (``DayFactsStale``): a
+    recount deletes the markers it read and no others, so a change that commits after the recount
+    read its markers keeps its own for the next recount, and changes on the same day do not queue
+    behind one row lock (nor deadlock when two transactions mark two days in opposite orders)."""
     days = sorted({instant.astimezone(UTC).date() for instant in instants if instant is not None})
     if not days:
         return
     now = timezone.now()
     DayFactsStale.objects.bulk_create(
-        [DayFactsStale(practice_id=practice_id, utc_day=day, marked_at=now) for day in days],
-        update_conflicts=True,
-        unique_fields=["practice", "utc_day"],
-        update_fields=["marked_at"],
+        [DayFactsStale(practice_id=practice_id, utc_day=day, marked_at=now) for day in days]
     )
+
+
+# What a deletion already marked: deleting many rows at once (a queryset, a cascade) sends one
+# post_delete per row with the same ``origin``; a day is marked once per origin, not per row.
+_deleting = threading.local()
+
+
+def _mark_deleted(origin, practice_id: int, starts_at: datetime) -> None:
+    if origin is None:  # a Collector used directly: no origin to group the rows by
+        mark_stale(practice_id, [starts_at])
+        return
+    key = (practice_id, starts_at.astimezone(UTC).date())
+    last = getattr(_deleting, "origin", None)
+    if last is None or last() is not origin:  # weakly held: the origin is not kept alive here
+        _deleting.origin, _deleting.marked = weakref.ref(origin), set()
+    if key not in _deleting.marked:
+        _deleting.marked.add(key)
+        mark_stale(practice_id, [starts_at])
+
+
+def _deleted_with(origin, model) -> bool:
+    """Whether this deletion started at an instance or queryset of ``model``."""
+    return issubclass(origin.model if isinstance(origin, QuerySet) else type(origin), model)
+
+
+def _appointment_loaded(sender, instance: Appointment, **kwargs) -> None:
+    # The start it was read with (None when deferred): a save that moves it marks the old day too.
+    instance._day_facts_starts_at = instance.__dict__.get("starts_at")
+
+
+def _appointment_saving(sender, instance: Appointment, raw=False, update_fields=None, **kwargs) -> None:
+    if raw or instance._state.adding or instance.pk is None:
+        return
+    if update_fields is not None and "starts_at" not in update_fields:
+        return
+    if getattr(instance, "_day_facts_starts_at", None) is None:  # read without its start
+        instance._day_facts_starts_at = (
+            Appointment.objects.filter(pk=instance.pk).values_list("starts_at", flat=True).first()
+        )
 
 
 def _appointment_saved(sender, instance: Appointment, raw: bool = False, **kwargs) -> None:
     if not raw:  # not while loading fixtures
-        mark_stale(instance.practice_id, [instance.starts_at])
+        before = getattr(instance, "_day_facts_starts_at", None)
+        mark_stale(instance.practice_id, [instance.starts_at, before])
+        instance._day_facts_starts_at = instance.starts_at
+
+
+def _appointment_deleted(sender, instance: Appointment, origin=None, **kwargs) -> None:
+    _mark_deleted(origin, instance.practice_id, instance.starts_at)
 
 
 def _participant_saved(sender, instance: AppointmentParticipant, raw: bool = False, **kwargs) -> None:
@@ -79,15 +126,31 @@ def _participant_saved(sender, instance: AppointmentParticipant, raw: bool = Fal
         mark_stale(appointment.practice_id, [appointment.starts_at])
 
 
-def connect_signals() -> None:
-    """Every appointment and participant saved through the ORM marks its day (the services save
-    them so; ``scheduling.lifecycle``'s set-based updates call ``mark_stale`` themselves).
-    Deletions are not followed: sessions are deleted only with their practice (its facts go with
-    it) or by the demo's reset, which rebuilds."""
-    from django.db.models.signals import post_save
+def _participant_deleted(sender, instance: AppointmentParticipant, origin=None, **kwargs) -> None:
+    if _deleted_with(origin, Appointment):  # the appointment's own deletion marks its day
+        return
+    session = (
+        Appointment.objects.filter(pk=instance.appointment_id).values_list("practice_id", "starts_at").first()
+    )
+    if session is not None:
+        _mark_deleted(origin, *session)
 
+
+def connect_signals() -> None:
+    """Every appointment and participant saved or deleted through the ORM marks its day (the
+    services save them so; ``scheduling.lifecycle``'s set-based updates call ``mark_stale``
+    themselves); an appointment saved with a new start marks the day it left as well. (A
+    practice with sessions cannot be deleted: its clinicians and clients are protected.)"""
+    from django.db.models.signals import post_delete, post_init, post_save, pre_save
+
+    post_init.connect(_appointment_loaded, sender=Appointment, dispatch_uid="day_facts_appointment_loaded")
+    pre_save.connect(_appointment_saving, sender=Appointment, dispatch_uid="day_facts_appointment_saving")
     post_save.connect(_appointment_saved, sender=Appointment, dispatch_uid="day_facts_appointment")
+    post_delete.connect(_appointment_deleted, sender=Appointment, dispatch_uid="day_facts_appointment_gone")
     post_save.connect(_participant_saved, sender=AppointmentParticipant, dispatch_uid="day_facts_participant")
+    post_delete.connect(
+        _participant_deleted, sender=AppointmentParticipant, dispatch_uid="day_facts_participant_deleted"
+    )
 
 
 def mark_all_stale(practice: Practice) -> None:
@@ -104,11 +167,7 @@ def mark_all_stale(practice: Practice) -> None:
             .order_by("utc_day")
         )
         DayFactsStale.objects.bulk_create(
-            [DayFactsStale(practice=practice, utc_day=day, marked_at=now) for day in days],
-            update_conflicts=True,
-            unique_fields=["practice", "utc_day"],
-            update_fields=["marked_at"],
-            batch_size=5000,
+            [DayFactsStale(practice=practice, utc_day=day, marked_at=now) for day in days], batch_size=5000
         )
 
 
@@ -256,8 +315,8 @@ def refresh(practice: Practice) -> int:
     if not DayFactsStale.objects.filter(practice=practice).exists():
         return 0
     with transaction.atomic():
-        # Locks the markers: a change marking one of these days meanwhile waits for this recount
-        # (then marks it again), and a second recount at the same time finds none left.
+        # Locks the markers read: a second recount at the same time waits, then finds them gone.
+        # A change not committed yet is not counted here, and its marker, not read here, stays.
         stale = list(
             DayFactsStale.objects.select_for_update().filter(practice=practice).values_list("pk", "utc_day")
         )
@@ -265,7 +324,9 @@ def refresh(practice: Practice) -> int:
             return 0
         days = _local_days_touching([utc_day for _, utc_day in stale], practice.zoneinfo)
         _replace(practice, days, count_days(practice, _day_range(days, practice.zoneinfo)))
-        DayFactsStale.objects.filter(pk__in=[pk for pk, _ in stale]).delete()
+        read = [pk for pk, _ in stale]
+        for at in range(0, len(read), 5000):  # a marker per change: after a storm, many
+            DayFactsStale.objects.filter(pk__in=read[at : at + 5000]).delete()
     return len(days)
 
 

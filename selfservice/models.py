@@ -161,6 +161,9 @@ class BookingRequest(models.Model):
     age_group = models.CharField(max_length=12, choices=AgeGroup.choices, blank=True)
     state = models.CharField(max_length=2, blank=True)
     language = models.CharField(max_length=40, blank=True)
+    # The language of the booking page the person used ("en", "es"; empty: the practice's default):
+    # what the practice writes to them in before they are a client, and a new client's language.
+    page_language = models.CharField(max_length=8, blank=True)
     # The practice's answer.
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.ForeignKey(

@@ -21,13 +21,16 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from integrations.models import EventType
 from integrations.outbox import webhook_event_record
 from messaging.backends import get_sms_backend
 from messaging.backends.base import ChannelError, SMSMessage
+from messaging.languages import local_date, local_time
+from messaging.preferences import client_language_set
+from practice.client_language import practice_languages
 from practice.consent import (
     CARRIER_UNSUBSCRIBED_CODE,
     client_sms_opt_in,
@@ -289,10 +292,12 @@ def booking_request_create(
     person: Person,
     needs: dict,
     verified_by: str = Channel.EMAIL,
+    page_language: str = "",
     now: datetime | None = None,
 ) -> BookingRequest:
     """Hold the slot and record the request, in one transaction. A slot taken meanwhile raises
-    the booking services' ValidationError (the page shows fresh times)."""
+    the booking services' ValidationError (the page shows fresh times). ``page_language``: the
+    booking page's language, which the practice's e-mails about the request are written in."""
     now = now or timezone.now()
     online = online_booking_of(practice)
     if not online.enabled:
@@ -337,6 +342,7 @@ def booking_request_create(
             age_group=needs.get("age_group", ""),
             state=needs.get("state", ""),
             language=needs.get("language", ""),
+            page_language=page_language,
             created_at=now,
         )
         request.concerns.set(needs.get("concern_ids", []))
@@ -523,7 +529,7 @@ def _client_for(request: BookingRequest, *, by, now: datetime) -> Client:
     if existing is not None:
         return existing
     policy_day = request.policy_accepted_at.astimezone(request.practice.zoneinfo).date()
-    return client_create(
+    client = client_create(
         practice=request.practice,
         fields={
             "first_name": request.first_name,
@@ -538,6 +544,9 @@ def _client_for(request: BookingRequest, *, by, now: datetime) -> Client:
         consent_source=ConsentSource.ONLINE_BOOKING,
         by=by,
     )
+    # Someone who booked on the Spanish page reads their confirmation and reminders in Spanish.
+    client_language_set(client=client, language=_page_language(request))
+    return client
 
 
 def booking_request_approve(*, request: BookingRequest, by, now: datetime | None = None):
@@ -604,17 +613,37 @@ def booking_request_decline(*, request: BookingRequest, by, reason: str, now: da
 
 
 def _send_decline(request: BookingRequest) -> None:
-    local = request.starts_at.astimezone(ZoneInfo(request.timezone))
-    send_mail(
-        subject=f"{request.practice.name}: about your request",
-        message=(
-            f"Hello {request.first_name},\n\n{request.practice.name} could not offer the time you asked for "
-            f"({local:%A %-d %B, %-I:%M %p}).\n\n{request.decline_reason}\n\n"
-            f"You can pick another time on the booking page or call {request.practice.phone}."
-        ),
-        from_email=None,
-        recipient_list=[request.email],
-    )
+    language = _page_language(request)
+    with translation.override(language):
+        send_mail(
+            subject=gettext("%(practice)s: about your request") % {"practice": request.practice.name},
+            message=gettext(
+                "Hello %(name)s,\n\n%(practice)s could not offer the time you asked for (%(asked)s)."
+                "\n\n%(reason)s\n\nYou can pick another time on the booking page or call %(phone)s."
+            )
+            % {
+                "name": request.first_name,
+                "practice": request.practice.name,
+                "asked": _when(request.starts_at, request, language),
+                "reason": request.decline_reason,
+                "phone": request.practice.phone,
+            },
+            from_email=None,
+            recipient_list=[request.email],
+        )
+
+
+def _page_language(request: BookingRequest) -> str:
+    """The booking page's language the person used (requests made before it was recorded, and
+    one no longer offered, get the practice's default)."""
+    offered = practice_languages(request.practice)
+    return request.page_language if request.page_language in offered else offered[0]
+
+
+def _when(moment: datetime, request: BookingRequest, language: str) -> str:
+    """A moment on the person's clock, in their language ("Thursday, December 10, 1:10 PM CST")."""
+    local = moment.astimezone(ZoneInfo(request.timezone))
+    return f"{local_date(local, language)}, {local_time(local, language)}"
 
 
 def booking_requests_expire(*, now: datetime | None = None) -> int:
@@ -809,11 +838,13 @@ def _publish_freed(
 def _send_proposal(request: BookingRequest, token: str) -> None:
     """E-mail only: the person has no client record yet, so no SMS consent on file to text them
     under (their booking-page consent is recorded when they are booked)."""
-    tz = ZoneInfo(request.timezone)
-    asked = request.requested_starts_at.astimezone(tz)
-    proposed = request.starts_at.astimezone(tz)
-    until = request.expires_at.astimezone(tz)
     url = settings.SITE_URL.rstrip("/") + reverse("booking_proposal", args=[token])
+    language = _page_language(request)
+    with translation.override(language):
+        _send_proposal_mail(request, url, language)
+
+
+def _send_proposal_mail(request: BookingRequest, url: str, language: str) -> None:
     send_mail(
         subject=gettext("%(practice)s: another time for your session") % {"practice": request.practice.name},
         message=gettext(
@@ -826,10 +857,10 @@ def _send_proposal(request: BookingRequest, token: str) -> None:
         % {
             "name": request.first_name,
             "practice": request.practice.name,
-            "asked": f"{asked:%A %-d %B, %-I:%M %p}",
+            "asked": _when(request.requested_starts_at, request, language),
             "clinician": request.clinician.display_name,
-            "proposed": f"{proposed:%A %-d %B at %-I:%M %p}",
-            "until": f"{until:%A %-d %B, %-I:%M %p}",
+            "proposed": _when(request.starts_at, request, language),
+            "until": _when(request.expires_at, request, language),
             "url": url,
         },
         from_email=None,

@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from practice.client_language import activate_for_visitor, language_switch
+from practice.client_language import activate_for_visitor, language_switch, visitor_language
 from practice.models import ClinicianProfile, Practice
 from selfservice import matching, selectors, services
 from selfservice.forms import CodeForm, DetailsForm, NeedsForm, SlotChoiceForm
@@ -349,6 +349,7 @@ def _book_or_request(request, practice, chosen, person, channel):
                 person=services.Person(timezone=str(tz), **person),
                 needs=raw_needs,
                 verified_by=channel,
+                page_language=visitor_language(request, practice),
             )
     except ValidationError as error:
         return _slot_lost(request, practice, clinician, error)

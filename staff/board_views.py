@@ -21,7 +21,9 @@ from django.db.models.functions import Cast
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from messaging.services import message_plan_link_resend, note_reminders_for
@@ -46,6 +48,9 @@ from staff.cards import cards_on_screen, queue_items, session_cards
 from telehealth.techcheck_rules import staff_wording
 
 CLINICIAN_ONLY = frozenset({Role.CLINICIAN})
+# The request attribute the queue page sets to the count it shows, which the navigation then
+# shows too (staff.context_processors.needs_attention).
+QUEUE_TOTAL = "_needs_attention_total"
 QUEUE_ROLES = BOOKERS  # front desk, managers and clinicians act on the queue; billers do not
 
 
@@ -82,12 +87,37 @@ def _board_context(request) -> dict:
         "now": now,
         "tz": tz,
         "filters": filters,
+        "clinician_select": clinician_select(filters),
         "clinician": clinician,
         "refresh_url": reverse("board_live") + (f"?{urlencode(query)}" if query else ""),
         "refresh_seconds": _refresh_seconds(),
         "back": request.get_full_path(),
         "nav": "board",
     }
+
+
+def clinician_select(filters: DayFilterForm) -> str:
+    """``{{ filters.clinician }}``, the same HTML as Django's Select widget writes it, from the
+    clinicians' ids and names (the widget's templates and an instance per clinician were a sixth
+    of the board's rendering in B5's profile). A form with errors keeps the widget (it marks the
+    field invalid)."""
+    if filters.is_bound and filters.errors:
+        return str(filters["clinician"])
+    field = filters.fields["clinician"]
+    chosen = filters["clinician"].value()
+    chosen = "" if chosen is None else str(chosen)
+    options = [
+        ("", field.empty_label),
+        *((str(pk), name) for pk, name in field.queryset.values_list("pk", "display_name")),
+    ]
+    return format_html(
+        '<select name="clinician" id="id_clinician">\n{}</select>',
+        format_html_join(
+            "",
+            '  <option value="{}"{}>{}</option>\n\n',
+            ((value, mark_safe(" selected") if value == chosen else "", label) for value, label in options),
+        ),
+    )
 
 
 def _with_cards(request, context: dict, **options) -> dict:
@@ -451,6 +481,8 @@ def follow_up_list(request):
         {"kind": k, "label": label, "help": help_text, "count": counts.get(k, 0), "current": k == kind}
         for k, label, help_text in QUEUE_TABS
     ]
+    # The navigation's count is this page's own (not the few-seconds memo of other pages).
+    setattr(request, QUEUE_TOTAL, sum(counts.values()))
     context = {
         "items": items,
         "queue_items": queue_items(request, items, tz=tz, back=back),

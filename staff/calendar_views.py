@@ -38,7 +38,8 @@ THIS, FOLLOWING = "this", "following"
 
 
 class PageForm(forms.Form):
-    view = forms.ChoiceField(choices=[("day", "Day"), ("week", "Week")], required=False)
+    # The page opens on the week; the unbound form must say so too.
+    view = forms.ChoiceField(choices=[("day", "Day"), ("week", "Week")], required=False, initial="week")
     date = parsing.DateField(required=False)
     clinician = forms.ModelChoiceField(
         queryset=None, required=False, empty_label="All clinicians", label="Clinician"

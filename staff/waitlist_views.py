@@ -121,6 +121,7 @@ def waitlist_page(request):
         "tz": practice.zoneinfo,
         "nav": "waitlist",
         "unfilled": SlotStatus.UNFILLED,
+        "offering": SlotStatus.OFFERING,
         "figures": refill_figures(practice=practice, now=now),
     }
     return render(request, "staff/waitlist.html", context)

@@ -27,6 +27,16 @@ def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_navigation_counts():
+    """The navigation's few-seconds memos (practice.context_processors.ShortMemo) start empty in
+    every test: ids are reused between tests, so a count kept from another test could show."""
+    from practice.context_processors import MEMOS
+
+    for memo in MEMOS:
+        memo.clear()
+
+
 def make_practice(name: str, slug: str, tz: str = "America/New_York") -> Practice:
     return Practice.objects.create(name=name, slug=slug, timezone=tz, phone="+12125550100")
 

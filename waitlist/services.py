@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -20,13 +21,14 @@ from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, OuterRef, Q, Subquery
-from django.utils import timezone
+from django.utils import formats, timezone, translation
 
-from integrations.models import EventType
+from integrations.models import EventType, WebhookEndpoint
 from integrations.outbox import webhook_event_record
 from messaging.backends import get_email_backend, get_sms_backend
 from messaging.backends.base import ChannelError, EmailMessageData, SMSMessage
-from messaging.content import render, validate_template
+from messaging.content import GSM7_BASIC, GSM7_EXTENSION, render, validate_template
+from messaging.languages import DEFAULT_LANGUAGE, client_language, local_date, local_time, offered_languages
 from messaging.models import ClientPreferences
 from messaging.quiet_hours import CLIENT, PRACTICE, quiet_spell, window
 from messaging.sequences import sequence_for
@@ -70,24 +72,96 @@ from waitlist.models import (
 
 logger = logging.getLogger(__name__)
 
-# The offer texts: plain templates under the content check (messaging.content) — only its
-# allowed fields — followed by how long the hold lasts and the offer link, which are not fields of
-# the reminder whitelist.
-OFFER_SMS = (
-    "{{ practice_name }}: a session with {{ clinician_name }} opened on {{ session_date }} at "
-    "{{ session_time }}."
-)
-OFFER_EMAIL_SUBJECT = "A session time opened up"
-OFFER_EMAIL = (
-    "Hello {{ client_name }},\n\nA session with {{ clinician_name }} opened on {{ session_date }} at "
-    "{{ session_time }}. You are on {{ practice_name }}'s waitlist, so we are holding it for you"
-)
-STILL_WANTED = (
-    "{{ practice_name }}: we offered you a few session times from the waitlist and did not hear "
-    "back, so we paused your place. Call us at {{ practice_phone }} if you still want an earlier time."
-)
-for _template in (OFFER_SMS, OFFER_EMAIL, STILL_WANTED):
-    validate_template(_template)
+# The offer texts, in each language a practice may offer its clients (messaging.languages): plain
+# templates under the content check (messaging.content) — only its allowed fields — followed by
+# how long the hold lasts and the offer link, which are not fields of the reminder whitelist.
+# Which language: the client's, as for their reminders (``messaging.languages.client_language``).
+# A Spanish text is folded to the GSM-7 alphabet (á→a, í→i, ó→o, ú→u; é, ñ, ü, ¿ and ¡ are in it):
+# one accented weekday would switch a text to UCS-2 and make it three segments with the link.
+TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "offer_sms": (
+            "{{ practice_name }}: a session with {{ clinician_name }} opened on {{ session_date }} at "
+            "{{ session_time }}."
+        ),
+        "offer_sms_tail": " Held for you until {until}: reply YES to take it, or see {link}",
+        "offer_email_subject": "A session time opened up",
+        "offer_email": (
+            "Hello {{ client_name }},\n\nA session with {{ clinician_name }} opened on {{ session_date }} "
+            "at {{ session_time }}. You are on {{ practice_name }}'s waitlist, so we are holding it for you"
+        ),
+        "offer_email_tail": " until {until}. To take it, open this link and confirm:\n\n{link}\n",
+        "still_wanted_subject": "Your place on the waitlist",
+        "still_wanted": (
+            "{{ practice_name }}: we offered you a few session times from the waitlist and did not hear "
+            "back, so we paused your place. Call us at {{ practice_phone }} if you still want an earlier "
+            "time."
+        ),
+        "yes_done": "Done: your session with {clinician} on {when} is booked. A confirmation follows.",
+        "yes_taken": "Sorry, that time was just taken. You keep your place on the waitlist.",
+        "yes_ended": "This offer has ended. You keep your place on the waitlist.",
+    },
+    "es": {
+        "offer_sms": (
+            "{{ practice_name }}: se liberó una cita con {{ clinician_name }} el {{ session_date }} a las "
+            "{{ session_time }}."
+        ),
+        "offer_sms_tail": " Se la guardamos hasta el {until}: responda SI para tomarla, o vea {link}",
+        "offer_email_subject": "Se liberó una hora para su cita",
+        "offer_email": (
+            "Hola, {{ client_name }}:\n\nSe liberó una cita con {{ clinician_name }} el {{ session_date }} "
+            "a las {{ session_time }}. Usted está en la lista de espera de {{ practice_name }}, así que se "
+            "la guardamos"
+        ),
+        "offer_email_tail": " hasta el {until}. Para tomarla, abra este enlace y confírmela:\n\n{link}\n",
+        "still_wanted_subject": "Su lugar en la lista de espera",
+        "still_wanted": (
+            "{{ practice_name }}: le ofrecimos algunas horas de la lista de espera y no recibimos "
+            "respuesta, así que pausamos su lugar. Llámenos al {{ practice_phone }} si todavía quiere "
+            "una hora antes."
+        ),
+        "yes_done": (
+            "Listo: su cita con {clinician} el {when} quedó reservada. Le enviaremos una confirmación."
+        ),
+        "yes_taken": "Lo sentimos, esa hora acaba de ser tomada. Conserva su lugar en la lista de espera.",
+        "yes_ended": "Esta oferta ya terminó. Conserva su lugar en la lista de espera.",
+    },
+}
+# When the hold ends ("until") and when the booked session is (the YES answer), on the client's
+# clock: English as it always read, Spanish with Django's day and month names, 24-hour times.
+WHEN_FORMATS = {"es": (r"D j \d\e F, H:i", r"l j \d\e F \a \l\a\s H:i")}
+OFFER_SMS = TEXTS["en"]["offer_sms"]
+OFFER_EMAIL = TEXTS["en"]["offer_email"]
+STILL_WANTED = TEXTS["en"]["still_wanted"]
+for _texts in TEXTS.values():
+    for _name in ("offer_sms", "offer_email", "still_wanted"):
+        validate_template(_texts[_name])
+
+
+def text(language: str, name: str) -> str:
+    return TEXTS.get(language, TEXTS[DEFAULT_LANGUAGE])[name]
+
+
+def gsm7(body: str) -> str:
+    """``body`` with the accents GSM-7 lacks dropped (á→a, Í→I, …); GSM-7 letters stay."""
+    out = []
+    for ch in body:
+        if ch in GSM7_BASIC or ch in GSM7_EXTENSION:
+            out.append(ch)
+            continue
+        base = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
+        out.append(base if base and all(c in GSM7_BASIC for c in base) else ch)
+    return "".join(out)
+
+
+def _when(moment: datetime, language: str, which: int) -> str:
+    """``moment`` (already on the client's clock) for the hold's end (0) or the booked session (1)."""
+    formats_of = WHEN_FORMATS.get(language)
+    if formats_of is None:
+        return moment.strftime(("%a %-I:%M %p", "%a %b %-d at %-I:%M %p")[which])
+    with translation.override(language):
+        return formats.date_format(moment, formats_of[which])
+
 
 CLAIM_LEASE = timedelta(minutes=2)
 ACCEPTED, TAKEN, EXPIRED, DECLINED, ENDED = "accepted", "taken", "expired", "declined", "ended"
@@ -107,15 +181,52 @@ def offer_for_token(token: str) -> Offer | None:
     )
 
 
-def _event(practice_id: int, event_type: str, now: datetime, data: dict, appointment_id=None) -> None:
-    """The signed webhook event, in the change's transaction: ids, times and states only."""
+def _event(
+    practice_id: int, event_type: str, now: datetime, data: dict, appointment_id=None, view=None
+) -> None:
+    """The signed webhook event, in the change's transaction: ids, times and states only. With
+    ``view`` (a wave's `_PracticeView`) the practice's endpoints were read once for all its events."""
+    endpoints = None
+    if view is not None:
+        endpoints = [endpoint for endpoint in view.endpoints if event_type in endpoint.event_types]
+        if not endpoints:
+            return
     webhook_event_record(
         practice_id=practice_id,
         event_type=event_type,
         occurred_at=now,
         appointment_id=appointment_id,
         data=data,
+        endpoints=endpoints,
         now=now,
+    )
+
+
+@dataclass
+class _PracticeView:
+    """What offering a slot reads about its practice, once per task instead of once per use: the
+    waitlist settings, the booking rules, the practice's quiet hours and languages (its reminder
+    sequence) and its active webhook endpoints."""
+
+    settings: WaitlistSettings
+    rules: object
+    practice_quiet: object
+    languages: list[str]
+    endpoints: list
+
+    def language(self, chosen: str) -> str:
+        """A client's message language, as messaging.languages.client_language decides it."""
+        return chosen if chosen in self.languages else self.languages[0]
+
+
+def _practice_view(practice: Practice, settings: WaitlistSettings | None = None) -> _PracticeView:
+    sequence = sequence_for(practice)
+    return _PracticeView(
+        settings=settings or WaitlistSettings.for_practice(practice),
+        rules=slot_rules(BookingPolicy.for_practice(practice), Audience.STAFF),
+        practice_quiet=window(sequence.quiet_start, sequence.quiet_end, PRACTICE),
+        languages=offered_languages(sequence),
+        endpoints=list(WebhookEndpoint.objects.filter(practice_id=practice.pk, is_active=True)),
     )
 
 
@@ -379,7 +490,22 @@ def entry_remove_by_client(
 def freed_slot_record(*, appointment_id: int, now: datetime | None = None) -> FreedSlot | None:
     """A cancellation or a move gave time back: remember it (once per appointment) to offer it.
     A slot a client moving up left behind is offered on at most ``max_cascade_steps`` deep."""
+    return _record(appointment_id, now or timezone.now())[0]
+
+
+def freed_slot_record_and_offer(*, appointment_id: int, now: datetime | None = None) -> list[Offer]:
+    """What the worker does for a cancellation or a move (``tasks.offer_freed_slot``): record the
+    freed slot and send its first wave in ONE transaction, reading the practice once for both.
+    The offers carry ``message_id``: their message rows, for the sender right after the commit."""
     now = now or timezone.now()
+    with transaction.atomic():
+        slot, view = _record(appointment_id, now)
+        if slot is None or slot.status != SlotStatus.OFFERING:
+            return []
+        return freed_slot_offer_next_wave(slot=slot, now=now, view=view)
+
+
+def _record(appointment_id: int, now: datetime) -> tuple[FreedSlot | None, _PracticeView | None]:
     appointment = (
         Appointment.objects.select_related("service_type", "practice").filter(pk=appointment_id).first()
     )
@@ -390,7 +516,7 @@ def freed_slot_record(*, appointment_id: int, now: datetime | None = None) -> Fr
         return None
     settings = WaitlistSettings.for_practice(appointment.practice)
     if not settings.enabled or appointment.service_type.is_group or appointment.starts_at <= now:
-        return None
+        return None, None
     step = 1
     if appointment.status == AppointmentStatus.RESCHEDULED:
         moved_to = (
@@ -400,8 +526,9 @@ def freed_slot_record(*, appointment_id: int, now: datetime | None = None) -> Fr
         if filled is not None:
             step = filled.step + 1
             if step > settings.max_cascade_steps:
-                return None
+                return None, None
     too_soon = appointment.starts_at - now < timedelta(minutes=settings.min_lead_minutes)
+    view = _practice_view(appointment.practice, settings)
     try:
         with transaction.atomic():
             slot = FreedSlot.objects.create(
@@ -421,13 +548,13 @@ def freed_slot_record(*, appointment_id: int, now: datetime | None = None) -> Fr
                 reason="Too close to the start to offer." if too_soon else "",
                 settled_at=now if too_soon else None,
             )
-            _slot_freed_event(slot, now, appointment_id=appointment.pk)
+            _slot_freed_event(slot, now, appointment_id=appointment.pk, view=view)
     except IntegrityError:
-        return FreedSlot.objects.filter(source_appointment=appointment).first()
-    return slot
+        return FreedSlot.objects.filter(source_appointment=appointment).first(), view
+    return slot, view
 
 
-def _slot_freed_event(slot: FreedSlot, now: datetime, appointment_id: int | None = None) -> None:
+def _slot_freed_event(slot: FreedSlot, now: datetime, appointment_id: int | None = None, view=None) -> None:
     _event(
         slot.practice_id,
         EventType.SLOT_FREED,
@@ -445,6 +572,7 @@ def _slot_freed_event(slot: FreedSlot, now: datetime, appointment_id: int | None
             }
         },
         appointment_id=appointment_id,
+        view=view,
     )
 
 
@@ -606,7 +734,7 @@ def channel_for(client: Client) -> tuple[str, str] | None:
     return None
 
 
-def _bookable_start(slot: FreedSlot, now: datetime) -> datetime | None:
+def _bookable_start(slot: FreedSlot, now: datetime, rules) -> datetime | None:
     """Ask the open-slot selector (scheduling.availability) which start the freed time makes
     bookable: the freed time itself when the selector finds all of it free (every 5-minute start
     in it open: hours, time off, sessions, holds), else the selector's open start overlapping it
@@ -617,7 +745,6 @@ def _bookable_start(slot: FreedSlot, now: datetime) -> datetime | None:
     )
     starts = {s.starts_at for s in fine}
     needed = {slot.starts_at + timedelta(minutes=m) for m in range(0, slot.minutes, MIN_MINUTES)}
-    rules = slot_rules(BookingPolicy.for_practice(slot.practice), Audience.STAFF)
     if needed <= starts and rules.buffer == timedelta(0):
         return slot.starts_at
     found = open_slots(
@@ -647,6 +774,7 @@ class _Reach:
     own_quiet: dict[int, tuple[time, time]]
     practice_quiet: object
     busy: dict[int, set[int]]
+    chosen_language: dict[int, str]
 
     def quiet_windows(self, client_id: int) -> list:
         windows = [self.practice_quiet]
@@ -655,20 +783,22 @@ class _Reach:
         return windows
 
 
-def _reach(slot: FreedSlot, now: datetime) -> _Reach:
+def _reach(slot: FreedSlot, now: datetime, view: _PracticeView) -> _Reach:
     offers: dict[int, list[tuple[str, datetime, datetime]]] = {}
     recent = Offer.objects.filter(practice_id=slot.practice_id).filter(
         Q(status=OfferStatus.LIVE) | Q(sent_at__gte=now - timedelta(days=2))
     )
     for client_id, *offer in recent.values_list("client_id", "status", "sent_at", "expires_at"):
         offers.setdefault(client_id, []).append(tuple(offer))
-    own_quiet = {
-        client_id: (start, end)
-        for client_id, start, end in ClientPreferences.objects.filter(
-            practice_id=slot.practice_id, quiet_start__isnull=False, quiet_end__isnull=False
-        ).values_list("client_id", "quiet_start", "quiet_end")
-    }
-    sequence = sequence_for(slot.practice)
+    own_quiet, chosen_language = {}, {}
+    for client_id, start, end, language in (
+        ClientPreferences.objects.filter(practice_id=slot.practice_id)
+        .filter(Q(quiet_start__isnull=False, quiet_end__isnull=False) | ~Q(language=""))
+        .values_list("client_id", "quiet_start", "quiet_end", "language")
+    ):
+        if start is not None and end is not None:
+            own_quiet[client_id] = (start, end)
+        chosen_language[client_id] = language
     busy: dict[int, set[int]] = {}
     for client_id, appointment_id in AppointmentParticipant.objects.filter(
         appointment__practice_id=slot.practice_id,
@@ -680,8 +810,9 @@ def _reach(slot: FreedSlot, now: datetime) -> _Reach:
     return _Reach(
         offers=offers,
         own_quiet=own_quiet,
-        practice_quiet=window(sequence.quiet_start, sequence.quiet_end, PRACTICE),
+        practice_quiet=view.practice_quiet,
         busy=busy,
+        chosen_language=chosen_language,
     )
 
 
@@ -727,14 +858,19 @@ def _slot_modalities(slot: FreedSlot) -> list[str]:
 
 
 def _candidates(
-    slot: FreedSlot, settings: WaitlistSettings, now: datetime, blocked_until: list | None = None
+    slot: FreedSlot,
+    settings: WaitlistSettings,
+    now: datetime,
+    blocked_until: list | None = None,
+    view: _PracticeView | None = None,
 ) -> list[tuple[WaitlistEntry, policy.Candidate]]:
     """The entries this slot may be offered to, best first. A fixed number of queries (about
     seven) however many entries wait: everything about the waiting clients is read for the
     practice at once (``_reach``) and judged here; the client rows (slow to build: phone numbers)
     only for the entries the slot suits. Each returned entry carries ``quiet_windows``.
     ``blocked_until`` collects when the clients who fit but cannot be offered it yet may be."""
-    reach = _reach(slot, now)
+    view = view or _practice_view(slot.practice, settings)
+    reach = _reach(slot, now, view)
     suited = []
     for entry in _waiting_entries(slot):
         tz = ZoneInfo(entry.client_zone or slot.practice.timezone)
@@ -772,6 +908,7 @@ def _candidates(
             continue
         # Offers go out only when the client's quiet hours allow.
         entry.quiet_windows = reach.quiet_windows(entry.client_id)
+        entry.language = view.language(reach.chosen_language.get(entry.client_id, ""))
         spell = quiet_spell(now, tz, entry.quiet_windows)
         if spell is not None:
             _note(blocked_until, spell.until)
@@ -834,23 +971,25 @@ def _expire_offer(offer: Offer, settings: WaitlistSettings, now: datetime) -> No
 
 
 def _context(
-    practice: Practice, clinician: ClinicianProfile, client: Client, starts_at: datetime
+    practice: Practice, clinician: ClinicianProfile, client: Client, starts_at: datetime, language: str
 ) -> dict[str, str]:
-    tz = client.zoneinfo(practice)
-    local = starts_at.astimezone(tz)
+    local = starts_at.astimezone(client.zoneinfo(practice))
     return {
         "client_name": client.greeting_name,
         "clinician_name": clinician.display_name,
         "practice_name": practice.name,
         "practice_phone": str(practice.phone or ""),
-        "session_date": local.strftime("%A, %B %-d"),
-        "session_time": local.strftime("%-I:%M %p %Z"),
+        "session_date": local_date(local, language),
+        "session_time": local_time(local, language),
     }
 
 
-def offer_sms(context: dict[str, str], until: str, link: str) -> str:
+def offer_sms(context: dict[str, str], until: str, link: str, language: str = DEFAULT_LANGUAGE) -> str:
     """The offer text: the checked template, how long the hold lasts, the link."""
-    return render(OFFER_SMS, context) + f" Held for you until {until}: reply YES to take it, or see {link}"
+    body = render(text(language, "offer_sms"), context) + text(language, "offer_sms_tail").format(
+        until=until, link=link
+    )
+    return body if language == DEFAULT_LANGUAGE else gsm7(body)
 
 
 def _after_quiet_hours(entry: WaitlistEntry, now: datetime) -> datetime:
@@ -873,47 +1012,58 @@ def _plan_message(
     now: datetime,
     token: str = "",
     due_at: datetime | None = None,
-) -> None:
-    """One message row (unique key: planned once, ever), sent by offer_messages_dispatch."""
+    language: str | None = None,
+) -> OfferMessage | None:
+    """One message row (unique key: planned once, ever), sent by offer_messages_dispatch. An
+    offer's is made with the offer (its key is new); the "still want it?" one may be asked twice."""
     client = entry.client
     reach = channel_for(client)
     if reach is None:
-        return
+        return None
     channel, to = reach
     practice = entry.practice
+    language = language or client_language(client)
     if offer is not None:
         link = f"{django_settings.SITE_URL.rstrip('/')}/o/{token}"
-        context = _context(practice, offer.slot.clinician, client, offer.slot.starts_at)
+        context = _context(practice, offer.slot.clinician, client, offer.slot.starts_at, language)
         # The hold's end on the client's clock, so they know how long they have (the clock stops
         # in their quiet hours, so it may be the next morning).
-        until = offer.expires_at.astimezone(client.zoneinfo(practice)).strftime("%a %-I:%M %p")
+        until = _when(offer.expires_at.astimezone(client.zoneinfo(practice)), language, 0)
         if channel == "sms":
-            subject, body = "", offer_sms(context, until, link)
+            subject, body = "", offer_sms(context, until, link, language)
         else:
-            held = f" until {until}. To take it, open this link and confirm:"
-            subject, body = OFFER_EMAIL_SUBJECT, render(OFFER_EMAIL, context) + held + "\n\n" + link + "\n"
+            subject = text(language, "offer_email_subject")
+            body = render(text(language, "offer_email"), context) + text(language, "offer_email_tail").format(
+                until=until, link=link
+            )
         valid_until = offer.expires_at
     else:
-        context = _context(practice, ClinicianProfile(display_name=""), client, now)
-        subject, body, valid_until = "Your place on the waitlist", render(STILL_WANTED, context), None
-    OfferMessage.objects.get_or_create(
-        key=key,
-        defaults=dict(
-            practice=practice,
-            entry=entry,
-            offer=offer,
-            channel=channel,
-            to=to,
-            subject=subject,
-            body=body,
-            valid_until=valid_until,
-            due_at=due_at or now,
-        ),
+        context = _context(practice, ClinicianProfile(display_name=""), client, now, language)
+        subject, body = (
+            text(language, "still_wanted_subject"),
+            render(text(language, "still_wanted"), context),
+        )
+        if channel == "sms" and language != DEFAULT_LANGUAGE:
+            body = gsm7(body)
+        valid_until = None
+    fields = dict(
+        practice=practice,
+        entry=entry,
+        offer=offer,
+        channel=channel,
+        to=to,
+        subject=subject,
+        body=body,
+        valid_until=valid_until,
+        due_at=due_at or now,
     )
+    if offer is not None:
+        return OfferMessage.objects.create(key=key, **fields)
+    return OfferMessage.objects.get_or_create(key=key, defaults=fields)[0]
 
 
 def freed_slot_offer_next_wave(
-    *, slot: FreedSlot, now: datetime | None = None, force: bool = False
+    *, slot: FreedSlot, now: datetime | None = None, force: bool = False, view: _PracticeView | None = None
 ) -> list[Offer]:
     """Send the next wave of offers for a freed slot, when its current wave is over (every offer
     expired, declined or skipped), or at once with ``force`` (staff: "offer this slot now").
@@ -921,7 +1071,8 @@ def freed_slot_offer_next_wave(
     wave (one hold, shared by its offers). Nothing left to offer, or too late: the slot is settled
     as not refilled and its hold released."""
     now = now or timezone.now()
-    settings = WaitlistSettings.for_practice(slot.practice)
+    view = view or _practice_view(slot.practice)
+    settings = view.settings
     with transaction.atomic():
         _lock_calendars(slot.clinician_id)
         slot = (
@@ -947,7 +1098,7 @@ def freed_slot_offer_next_wave(
         if slot.hold_id is not None:
             Hold.objects.filter(pk=slot.hold_id).delete()
             slot.hold = None
-        start = _bookable_start(slot, now)
+        start = _bookable_start(slot, now, view.rules)
         if start is None:
             _settle_slot(slot, SlotStatus.UNFILLED, "No longer free in the calendar.", now)
             return []
@@ -955,7 +1106,7 @@ def freed_slot_offer_next_wave(
             length = slot.ends_at - slot.starts_at
             slot.starts_at, slot.ends_at = start, start + length
         blocked_until: list[datetime] = []
-        chosen = _candidates(slot, settings, now, blocked_until)[: wave.size]
+        chosen = _candidates(slot, settings, now, blocked_until, view)[: wave.size]
         if not chosen and blocked_until:
             # Someone fits but cannot be offered it yet (their quiet hours, a live offer of another
             # slot, the day's limit): the sweep tries again once the first of them may be.
@@ -1017,8 +1168,16 @@ def freed_slot_offer_next_wave(
             except IntegrityError:
                 continue  # this client got a live offer of another slot a moment ago
             offer.slot = slot
-            _plan_message(entry=entry, offer=offer, key=f"offer:{offer.pk}", now=now, token=token)
-            _event(slot.practice_id, EventType.WAITLIST_OFFER_SENT, now, _offer_data(offer))
+            message = _plan_message(
+                entry=entry,
+                offer=offer,
+                key=f"offer:{offer.pk}",
+                now=now,
+                token=token,
+                language=entry.language,
+            )
+            offer.message_id = message.pk if message is not None else None
+            _event(slot.practice_id, EventType.WAITLIST_OFFER_SENT, now, _offer_data(offer), view=view)
             offer.token = token  # for the caller (tests, the staff page's message); never stored
             offers.append(offer)
         if not offers:
@@ -1252,34 +1411,44 @@ def offer_decline(*, offer: Offer, now: datetime | None = None) -> str:
 
 
 def offer_messages_dispatch(
-    *, now: datetime | None = None, limit: int = 50, sms_backend=None, email_backend=None
+    *,
+    now: datetime | None = None,
+    limit: int = 50,
+    sms_backend=None,
+    email_backend=None,
+    ids: list[int] | None = None,
 ) -> int:
     """Send due offer messages, each at most once: claim by a conditional UPDATE (planned →
     claimed, with a lease), commit, then mark sending and hand it to the backend, and record what
     came back. A claim whose lease ran out before sending goes back to planned (it never reached
-    the provider); a row left in ``sending`` becomes ``unknown`` and is never resent."""
+    the provider); a row left in ``sending`` becomes ``unknown`` and is never resent.
+
+    ``ids``: only these rows (the worker's task, right after committing the offers it made: the
+    same claim and the same states, without looking for other due rows or lapsed leases — the
+    minute sweep does that)."""
     now = now or timezone.now()
-    OfferMessage.objects.filter(state=MessageState.CLAIMED, lease_until__lt=now).update(
-        state=MessageState.PLANNED, claim_token=""
-    )
-    OfferMessage.objects.filter(state=MessageState.SENDING, lease_until__lt=now).update(
-        state=MessageState.UNKNOWN, reason="The sender stopped while sending; not resent automatically."
-    )
-    ids = list(
-        OfferMessage.objects.filter(state=MessageState.PLANNED, due_at__lte=now).values_list("pk", flat=True)[
-            :limit
-        ]
-    )
+    if ids is None:
+        OfferMessage.objects.filter(state=MessageState.CLAIMED, lease_until__lt=now).update(
+            state=MessageState.PLANNED, claim_token=""
+        )
+        OfferMessage.objects.filter(state=MessageState.SENDING, lease_until__lt=now).update(
+            state=MessageState.UNKNOWN, reason="The sender stopped while sending; not resent automatically."
+        )
+        ids = list(
+            OfferMessage.objects.filter(state=MessageState.PLANNED, due_at__lte=now).values_list(
+                "pk", flat=True
+            )[:limit]
+        )
     if not ids:
         return 0
     token = uuid.uuid4().hex
-    OfferMessage.objects.filter(pk__in=ids, state=MessageState.PLANNED).update(
+    OfferMessage.objects.filter(pk__in=ids, state=MessageState.PLANNED, due_at__lte=now).update(
         state=MessageState.CLAIMED, claim_token=token, lease_until=now + CLAIM_LEASE
     )
     sent = 0
-    for message in OfferMessage.objects.filter(claim_token=token, state=MessageState.CLAIMED).select_related(
-        "offer"
-    ):
+    for message in OfferMessage.objects.filter(
+        pk__in=ids, claim_token=token, state=MessageState.CLAIMED
+    ).select_related("offer"):
         if message.offer is not None and not message.offer.is_live_at(now):
             OfferMessage.objects.filter(pk=message.pk, claim_token=token).update(
                 state=MessageState.SKIPPED, reason="The offer ended before it was sent.", body=""
@@ -1346,12 +1515,14 @@ def offer_accept_by_text(*, clients: list[Client], now: datetime) -> str | None:
         return None
     offer = offers[0]
     outcome = offer_accept(offer=offer, now=now)
+    language = client_language(offer.client)
     if outcome == ACCEPTED:
         when = offer.slot.starts_at.astimezone(offer.client.zoneinfo(offer.practice))
-        return (
-            f"Done: your session with {offer.slot.clinician.display_name} on "
-            f"{when.strftime('%a %b %-d at %-I:%M %p')} is booked. A confirmation follows."
+        answer = text(language, "yes_done").format(
+            clinician=offer.slot.clinician.display_name, when=_when(when, language, 1)
         )
-    if outcome == TAKEN:
-        return "Sorry, that time was just taken. You keep your place on the waitlist."
-    return "This offer has ended. You keep your place on the waitlist."
+    elif outcome == TAKEN:
+        answer = text(language, "yes_taken")
+    else:
+        answer = text(language, "yes_ended")
+    return answer if language == DEFAULT_LANGUAGE else gsm7(answer)

@@ -59,14 +59,15 @@ def on_time_freed(freed: FreedTime) -> None:
 
 
 def offer_freed_slot(appointment_id: int) -> int:
-    """Record the freed time, send its first wave and hand the offers to the providers."""
+    """Record the freed time and send its first wave (one transaction), then hand the offers it
+    made to the providers (only those: other due messages are the minute sweep's)."""
     from waitlist import services
 
     now = timezone.now()
-    slot = services.freed_slot_record(appointment_id=appointment_id, now=now)
-    offers = services.freed_slot_offer_next_wave(slot=slot, now=now) if slot is not None else []
-    if offers:
-        services.offer_messages_dispatch(now=now)
+    offers = services.freed_slot_record_and_offer(appointment_id=appointment_id, now=now)
+    ids = [offer.message_id for offer in offers if offer.message_id is not None]
+    if ids:
+        services.offer_messages_dispatch(now=now, ids=ids)
     return len(offers)
 
 

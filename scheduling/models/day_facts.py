@@ -6,7 +6,8 @@ for a busy practice, a Python pass and seven aggregate queries) on every view. T
 the same counts per day, so a page reads at most days x clinicians x modalities small rows.
 
 How they stay current (``scheduling.day_facts``): every change to an appointment, a participant
-or a tech check marks its day stale (``DayFactsStale``, in the transaction of the change); the
+or a tech check (saved, deleted, or moved to another day) marks its day stale
+(``DayFactsStale``, in the transaction of the change); the
 next read recomputes the stale days of that practice from the sessions themselves (a few dozen
 rows a day) before it reads. ``manage.py day_facts_rebuild`` recomputes everything (backfill, or
 after a bulk load that bypassed the services).
@@ -60,18 +61,15 @@ class DayFacts(models.Model):
 
 
 class DayFactsStale(models.Model):
-    """A UTC day of a practice whose facts changed since they were last counted. Marked by an
-    upsert in the transaction of the change (which locks the row, so a recount running at the same
-    time waits for the change to commit, then counts it); removed by the recount."""
+    """A UTC day of a practice whose facts changed since they were last counted: one row per
+    change, inserted in the transaction of the change; the recount removes exactly the rows it
+    read. Rows are only ever inserted (no upsert of one row per day), so changes on the same day
+    never wait for each other's commit, and a change still uncommitted when a recount reads keeps
+    its own row for the next one (scheduling.day_facts)."""
 
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="+")
     utc_day = models.DateField()
     marked_at = models.DateTimeField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["practice", "utc_day"], name="day_facts_stale_once_per_day")
-        ]
 
     def __str__(self) -> str:
         return f"Stale facts: {self.utc_day} UTC (practice {self.practice_id})"

@@ -168,6 +168,8 @@
       return Object.assign({}, text, { resourceTimeGridDay: "Day", resourceTimeGridWeek: "Week" });
     },
     firstDay: 1,  // weeks start on Monday, as on My week
+    // A week has a column per day for each clinician: "Mon 30" fits where "Mon, 11/30" is cut off.
+    views: { resourceTimeGridWeek: { dayHeaderFormat: { weekday: "short", day: "numeric" } } },
     allDaySlot: false,
     slotMinTime: config.slotMinTime,
     slotMaxTime: config.slotMaxTime,

@@ -15,40 +15,16 @@
   var sample = JSON.parse(document.getElementById("sms-sample-context").textContent);
   var max = parseInt(counter.dataset.max, 10);
 
-  // GSM 03.38: basic characters cost one septet, the extension table two; anything else is UCS-2.
-  var GSM_BASIC = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
-  var GSM_EXTENSION = "^{}\\[~]|€\f";
-
-  function renderSample(text) {
-    return text.replace(/\{\{\s*([a-z_]+)\s*\}\}/g, function (match, name) {
-      return Object.prototype.hasOwnProperty.call(sample, name) ? sample[name] : match;
-    });
-  }
-
-  function segments(text) {
-    var septets = 0;
-    var gsm = true;
-    for (var ch of text) {
-      if (GSM_BASIC.indexOf(ch) >= 0) septets += 1;
-      else if (GSM_EXTENSION.indexOf(ch) >= 0) septets += 2;
-      else { gsm = false; break; }
-    }
-    if (gsm) return { encoding: "GSM-7", count: septets <= 160 ? 1 : Math.ceil(septets / 153), length: text.length };
-    var units = 0;
-    for (var i = 0; i < text.length; i++) units += 1; // UTF-16 code units, as carriers count
-    return { encoding: "UCS-2", count: units <= 70 ? 1 : Math.ceil(units / 67), length: text.length };
-  }
+  var sms = window.AttendSms;  // static/js/sms-segments.js
 
   function show(count, encoding, length, settled) {
     if (channel.value !== "sms") { counter.textContent = ""; counter.classList.remove("over"); return; }
-    counter.textContent = length + " characters with typical names and links · " + count + " SMS segment" +
-      (count === 1 ? "" : "s") + " (" + encoding + "); at most " + max + "." + (settled ? "" : " (estimate)");
+    counter.textContent = sms.describe({ count: count, encoding: encoding, length: length }, max, settled);
     counter.classList.toggle("over", count > max);
   }
 
   function estimate() {
-    var result = segments(renderSample(body.value));
+    var result = sms.segments(sms.renderSample(body.value, sample));
     show(result.count, result.encoding, result.length, false);
   }
 

@@ -101,3 +101,22 @@ def test_manager_edits_a_step_and_sees_the_metrics_charts(
     assert "25.0%" in page.locator(".metric-grid").inner_text()  # 3 no-shows of 12
     screenshot(page, "metrics")
     assert page.problems == []
+
+
+def test_the_automatic_texts_page_counts_segments_as_the_manager_types(
+    page, live_server, manager, practice, screenshot
+):
+    sign_in(page, live_server, manager)
+    page.goto(live_server.url + reverse("auto_texts_settings"))
+    stop_box = page.locator("textarea[name=reply_stop__en__body]")
+    counter = stop_box.locator("xpath=following-sibling::p[contains(@class, 'segment-counter')]")
+    assert "1 SMS segment (GSM-7); at most 2." in counter.inner_text()
+
+    stop_box.fill("{{ practice_name }}: you will get no more texts from us, ¡adiós! " + "Bye now. " * 12)
+    assert "3 SMS segments (UCS-2)" in counter.inner_text()
+    assert "over" in counter.get_attribute("class")
+    assert counter.evaluate("element => getComputedStyle(element).fontWeight") == "600", "marked"
+    screenshot(page, "auto-texts-too-long")
+    # The e-mail's boxes (the no-show notice) get no counter.
+    assert page.locator("textarea:not([data-sms-max]) + p.segment-counter").count() == 0
+    assert page.problems == []

@@ -74,6 +74,7 @@ def consent(client: Client) -> bool:
         "STOP", "stop", "Stop", "Stop.", "  sToP  ", "STOP!", "stop\n", "STOPALL", "stop all", "Stop All!",
         "UNSUBSCRIBE", "unsubscribe", "CANCEL", "cancel", "END", "End.", "QUIT", "quit", "REVOKE", "Revoke",
         "OPT OUT", "opt out", "Opt-out", "OPTOUT", "optout.", "opt  out",
+        "ALTO", "alto", "Alto.", "PARAR", "parar", "BAJA", "baja",
     ],
 )  # fmt: skip
 def test_every_opt_out_keyword_withdraws_consent(web, ann, body):
@@ -99,7 +100,7 @@ def test_every_opt_in_keyword_records_consent(web, numbers, client_ann, body):
     assert "Riverside Counseling again" in reply_of(response)[0]
 
 
-@pytest.mark.parametrize("body", ["HELP", "help", "Help?", "INFO", "info."])
+@pytest.mark.parametrize("body", ["HELP", "help", "Help?", "INFO", "info.", "AYUDA", "ayuda"])
 def test_help_answers_with_the_practice_name_and_phone_and_no_client_data(web, ann, body):
     response = post(web, inbound(body))
 
@@ -125,7 +126,8 @@ def test_help_to_a_shared_default_number_names_no_practice(web, settings, practi
 
 @pytest.mark.parametrize(
     "body",
-    ["", "hello", "Stop texting me about Tuesday please", "STOP 2", "I can't make it, sorry"],
+    # "Cancelar" is about the session, never an opt-out (it would cost the client their texts).
+    ["", "hello", "Stop texting me about Tuesday please", "STOP 2", "I can't make it, sorry", "CANCELAR"],
 )
 def test_anything_else_gets_an_empty_answer_and_changes_nothing(web, ann, body):
     # Without a session to attach it to; replies about a session: tests/messaging/test_sms_replies.py

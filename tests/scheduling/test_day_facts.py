@@ -192,3 +192,87 @@ def test_a_new_time_zone_moves_the_sessions_to_their_new_local_days(
     day_facts.mark_all_stale(practice)
     assert {day for day, _, _ in stored(practice)} == {late_evening.date() - timedelta(days=1)}
     assert stored(practice) == recounted(practice)
+
+
+def _book(practice, clinician, service_type, people, starts_at):
+    with time_machine.travel(NOW, tick=False):
+        return appointment_book(
+            practice=practice,
+            clinician=clinician,
+            clients=people,
+            starts_at=starts_at,
+            service_type=service_type,
+        )
+
+
+@pytest.mark.parametrize("how", ["save", "update_fields", "deferred"])
+def test_a_session_moved_in_place_leaves_the_day_it_left(practice, clinician, service_type, clients, how):
+    """A start changed on the row itself (not through reschedule, which books a new session),
+    e.g. an EHR or calendar sync: the day it left is counted again, not only the day it moved to."""
+    from scheduling.models import Appointment
+
+    session = _book(practice, clinician, service_type, [clients[0]], NOW + timedelta(days=1))
+    assert stored(practice) == recounted(practice)
+    if how == "deferred":  # read without its start
+        session = Appointment.objects.only("pk", "practice_id").get(pk=session.pk)
+    session.starts_at = NOW + timedelta(days=3)
+    session.ends_at = session.starts_at + timedelta(minutes=50)
+    if how == "update_fields":
+        session.save(update_fields=["starts_at", "ends_at"])
+    else:
+        session.save()
+    facts = stored(practice)
+    assert facts == recounted(practice)
+    assert {day for day, _, _ in facts} == {(NOW + timedelta(days=3)).date()}
+
+
+def test_a_deleted_session_and_a_deleted_participant_leave_the_facts(
+    practice, clinician, service_type, group_service, clients
+):
+    from scheduling.models import Appointment
+
+    alone = _book(practice, clinician, service_type, [clients[0]], NOW + timedelta(days=1))
+    group = _book(practice, clinician, group_service, clients[1:4], NOW + timedelta(days=2))
+    _book(practice, clinician, service_type, [clients[4]], NOW + timedelta(days=2, hours=3))
+    assert stored(practice) == recounted(practice)
+    group.participants.order_by("pk").first().delete()  # one client taken off the group
+    assert stored(practice) == recounted(practice)
+    alone.delete()
+    assert stored(practice) == recounted(practice)
+    Appointment.objects.filter(pk=group.pk).delete()  # a queryset: its participants cascade
+    facts = stored(practice)
+    assert facts == recounted(practice)
+    assert sum(row["client_sessions"] for row in facts.values()) == 1
+
+
+def test_deleting_many_sessions_marks_each_day_once(practice, clinician, service_type, clients):
+    from scheduling.models import Appointment
+
+    for hour in range(4):
+        _book(practice, clinician, service_type, [clients[hour]], NOW + timedelta(days=1, hours=hour))
+    day_facts.refresh(practice)
+    Appointment.objects.filter(practice=practice).delete()
+    assert DayFactsStale.objects.filter(practice=practice).count() == 1
+    assert stored(practice) == recounted(practice) == {}
+
+
+def test_a_recount_removes_only_the_markers_it_read(practice, clinician, service_type, clients):
+    """Markers are inserted per change, never merged into one row per day: a change that commits
+    after a recount read the markers keeps its own for the next recount."""
+    session = _book(practice, clinician, service_type, [clients[0]], NOW + timedelta(days=1))
+    day_facts.mark_stale(practice.pk, [session.starts_at])
+    assert DayFactsStale.objects.filter(practice=practice).count() >= 2  # one row per change
+    read = list(DayFactsStale.objects.filter(practice=practice).values_list("pk", flat=True))
+    original = DayFactsStale.objects.filter
+
+    def late_change(*args, **kwargs):  # a change marked right after the recount read its markers
+        if kwargs.get("pk__in") is not None:
+            day_facts.mark_stale(practice.pk, [session.starts_at])
+        return original(*args, **kwargs)
+
+    from unittest import mock
+
+    with mock.patch.object(DayFactsStale.objects, "filter", side_effect=late_change):
+        day_facts.refresh(practice)
+    left = DayFactsStale.objects.filter(practice=practice)
+    assert left.count() == 1 and left.get().pk not in read

@@ -56,7 +56,7 @@ def test_propose_moves_the_hold_and_mails_a_link(
     assert request.expires_at > frozen_now
     message = mail.outbox[-1]
     assert message.to == ["nora@example.org"]
-    assert "Wednesday 6 May at 11:15 AM" in message.body, "on the person's clock (Los Angeles)"
+    assert "Wednesday, May 6, 11:15 AM PDT" in message.body, "on the person's clock (Los Angeles)"
     assert _link_in_mail() == token
     assert token not in request.proposal_token_hash, "stored hashed"
 

@@ -96,6 +96,15 @@ def test_the_page_carries_no_client_names_and_no_inline_script(signed_in, manage
     assert 'type="application/json"' in body  # settings for calendar.js, read from json_script
 
 
+@pytest.mark.parametrize("query", ["", "view=day"])
+def test_the_view_picker_says_which_view_is_shown(signed_in, manager, query):
+    # The page opens on the week: the picker must not claim "Day" meanwhile.
+    response = signed_in(manager).get(reverse("calendar_grid") + "?" + query)
+    shown = "day" if query else "week"
+    assert response.context["config"]["view"] == f"resourceTimeGrid{shown.title()}"
+    assert f'<option value="{shown}" selected>' in response.content.decode()
+
+
 @pytest.mark.parametrize("query", ["date=2026-02-30", "date=99999-01-01", "view=month", "clinician=abc"])
 def test_bad_page_filters_fall_back_to_this_week(signed_in, manager, query):
     response = signed_in(manager).get(reverse("calendar_grid") + "?" + query)

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 from auditlog.models import LogEntry
-from django.contrib.sessions.models import Session
 from django.core import mail
 from django.test import Client as HttpClient
 from django.urls import reverse
@@ -17,7 +16,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from practice.models import ApiToken, ClinicianProfile, Invitation, Membership, Role, User
+from practice.models import ApiToken, BrowserSession, ClinicianProfile, Invitation, Membership, Role, User
 from practice.services import invitation_create
 from practice.tokens import api_token_create, hash_token
 from tests.conftest import make_user
@@ -156,6 +155,7 @@ def test_deactivation_ends_sessions_revokes_tokens_and_shuts_the_practice(
 ):
     victim = signed_in(front_desk)
     assert victim.get(reverse("board")).status_code == 200
+    assert BrowserSession.objects.filter(user_id=front_desk.pk).count() == 1
     token, _ = api_token_create(practice=practice, name="Desk script", created_by=front_desk)
     other_token, _ = api_token_create(practice=practice, name="Manager's", created_by=manager)
     member = Membership.objects.get(user=front_desk)
@@ -168,7 +168,10 @@ def test_deactivation_ends_sessions_revokes_tokens_and_shuts_the_practice(
     assert ApiToken.objects.get(pk=token.pk).revoked_at is not None
     assert ApiToken.objects.get(pk=other_token.pk).revoked_at is None
     assert victim.get(reverse("board")).status_code == 302  # signed out
-    assert not any(s.get_decoded().get("_auth_user_id") == str(front_desk.pk) for s in Session.objects.all())
+    assert not any(
+        s.get_decoded().get("_auth_user_id") == str(front_desk.pk) for s in BrowserSession.objects.all()
+    )
+    assert BrowserSession.objects.filter(user_id=manager.pk).exists(), "the manager stays signed in"
     # Signing in again gives no access to this practice.
     again = signed_in(front_desk)
     assert again.get(reverse("board")).status_code == 403

@@ -106,3 +106,50 @@ def test_an_acceptance_racing_a_staff_booking_over_the_offer_makes_one_booking(
 
     assert results in ([services.ACCEPTED, "refused"], [services.TAKEN, "booked"])
     assert Appointment.objects.filter(starts_at=SLOT).exclude(status="cancelled").count() == 1
+
+
+def test_an_acceptance_racing_a_booking_page_request_for_the_same_time_makes_one_booking(
+    wave_of_two, practice, hours, service_type
+):
+    """The booking page asks for the offered time at the very moment a client accepts it: the
+    acceptance books it and the request is refused (the offer's hold, then the session, keep it);
+    nothing is left held for the request."""
+    from selfservice.models import BookingRequest, OnlineBooking
+    from selfservice.services import Person, booking_request_create
+
+    online = OnlineBooking.objects.create(practice=practice, enabled=True)
+    online.services.set([service_type])
+    at = NOW + timedelta(minutes=5)
+    nora = Person(
+        first_name="Nora",
+        last_name="Quinn",
+        email="nora@example.org",
+        phone="+12125550123",
+        timezone="America/New_York",
+        sms_consent=True,
+    )
+
+    def the_booking_page_asks_for_it():
+        try:
+            booking_request_create(
+                practice=practice,
+                clinician=hours,
+                service_type=service_type,
+                modality="telehealth",
+                starts_at=SLOT,
+                person=nora,
+                needs={"concern_ids": [], "age_group": "adult", "state": "NY"},
+                now=at,
+            )
+        except ValidationError:
+            return "refused"
+        return "requested"
+
+    results = run_together(
+        lambda: services.offer_accept(offer=wave_of_two[0], now=at), the_booking_page_asks_for_it
+    )
+
+    assert results == [services.ACCEPTED, "refused"]
+    assert Appointment.objects.filter(starts_at=SLOT).exclude(status="cancelled").count() == 1
+    assert not BookingRequest.objects.exists() and not Hold.objects.exists()
+    assert FreedSlot.objects.get().status == SlotStatus.FILLED

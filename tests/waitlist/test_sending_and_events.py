@@ -47,6 +47,33 @@ def test_a_dispatcher_that_died_after_claiming_loses_nothing_and_duplicates_noth
     assert OfferMessage.objects.get().state == MessageState.ACCEPTED
 
 
+def test_a_dispatcher_killed_right_after_its_claim_committed_loses_nothing_and_duplicates_nothing(
+    planned_offer, monkeypatch
+):
+    """Through the real code: the claim commits, then the process dies before marking the row
+    sending (SystemExit raised at that point). Another dispatcher leaves the live claim alone, and
+    once its lease has run out sends the offer exactly once."""
+
+    def killed(self, now):
+        raise SystemExit("killed between claiming and sending")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Offer, "is_live_at", killed)
+        with pytest.raises(SystemExit):
+            services.offer_messages_dispatch(now=NOW)
+    message = OfferMessage.objects.get()
+    assert (message.state, locmem.outbox) == (MessageState.CLAIMED, [])
+
+    assert services.offer_messages_dispatch(now=NOW + timedelta(seconds=30)) == 0  # its lease still runs
+    later = NOW + services.CLAIM_LEASE + timedelta(seconds=1)
+    assert services.offer_messages_dispatch(now=later) == 1
+    assert services.offer_messages_dispatch(now=later + timedelta(minutes=5)) == 0
+
+    [text] = locmem.outbox
+    assert "/o/" in text.body
+    assert OfferMessage.objects.get().state == MessageState.ACCEPTED
+
+
 def test_a_message_left_while_sending_is_unknown_and_never_resent(planned_offer, clock):
     OfferMessage.objects.update(
         state=MessageState.SENDING, claim_token="dead", lease_until=NOW - timedelta(seconds=1)
