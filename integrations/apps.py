@@ -20,9 +20,8 @@ class IntegrationsConfig(AppConfig):
         facts.subscribe(on_fact)
 
         # Endpoint and feed changes are settings changes: audit-logged, never with their secrets.
-        from auditlog.registry import auditlog
-
         from integrations.models import CalendarFeed, WebhookEndpoint
+        from practice import audit
 
-        auditlog.register(WebhookEndpoint, exclude_fields=["secret", "previous_secret"])
-        auditlog.register(CalendarFeed, exclude_fields=["token_hash"])
+        audit.register(WebhookEndpoint, exclude_fields=["secret", "previous_secret"])
+        audit.register(CalendarFeed, exclude_fields=["token_hash"])

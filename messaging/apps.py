@@ -37,13 +37,12 @@ class MessagingConfig(AppConfig):
         )
 
         # Registered here rather than in practice/audit.py: practice must not import messaging.
-        from auditlog.registry import auditlog
-
         from messaging.models import ClientPreferences, Sequence, Step, StepOverride
+        from practice import audit
 
-        auditlog.register(ClientPreferences)
+        audit.register(ClientPreferences)
         # Practice messaging settings (quiet hours, languages, the steps) and clinician overrides:
         # every edit is logged (who, when, what).
-        auditlog.register(Sequence)
-        auditlog.register(Step)
-        auditlog.register(StepOverride)
+        audit.register(Sequence)
+        audit.register(Step)
+        audit.register(StepOverride)

@@ -181,9 +181,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Staff are signed out after this many minutes without a request they made themselves.
 # Database sessions with the signed-in user in a column of its own (practice/sessions.py).
 SESSION_ENGINE = "practice.sessions"
+# Staff are signed out after this many minutes without a request they made themselves.
 SESSION_IDLE_TIMEOUT_MINUTES = env.int("SESSION_IDLE_TIMEOUT_MINUTES", default=15)
 SESSION_COOKIE_AGE = 12 * 60 * 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True

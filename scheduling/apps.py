@@ -6,8 +6,7 @@ class SchedulingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from auditlog.registry import auditlog
-
+        from practice import audit
         from scheduling.models import (
             Appointment,
             AppointmentActivity,
@@ -20,18 +19,18 @@ class SchedulingConfig(AppConfig):
             WeeklyHours,
         )
 
-        auditlog.register(ServiceType)
-        auditlog.register(Series)
-        auditlog.register(Appointment)
+        audit.register(ServiceType)
+        audit.register(Series)
+        audit.register(Appointment)
         # Includes overlap_reason: a client booked into two sessions at once, and why.
-        auditlog.register(AppointmentParticipant)
+        audit.register(AppointmentParticipant)
         # A client's free-text reply stays in its own table, never in the audit log.
-        auditlog.register(AppointmentActivity, exclude_fields=["body"])
+        audit.register(AppointmentActivity, exclude_fields=["body"])
         # Availability, edited on the staff "Hours" pages (scheduling/setup_services.py).
-        auditlog.register(WeeklyHours)
-        auditlog.register(TimeOff)
-        auditlog.register(Hold)
-        auditlog.register(BookingPolicy)
+        audit.register(WeeklyHours)
+        audit.register(TimeOff)
+        audit.register(Hold)
+        audit.register(BookingPolicy)
 
         from scheduling.day_facts import connect_signals
 

@@ -10,19 +10,18 @@ class SelfServiceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from auditlog.registry import auditlog
-
+        from practice import audit
         from selfservice.models import BookingRequest, DocumentSubmission, DocumentTemplate, MatchingProfile
 
-        auditlog.register(MatchingProfile)
-        auditlog.register(DocumentTemplate)
+        audit.register(MatchingProfile)
+        audit.register(DocumentTemplate)
         # A signature is logged with its version and time; the answers never.
-        auditlog.register(
+        audit.register(
             DocumentSubmission, include_fields=["template", "client", "version", "signed_name", "signed_at"]
         )
         # The person's details and what they need are health information: logged as changes of
         # state only, never their contents.
-        auditlog.register(BookingRequest, include_fields=["status", "decided_by", "appointment"])
+        audit.register(BookingRequest, include_fields=["status", "decided_by", "appointment"])
 
         # Every e-mail to a client ends with a link to their home (messaging.home_links).
         from messaging import home_links

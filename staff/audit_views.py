@@ -6,7 +6,8 @@ Scoping: an entry names its row by content type and id, not by practice. For eve
 model, ``practice_path`` finds the foreign-key path from the model to Practice (e.g.
 ``appointment__practice`` for a participant), and the entries are those whose object id is among
 this practice's rows of that model: one subquery per model, OR-ed, so another practice's entries
-never match. Entries about rows since deleted cannot be traced to a practice and are left out.
+never match. A row since deleted is no longer among them: its deletion is found by the practice
+tag every entry carries (practice.audit.register); its earlier entries are left out.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from django.shortcuts import render
 
 from practice import parsing
 from practice.access import MANAGERS, staff_view
-from practice.models import Membership, Practice, User
+from practice.audit import PRACTICE_KEY, practice_path
+from practice.models import Membership, Practice
 
 ENTRIES_PER_PAGE = 50
 VERBS = {
@@ -34,23 +36,6 @@ VERBS = {
     LogEntry.Action.DELETE: "deleted",
     LogEntry.Action.ACCESS: "viewed",
 }
-
-
-def practice_path(model, depth: int = 0) -> str | None:
-    """The lookup from ``model`` to its Practice ("pk" for Practice itself), or None."""
-    if model is Practice:
-        return "pk"
-    if depth > 3:
-        return None
-    for field in model._meta.get_fields():
-        if isinstance(field, models.ForeignKey) and field.related_model is Practice:
-            return field.name
-    for field in model._meta.get_fields():
-        if isinstance(field, models.ForeignKey) and field.related_model not in (None, User):
-            below = practice_path(field.related_model, depth + 1)
-            if below is not None:
-                return f"{field.name}__{below}"
-    return None
 
 
 def audited_models() -> list[tuple[type[models.Model], str]]:
@@ -72,7 +57,13 @@ def entries_for(practice: Practice, *, content_type_ids: set[int] | None = None)
         scope |= Q(content_type=content_type, object_id__in=rows)
     if not scope:
         return LogEntry.objects.none()
-    return LogEntry.objects.filter(scope)
+    # Rows since deleted are no longer among the practice's rows: their deletion is found by the
+    # practice tag it carries (practice.audit). Only deletions: the action's index keeps this
+    # from reading the whole log, and a deletion's entry holds the row's last values.
+    deletions = Q(action=LogEntry.Action.DELETE, **{f"additional_data__{PRACTICE_KEY}": practice.pk})
+    if content_type_ids is not None:
+        deletions &= Q(content_type_id__in=content_type_ids)
+    return LogEntry.objects.filter(scope | deletions)
 
 
 class AuditFilterForm(forms.Form):

@@ -9,8 +9,7 @@ class WaitlistConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from auditlog.registry import auditlog
-
+        from practice import audit
         from scheduling import events, freed_time
         from waitlist.models import WaitlistEntry, WaitlistSettings
         from waitlist.tasks import on_appointment_event, on_time_freed
@@ -22,5 +21,5 @@ class WaitlistConfig(AppConfig):
         from waitlist.services import offer_accept_by_text
 
         inbound_hooks.on_yes(offer_accept_by_text)
-        auditlog.register(WaitlistSettings)
-        auditlog.register(WaitlistEntry, include_fields=["status", "band", "earliest_date", "latest_date"])
+        audit.register(WaitlistSettings)
+        audit.register(WaitlistEntry, include_fields=["status", "band", "earliest_date", "latest_date"])

@@ -125,3 +125,28 @@ def test_a_second_factor_reset_and_a_deactivation_read_as_sentences(signed_in, m
     assert "Maria Manager</strong> changed the team membership" in text
     assert "second factor from enrolled to reset" in text
     assert "is active from yes to no" in text
+
+
+def test_a_deleted_row_s_deletion_stays_in_its_practice_s_log(signed_in, manager, other_manager, clinician):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from scheduling.setup_services import time_off_add, time_off_remove
+
+    frozen_now = timezone.now()
+    with acting_as(manager):
+        row = time_off_add(
+            clinician=clinician,
+            starts_at=frozen_now + timedelta(days=3),
+            ends_at=frozen_now + timedelta(days=4),
+        )
+        time_off_remove(row=type(row).objects.get(pk=row.pk))  # as the page loads it: nothing cached
+    deletion = LogEntry.objects.get(action=LogEntry.Action.DELETE)
+    assert deletion.additional_data == {"practice_id": clinician.practice_id}
+
+    rows = signed_in(manager).get(reverse("audit_log")).context["rows"]
+    assert deletion.pk in [row["entry"].pk for row in rows]
+    assert deletion.pk not in [
+        row["entry"].pk for row in signed_in(other_manager).get(reverse("audit_log")).context["rows"]
+    ]
