@@ -31,9 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, default=30_000, help="Reminders in the burst (30,000).")
     parser.add_argument("--q2-seconds", type=float, default=30, help="Time box of the django-q2 baseline.")
     parser.add_argument(
-        "--skip", action="append", default=[], help="Skip: crash, q2 (B1), latency, simulation (B6)."
+        "--skip",
+        action="append",
+        default=[],
+        help="Skip: crash, q2, parallel (B1), latency, simulation (B6).",
     )
-    parser.add_argument("--parallel", action="store_true", help="Also run 2 dispatcher processes at once.")
+    parser.add_argument(
+        "--parallel", action="store_true", help="B1: 2 dispatcher processes at once (now run by default)."
+    )
     parser.add_argument(
         "--production", action="store_true", help="Also run the burst through qcluster and the real schedule."
     )
