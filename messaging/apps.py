@@ -19,6 +19,14 @@ class MessagingConfig(AppConfig):
 
         if connection.vendor == "postgresql":
             events.subscribe_in_transaction(fence_appointment_change)
+            from django.db.models.signals import post_save
+
+            from messaging.fence import fence_client_change
+            from messaging.models import ClientPreferences as Preferences
+            from practice.models import Client
+
+            for model in (Client, Preferences):
+                post_save.connect(fence_client_change, sender=model, dispatch_uid=f"fence-{model.__name__}")
 
         # Client pages read in the language of the client's messages (practice.client_language).
         from messaging import languages

@@ -20,7 +20,7 @@ from django.utils.html import escape, linebreaks, urlize
 from icalendar import Calendar, Event
 from phonenumber_field.phonenumber import PhoneNumber
 
-from messaging import auto_texts, home_links
+from messaging import home_links
 from messaging.backends.base import EmailAttachment, EmailMessageData, SMSMessage
 from messaging.content import render
 from messaging.defaults import NO_SHOW_NOTICE
@@ -245,18 +245,6 @@ def calendar_identity(appointment) -> tuple[str, int]:
     return f"appointment-{root.pk}@{settings.CALENDAR_UID_DOMAIN}", moves
 
 
-def _no_show_words(message: OutboxMessage, channel: str, language: str) -> dict[str, str] | None:
-    """The practice's own words for a no-show notice, in the client's language (messaging.auto_texts):
-    the dispatcher decides that the notice goes, on which channel and whether the fee applies
-    (messaging.defaults.NO_SHOW_NOTICE holds the English defaults it picks from); the wording is
-    the practice's template for that case. None for any other message."""
-    if message.step_id is not None or not message.kind.startswith(NO_SHOW_NOTICE["kind"]):
-        return None
-    fee = message.participant is not None and message.participant.no_show_fee_applies()
-    key = ("no_show_sms" if channel == "sms" else "no_show_email") + ("_fee" if fee else "")
-    return auto_texts.text_of(auto_texts.stored_texts(message.appointment.practice), key, language)
-
-
 def home_footer(message: OutboxMessage, language: str, now: datetime) -> str:
     """ "Your sessions and forms: <link>" for an e-mail to a client: their own home link (a fresh
     token each, so a group session's participants never share one); nothing for the clinician's
@@ -275,8 +263,6 @@ def sms_for(
     language: str = DEFAULT_LANGUAGE,
 ) -> SMSMessage:
     practice = message.appointment.practice
-    if (own := _no_show_words(message, "sms", language)) is not None:
-        body_template = own["body"]
     context = render_context(message, recipient, uses=body_template, language=language)
     return SMSMessage(
         to=recipient.phone,
@@ -296,8 +282,6 @@ def email_for(
     attach_calendar: bool,
     language: str = DEFAULT_LANGUAGE,
 ) -> EmailMessageData:
-    if (own := _no_show_words(message, "email", language)) is not None:
-        subject, body_template = own["subject"], own["body"]
     context = render_context(message, recipient, uses=subject + body_template, language=language)
     footer = home_footer(message, language, timezone.now())
     text = render(body_template, context) + footer + phrase("no_reply", language)

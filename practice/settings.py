@@ -181,14 +181,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Staff are signed out after this many minutes without a request they made themselves.
 # Database sessions with the signed-in user in a column of its own (practice/sessions.py).
 SESSION_ENGINE = "practice.sessions"
+# Staff are signed out after this many minutes without a request they made themselves.
 SESSION_IDLE_TIMEOUT_MINUTES = env.int("SESSION_IDLE_TIMEOUT_MINUTES", default=15)
 SESSION_COOKIE_AGE = 12 * 60 * 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+
+# --- Staff pages (docs/staff-ui.md) ---
+# The navigation's open-item count and dispatcher heartbeat are kept this many seconds per web
+# process (0: read on every page); the queue page always shows its own count.
+NAV_CACHE_SECONDS = env.int("NAV_CACHE_SECONDS", default=5)
+# Rendered session cards and queue items kept per web process, by version (0: none). Never a
+# shared cache: the HTML holds client names.
+FRAGMENT_CACHE_ENTRIES = env.int("FRAGMENT_CACHE_ENTRIES", default=4000)
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Attend")
 OTP_TOTP_THROTTLE_FACTOR = 1
 

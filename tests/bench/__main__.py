@@ -31,9 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, default=30_000, help="Reminders in the burst (30,000).")
     parser.add_argument("--q2-seconds", type=float, default=30, help="Time box of the django-q2 baseline.")
     parser.add_argument(
-        "--skip", action="append", default=[], help="Skip: crash, q2 (B1), latency, simulation (B6)."
+        "--skip",
+        action="append",
+        default=[],
+        help="Skip: crash, q2, parallel (B1), latency, simulation (B6).",
     )
-    parser.add_argument("--parallel", action="store_true", help="Also run 2 dispatcher processes at once.")
+    parser.add_argument(
+        "--parallel", action="store_true", help="B1: 2 dispatcher processes at once (now run by default)."
+    )
     parser.add_argument(
         "--production", action="store_true", help="Also run the burst through qcluster and the real schedule."
     )
@@ -48,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storm", type=int, default=10_000, help="B3: reschedules and cancels (10,000).")
     parser.add_argument("--storm-seconds", type=float, default=120, help="B3: time box of the storm (120).")
     parser.add_argument("--storm-threads", type=int, default=4, help="B3: threads of the storm (4).")
+    parser.add_argument("--b3-runs", type=int, default=3, help="B3: storms one after another (3).")
+    parser.add_argument("--b3-seed", type=int, default=8, help="B3: seed of the first storm (8; then +1 …).")
     parser.add_argument("--messages", type=int, default=2_000, help="B4: messages through each provider.")
     # B5
     parser.add_argument("--b5-rounds", type=int, default=10, help="B5: requests per page per user (10).")

@@ -469,7 +469,7 @@ def run(args) -> dict:
     results["short_lead"] = short = dispatcher_run(burst, lead=SHORT_LEAD)
     say(f"    handed over {short['handed_over']} in {short['drain_handed_over']:.1f} s")
 
-    if args.parallel:
+    if args.parallel or "parallel" not in skip:  # issue #19 item 3: two dispatchers, every run
         say(f"dispatcher: 2 processes in parallel, started {LEAD:.0f} s before the burst")
         results["dispatcher_x2"] = two = dispatcher_run(burst, processes=2, lead=LEAD)
         say(f"    handed over {two['handed_over']} in {two['drain_handed_over']:.1f} s")

@@ -8,12 +8,18 @@ built with set-based SQL) has no outbox rows; this plans them four ways on disjo
 (b) baseline: the same rows written one ORM ``create()`` each;
 (c) floor: one ``INSERT … SELECT`` computing every step's due time in SQL (wall-clock days with
     ``AT TIME ZONE``), no Python at all;
-(d) ``message_plan_bulk``, the set-based path for imports and back-fills.
+(d) ``message_plan_bulk``, the set-based path for imports and back-fills;
+(e) issue #19: (c) and (d) again on fresh slices with fewer indexes on the outbox — without the
+    ``step_id`` index (read only by the PROTECT check when a step is deleted), then also without
+    the ``practice_id`` and ``participant_id`` ones (read by the metrics, the API and inbound
+    replies, not by the dispatcher) — each index dropped for the measurement and made again from
+    its own definition right after, so the database ends as the migrations left it.
 The rows are deleted afterwards (the network is kept for the next run).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from django.db import connection
@@ -118,6 +124,41 @@ def bulk(ids: list[int]) -> dict:
     return {"sessions": len(ids), "rows": rows, "seconds": seconds, "rows_per_second": rows / seconds}
 
 
+# The single-column indexes of the outbox's foreign keys that the dispatcher never reads.
+FEWER_INDEXES = {
+    "without step_id": ("step_id",),
+    "without step, practice, participant": (
+        "step_id",
+        "practice_id",
+        "participant_id",
+    ),
+}
+
+
+@contextlib.contextmanager
+def without_indexes(columns: tuple[str, ...]):
+    """Drop the outbox's single-column btree indexes on ``columns`` for the block, then make
+    them again from their own definitions (pg_indexes)."""
+    table = OutboxMessage._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", [table])
+        found = [
+            (name, definition)
+            for name, definition in cursor.fetchall()
+            if any(definition.endswith(f"USING btree ({column})") for column in columns)
+        ]
+        if len(found) != len(columns):
+            raise RuntimeError(f"Expected {len(columns)} indexes on {columns}, found {found}")
+        for name, _ in found:
+            cursor.execute(f'DROP INDEX "{name}"')
+    try:
+        yield [name for name, _ in found]
+    finally:
+        with connection.cursor() as cursor:
+            for _, definition in found:
+                cursor.execute(definition)
+
+
 def clean(net: network.Network) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -141,7 +182,8 @@ def run(args) -> dict:
         .values_list("pk", flat=True)
     )
     every = list(order)
-    stride = max(1, len(every) // (2 * slice_size + 2 * sample))
+    set_based = 2 + 2 * len(FEWER_INDEXES)  # floor and bulk, then both per variant of (e)
+    stride = max(1, len(every) // (set_based * slice_size + 2 * sample))
     spread = every[::stride]
     slices = {
         "floor": spread[:slice_size],
@@ -149,6 +191,10 @@ def run(args) -> dict:
         "per_booking": spread[2 * slice_size : 2 * slice_size + sample],
         "orm": spread[2 * slice_size + sample : 2 * slice_size + 2 * sample],
     }
+    rest = spread[2 * slice_size + 2 * sample :]
+    for i, variant in enumerate(FEWER_INDEXES):
+        slices[f"floor {variant}"] = rest[2 * i * slice_size : (2 * i + 1) * slice_size]
+        slices[f"bulk {variant}"] = rest[(2 * i + 1) * slice_size : (2 * i + 2) * slice_size]
     say(f"(a) message_plan_for, one booking at a time, {sample} sessions")
     results["per_booking"] = r = per_booking(slices["per_booking"])
     say(
@@ -164,6 +210,12 @@ def run(args) -> dict:
     say(f"(d) message_plan_bulk, {slice_size} sessions")
     results["bulk"] = r = bulk(slices["bulk"])
     say(f"    {r['rows']} rows in {r['seconds']:.2f} s, {r['rows_per_second']:.0f} rows/s")
+    for variant, columns in FEWER_INDEXES.items():
+        with without_indexes(columns) as dropped:
+            say(f"(e) {variant} ({', '.join(dropped)} dropped): floor, then message_plan_bulk")
+            results[f"floor {variant}"] = f = insert_select(slices[f"floor {variant}"])
+            results[f"bulk {variant}"] = b = bulk(slices[f"bulk {variant}"])
+        say(f"    floor {f['rows_per_second']:.0f} rows/s, bulk {b['rows_per_second']:.0f} rows/s")
     clean(net)
     results["total_seconds"] = time.monotonic() - begun
     say()
@@ -182,10 +234,17 @@ def summary(r: dict) -> str:
         ("orm", "baseline: one ORM create() a row"),
         ("floor", "floor: one INSERT … SELECT"),
         ("bulk", "message_plan_bulk (imports, back-fills)"),
+        *(
+            (f"{path} {variant}", f"{label} {variant}")
+            for variant in FEWER_INDEXES
+            for path, label in (("floor", "(e) floor"), ("bulk", "(e) bulk"))
+            if f"{path} {variant}" in r
+        ),
     ):
         rate = r[key]["rows_per_second"]
         versus = f"{rate / TARGET_ROWS_PER_SECOND:.2f}x"
-        lines.append(f"{label:<44}{rate:>10.0f}  {versus:<18}{month_rows / rate:>14.0f} s")
+        month = f"{month_rows / rate:>14.0f} s" if rate else f"{'-':>16}"
+        lines.append(f"{label:<44}{rate:>10.0f}  {versus:<18}{month}")
     p = r["per_booking"]
     lines.append(
         f"planning one booking: p50 {p['booking_p50_ms']:.1f} ms, p99 {p['booking_p99_ms']:.1f} ms "

@@ -118,11 +118,32 @@ def restore(burst: data.Burst) -> None:
 
 
 def run(args) -> dict:
+    """``--b3-runs`` storms (3) one after another on the same data, each with its own seed
+    (``--b3-seed``, then +1, +2 …: which sessions are moved or cancelled, in which order), and a
+    table of stale / lost / duplicates per run: "0 stale" has to hold over repeated runs."""
+    runs = max(1, getattr(args, "b3_runs", 1))
+    seed = getattr(args, "b3_seed", 8)
+    results = [one_run(args, seed + i) for i in range(runs)]
+    if runs > 1:
+        say()
+        say(f"B3 over {runs} runs (seed, load at start: stale / lost / duplicates; fenced, found changed)")
+        for r in results:
+            say(
+                f"  seed {r['seed']:>3}, load {r['machine']['load_average_at_start']}: "
+                f"{r['stale']} / {r['lost']} / {r['duplicates']}; {r['fenced_before_the_call']} fenced, "
+                f"{r['withdrawn_at_hand_over']} found changed; {r['storm']} operations"
+            )
+        stale, lost, dup = (sum(r[key] for r in results) for key in ("stale", "lost", "duplicates"))
+        say(f"  all runs: {stale} stale, {lost} lost, {dup} duplicates")
+    return {"runs": results} if runs > 1 else results[0]
+
+
+def one_run(args, seed: int) -> dict:
     from messaging.dispatch import dispatch_due
 
     begun = time.monotonic()
     info = machine()
-    say(f"B3 reschedule storm — {info['date']}, load {info['load_average_at_start']}")
+    say(f"B3 reschedule storm — {info['date']}, load {info['load_average_at_start']}, seed {seed}")
     burst = data.ensure_burst(args.n, log=say)
     restore(burst)
     phone_of = {
@@ -131,7 +152,7 @@ def run(args) -> dict:
             "pk", "participants__client__phone"
         )
     }
-    rng = random.Random(8)
+    rng = random.Random(seed)
     chosen = rng.sample(sorted(phone_of), min(args.storm, len(phone_of)))
     ops = [(pk, "reschedule" if i % 2 == 0 else "cancel") for i, pk in enumerate(chosen)]
 
@@ -202,6 +223,7 @@ def run(args) -> dict:
     overtaken = runner_report["rechecked"]
     results = {
         "machine": info,
+        "seed": seed,
         "n": args.n,
         "storm": len(done),
         "storm_planned": len(ops),

@@ -42,7 +42,7 @@ CATEGORIES = (
     ("view", "django/core/handlers/base.py", ("_get_response",)),
     ("page template", "django/template/response.py", ("rendered_content",)),
     ("page template", "django/shortcuts.py", ("render",)),
-    ("jinja2 fragments", "staff/cards.py", ("render_fragment",)),
+    ("jinja2 fragments", "staff/cards.py", ("render_fragment", "_render")),
     ("other context processors", "context_processors.py", ()),
     ("other middleware", "middleware", ("__call__", "process_request", "process_response", "process_view")),
 )

@@ -332,3 +332,62 @@ def test_a_session_cancelled_after_its_chunk_was_handed_over_is_fenced_before_it
     assert withdrawn.state == OutboxState.CANCELLED
     assert withdrawn.reason == "The session was cancelled."
     assert second.sent <= 1  # at most the cancellation notice
+
+
+class StopsTheOtherDuringItsOwnCall:
+    """A provider whose first request, while the whole chunk is already "sending", has the other
+    session's client reply STOP (recorded through the real consent service, in another
+    connection, as the inbound SMS webhook would)."""
+
+    def __init__(self, stop_other_of):
+        self.stop_other_of = stop_other_of
+        self.calls = 0
+
+    def send(self, message):
+        self.calls += 1
+        if self.calls == 1:
+            try:
+                self.stop_other_of(message.to)
+            finally:
+                connection.close()
+            # As in the test above: the service has returned before the next call starts (NOTIFY
+            # reaches the listening connection asynchronously, within milliseconds of the commit).
+            time_module.sleep(0.1)
+        return locmem.LocMemSMSBackend().send(message)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the fence is PostgreSQL's NOTIFY")
+def test_a_client_who_replies_stop_after_their_chunk_was_handed_over_is_fenced_before_the_call(
+    practice, clinician, service_type, django_capture_on_commit_callbacks, monkeypatch, settings
+):
+    from practice.consent import client_sms_opt_out
+    from practice.models import ConsentEventSource
+
+    book_hourly(2, practice, clinician, service_type, django_capture_on_commit_callbacks)
+    texts = OutboxMessage.objects.filter(kind="t15_sms")
+    texts.update(due_at=T15)
+    OutboxMessage.objects.exclude(kind="t15_sms").update(state=OutboxState.SKIPPED)  # only the two texts
+    settings.DISPATCH_HANDOVER_CHUNK = 2  # both texts in one chunk, marked "sending" together
+    settings.DISPATCH_CONCURRENCY = 1
+    clients = {
+        a.participants.get().client.phone.as_e164: a.participants.get().client_id
+        for a in Appointment.objects.all()
+    }
+
+    def stop_other_of(number):
+        (other,) = [pk for phone, pk in clients.items() if phone != number]
+        client_sms_opt_out(
+            client=Client.objects.get(pk=other), source=ConsentEventSource.SMS_KEYWORD, now=T15
+        )
+
+    use_sms(monkeypatch, StopsTheOtherDuringItsOwnCall(stop_other_of))
+    with time_machine.travel(T15, tick=False):
+        first = dispatch.dispatch_due()
+        dispatch.dispatch_due()  # the fenced row, planned again, is decided again by the same rules
+
+    assert len(locmem.outbox) == 1  # one text: the client who said STOP got none
+    assert first.fenced == 1
+    stopped = texts.get(participant__client__sms_consent_at__isnull=True)
+    assert stopped.state == OutboxState.SKIPPED
+    assert "no consent to texts on record" in stopped.reason
