@@ -282,22 +282,24 @@ def test_a_change_committed_while_the_previous_chunk_is_with_the_provider_stops_
     assert withdrawn.reason == "The session was cancelled."
 
 
-class CancelsTheOtherDuringItsOwnCall:
-    """A provider whose first request, while the whole chunk is already "sending", has the other
-    session cancelled through the real service (in another connection, as a web request would)."""
+class ChangesTheOtherDuringItsOwnCall:
+    """A provider whose first request, while the whole chunk is already "sending", changes the
+    other recipient's session or consent through the real service (in another connection, as a
+    web request or the inbound SMS webhook would): ``change_other_of(number)``."""
 
-    def __init__(self, cancel_other_of):
-        self.cancel_other_of = cancel_other_of
+    def __init__(self, change_other_of):
+        self.change_other_of = change_other_of
         self.calls = 0
 
     def send(self, message):
         self.calls += 1
         if self.calls == 1:
             try:
-                self.cancel_other_of(message.to)
+                self.change_other_of(message.to)
             finally:
                 connection.close()
-            # The service has returned (its after-commit work done) before the next call starts.
+            # The service has returned (its after-commit work done) before the next call starts;
+            # NOTIFY reaches the listening connection asynchronously, within milliseconds.
             time_module.sleep(0.1)
         return locmem.LocMemSMSBackend().send(message)
 
@@ -320,7 +322,7 @@ def test_a_session_cancelled_after_its_chunk_was_handed_over_is_fenced_before_it
         with time_machine.travel(T15, tick=False):
             appointment_cancel(appointment=Appointment.objects.get(pk=other), reason="Client asked")
 
-    use_sms(monkeypatch, CancelsTheOtherDuringItsOwnCall(cancel_other_of))
+    use_sms(monkeypatch, ChangesTheOtherDuringItsOwnCall(cancel_other_of))
     with time_machine.travel(T15, tick=False):
         first = dispatch.dispatch_due()
         second = dispatch.dispatch_due()  # the fenced row, planned again, is decided again
@@ -332,28 +334,6 @@ def test_a_session_cancelled_after_its_chunk_was_handed_over_is_fenced_before_it
     assert withdrawn.state == OutboxState.CANCELLED
     assert withdrawn.reason == "The session was cancelled."
     assert second.sent <= 1  # at most the cancellation notice
-
-
-class StopsTheOtherDuringItsOwnCall:
-    """A provider whose first request, while the whole chunk is already "sending", has the other
-    session's client reply STOP (recorded through the real consent service, in another
-    connection, as the inbound SMS webhook would)."""
-
-    def __init__(self, stop_other_of):
-        self.stop_other_of = stop_other_of
-        self.calls = 0
-
-    def send(self, message):
-        self.calls += 1
-        if self.calls == 1:
-            try:
-                self.stop_other_of(message.to)
-            finally:
-                connection.close()
-            # As in the test above: the service has returned before the next call starts (NOTIFY
-            # reaches the listening connection asynchronously, within milliseconds of the commit).
-            time_module.sleep(0.1)
-        return locmem.LocMemSMSBackend().send(message)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -381,7 +361,7 @@ def test_a_client_who_replies_stop_after_their_chunk_was_handed_over_is_fenced_b
             client=Client.objects.get(pk=other), source=ConsentEventSource.SMS_KEYWORD, now=T15
         )
 
-    use_sms(monkeypatch, StopsTheOtherDuringItsOwnCall(stop_other_of))
+    use_sms(monkeypatch, ChangesTheOtherDuringItsOwnCall(stop_other_of))
     with time_machine.travel(T15, tick=False):
         first = dispatch.dispatch_due()
         dispatch.dispatch_due()  # the fenced row, planned again, is decided again by the same rules
