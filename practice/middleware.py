@@ -23,7 +23,7 @@ TWO_FACTOR_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/j/", "/t/", "/p/", "/a
 BACKGROUND_HEADER = "HTTP_X_ATTEND_BACKGROUND"
 LAST_ACTIVITY_KEY = "attend_last_activity"
 # The last-activity stamp is written only when it is this much older than now: a session saved on
-# every page view was an UPDATE of django_session per request (B5, docs/benchmarks.md). The stamp
+# every page view was an UPDATE of the sessions table per request (B5, docs/benchmarks.md). The stamp
 # may lag the last request by up to this long, so staff are signed out after between
 # SESSION_IDLE_TIMEOUT_MINUTES minus a minute and SESSION_IDLE_TIMEOUT_MINUTES without activity:
 # never later than the limit, at most a minute earlier.
