@@ -27,6 +27,7 @@ ALLOWED_FIELDS: dict[str, str] = {
     "manage_link": "The client's page to confirm, ask to reschedule or cancel this session",
     "no_show_fee": "The practice's no-show fee, e.g. $75.00 (only in the no-show notice)",
     "series_dates": "A series' sessions, one date and time a line (its one confirmation)",
+    "moved_dates": "The sessions moved with this one (“this and following”), a line each",
     "previous_session_date": "A moved session's former date (the “moved” confirmation)",
     "previous_session_time": "A moved session's former start time (the “moved” confirmation)",
 }
@@ -103,6 +104,7 @@ SAMPLE_CONTEXT = {
     "manage_link": "https://attend.example.org/a/" + "x" * 32,
     "no_show_fee": "$150.00",
     "series_dates": "- Wednesday, September 30 at 10:30 AM EDT",
+    "moved_dates": "- Wednesday, October 7, 10:30 AM EDT",
     "previous_session_date": "Wednesday, September 30",
     "previous_session_time": "10:30 AM EDT",
 }

@@ -315,7 +315,12 @@ def _templates(message: OutboxMessage, channel: str, language: str, default: str
     if step.anchor == Anchor.BOOKING and message.appointment.rescheduled_from_id is not None:
         # A moved session: say so, rather than reading like a second booking.
         moved = MOVED_CONFIRMATION_TEXTS.get(language) or MOVED_CONFIRMATION_TEXTS["en"]
-        return moved["subject"], moved["sms_body" if channel == Channel.SMS else "email_body"]
+        body = moved["sms_body" if channel == Channel.SMS else "email_body"]
+        if message.appointment.series_id is not None:
+            # "This and following": the sessions moved with this one are listed here (their own
+            # messages were not planned: messaging.services.booking_message_skipped_because).
+            body += "{{ moved_dates }}"
+        return moved["subject"], body
     subject, body = step_text(step, language, default)
     if step.anchor == Anchor.BOOKING and message.appointment.series_id is not None:
         # The series' one confirmation (its later sessions have none: messaging.services).

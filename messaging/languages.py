@@ -25,6 +25,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "no_reply": "\n\nThis mailbox is not read. Please contact the practice by phone.",
         "push_title": "Your session with {{ clinician_name }}",
         "series_dates": "\n\nThis confirms all {count} sessions of your series:\n",
+        "moved_dates": "\n\nYour next {count} sessions of the series moved the same way:\n",
         "home_footer": "\n\nYour sessions and forms: {link}",
     },
     "es": {
@@ -32,6 +33,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "no_reply": "\n\nEste buzón no se revisa. Por favor, comuníquese con el consultorio por teléfono.",
         "push_title": "Su cita con {{ clinician_name }}",
         "series_dates": "\n\nEsto confirma las {count} citas de su serie:\n",
+        "moved_dates": "\n\nSus {count} citas siguientes de la serie cambiaron de la misma manera:\n",
         "home_footer": "\n\nSus citas y formularios: {link}",
     },
 }

@@ -171,6 +171,7 @@ def message_plan_for(*, appointment: Appointment, now: datetime | None = None) -
 
 
 SERIES_CONFIRMED_REASON = "One confirmation for the whole series, sent with its first session."
+MOVED_TOGETHER_REASON = "One message for the sessions moved together, sent with the first of them."
 
 
 def confirmed_with_its_series(*, series_id, series_first_starts_at, starts_at, rescheduled_from_id) -> bool:
@@ -183,6 +184,24 @@ def confirmed_with_its_series(*, series_id, series_first_starts_at, starts_at, r
         and series_first_starts_at is not None
         and starts_at != series_first_starts_at
     )
+
+
+def booking_message_skipped_because(
+    *, series_id, series_first_starts_at, starts_at, rescheduled_from_id, moved_with_id
+) -> str:
+    """Why a session gets no booking-time message of its own ("" if it gets one): a series' later
+    session (confirmed with the first), or one moved with an earlier one ("this and following":
+    the first's message tells of them all)."""
+    if moved_with_id is not None:
+        return MOVED_TOGETHER_REASON
+    if confirmed_with_its_series(
+        series_id=series_id,
+        series_first_starts_at=series_first_starts_at,
+        starts_at=starts_at,
+        rescheduled_from_id=rescheduled_from_id,
+    ):
+        return SERIES_CONFIRMED_REASON
+    return ""
 
 
 def message_plan_for_id(*, appointment_id: int, now: datetime | None = None) -> int:
@@ -200,11 +219,12 @@ def message_plan_for_id(*, appointment_id: int, now: datetime | None = None) -> 
     participants = list(appointment.participants.select_related("client"))
     steps = [s for s in _active_steps(appointment.practice) if applies_to_session(s, appointment)]
     booked_at = min(appointment.created_at, now)
-    with_series = confirmed_with_its_series(
+    not_alone = booking_message_skipped_because(
         series_id=appointment.series_id,
         series_first_starts_at=appointment.series.first_starts_at if appointment.series else None,
         starts_at=appointment.starts_at,
         rescheduled_from_id=appointment.rescheduled_from_id,
+        moved_with_id=appointment.moved_with_id,
     )
     rows = []
     for step in steps:
@@ -212,7 +232,7 @@ def message_plan_for_id(*, appointment_id: int, now: datetime | None = None) -> 
             tz = _recipient_zone(step, participant, appointment)
             due_at = due_time(step, appointment, booked_at=booked_at, tz=tz)
             passed = due_at < booked_at and step.anchor != "booking"
-            if with_series and step.anchor == "booking":
+            if not_alone and step.anchor == "booking":
                 rows.append(
                     OutboxMessage(
                         practice_id=appointment.practice_id,
@@ -224,7 +244,7 @@ def message_plan_for_id(*, appointment_id: int, now: datetime | None = None) -> 
                         channel=step.channel,
                         due_at=due_at,
                         state=OutboxState.SKIPPED,
-                        reason=SERIES_CONFIRMED_REASON,
+                        reason=not_alone,
                         settled_at=now,
                     )
                 )
@@ -392,7 +412,7 @@ def _read_sessions(ids: list[int]) -> tuple[list, dict[int, list[tuple[int, str]
         .values_list(
             *("pk", "practice_id", "starts_at", "ends_at", "created_at", "modality"),
             *("practice__timezone", "clinician__timezone"),
-            *("series_id", "series__first_starts_at", "rescheduled_from_id"),
+            *("series_id", "series__first_starts_at", "rescheduled_from_id", "moved_with_id"),
             named=True,
         )
     )
@@ -446,11 +466,12 @@ def _bulk_rows(ids: list[int], now: datetime, steps_of: dict[int, list[_PlanStep
             steps = [s for s in steps_of[a.practice_id] if applies_to_session(s, session)]
             applicable[a.practice_id, a.modality] = steps
         recipients: dict[tuple[str, bool], list[tuple]] = {}  # the same for most steps
-        with_series = confirmed_with_its_series(
+        not_alone = booking_message_skipped_because(
             series_id=a.series_id,
             series_first_starts_at=a.series__first_starts_at,
             starts_at=a.starts_at,
             rescheduled_from_id=a.rescheduled_from_id,
+            moved_with_id=a.moved_with_id,
         )
         for step in steps:
             shape = (step.audience, Condition.NOT_JOINED in step.conditions)
@@ -459,8 +480,8 @@ def _bulk_rows(ids: list[int], now: datetime, steps_of: dict[int, list[_PlanStep
             for recipient_key, participant_id, zone_name in recipients[shape]:
                 due_at = due(step, session, booked_at, zone_name)
                 key = (a.practice_id, a.pk, participant_id, recipient_key, step.pk, step.key, step.channel)
-                if with_series and step.anchor == Anchor.BOOKING:
-                    rows.append((*key, due_at, OutboxState.SKIPPED, SERIES_CONFIRMED_REASON, now))
+                if not_alone and step.anchor == Anchor.BOOKING:
+                    rows.append((*key, due_at, OutboxState.SKIPPED, not_alone, now))
                 elif due_at < booked_at and step.anchor != Anchor.BOOKING:
                     rows.append((*key, due_at, OutboxState.SKIPPED, _PASSED_REASON, now))
                 else:

@@ -601,7 +601,14 @@ def series_reschedule_following(
                 raise ValidationError(
                     {"starts_at": [f"The session of {day}: {' '.join(error.messages)}"]}
                 ) from error
-        return sorted(moved, key=lambda row: row.starts_at)
+        moved.sort(key=lambda row: row.starts_at)
+        # One message about the move, with the first session (planned once this commits).
+        later = [row.pk for row in moved[1:]]
+        if later:
+            Appointment.objects.filter(pk__in=later).update(moved_with=moved[0])
+            for row in moved[1:]:
+                row.moved_with = moved[0]
+        return moved
 
 
 # --- Changes ----------------------------------------------------------------------------------

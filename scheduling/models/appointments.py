@@ -183,6 +183,11 @@ class Appointment(models.Model):
     rescheduled_from = models.OneToOneField(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="rescheduled_to"
     )
+    # "This and following": the sessions moved in one go after the first of them point to it, so
+    # the client hears of the move once (the first's message lists the others), not per session.
+    moved_with = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="moved_along"
+    )
 
     booked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

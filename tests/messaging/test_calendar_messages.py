@@ -169,3 +169,52 @@ def test_the_bulk_planner_also_confirms_a_series_once(practice, clinician, conse
         "skipped",
         "skipped",
     ]
+
+
+def test_this_and_following_tells_the_client_once_listing_every_moved_session(
+    practice, clinician, consenting_ann, service_type, on_commit
+):
+    from scheduling.models import Frequency
+    from scheduling.services import series_book, series_reschedule_following
+
+    series = on_commit(
+        ny(2026, 6, 1, 9, 0),
+        series_book,
+        practice=practice,
+        clinician=clinician,
+        clients=[consenting_ann],
+        first_starts_at=ny(2026, 6, 10, 10, 0),
+        duration=timedelta(minutes=45),
+        frequency=Frequency.WEEKLY,
+        occurrences=4,
+        service_type=service_type,
+    )
+    _, second, _, _ = series.appointments.order_by("starts_at")
+    mail.outbox.clear()
+
+    moved = on_commit(
+        ny(2026, 6, 2, 9, 0),
+        series_reschedule_following,
+        appointment=second,
+        starts_at=ny(2026, 6, 17, 14, 0),
+    )
+
+    assert len(moved) == 3
+    about_the_move = [m for m in mail.outbox if "moved" in m.subject.lower()]
+    assert len(about_the_move) == 1, [m.subject for m in mail.outbox]
+    body = about_the_move[0].body
+    assert "Your next 2 sessions of the series moved the same way:" in body
+    assert "- Wednesday, June 24, 2:00 PM EDT" in body and "- Wednesday, July 1, 2:00 PM EDT" in body
+    skipped = OutboxMessage.objects.filter(
+        kind="confirmation", appointment__in=moved[1:], state="skipped"
+    ).values_list("reason", flat=True)
+    assert list(skipped) == ["One message for the sessions moved together, sent with the first of them."] * 2
+
+
+def test_a_session_moved_alone_lists_nothing_more(booked, on_commit):
+    mail.outbox.clear()
+    on_commit(
+        ny(2026, 6, 2, 9, 0), appointment_reschedule, appointment=booked, starts_at=ny(2026, 6, 11, 11, 0)
+    )
+    (moved,) = [m for m in mail.outbox if "moved" in m.subject.lower()]
+    assert "moved the same way" not in moved.body
