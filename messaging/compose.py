@@ -198,7 +198,7 @@ def render_context(
         **({"no_show_fee": f"${practice.no_show_fee}"} if "no_show_fee" in uses else {}),
         **(_previous_time(appointment, recipient, language) if "previous_session" in uses else {}),
         **(_series_dates(appointment, recipient, language) if "series_dates" in uses else {}),
-        **(_moved_dates(appointment, recipient, language) if "moved_dates" in uses else {}),
+        **(_moved_dates(appointment, recipient, language) if "moved_" in uses else {}),
     }
 
 
@@ -225,12 +225,15 @@ def _moved_dates(appointment, recipient: Recipient, language: str) -> dict[str, 
     empty when it moved alone."""
     along = list(appointment.moved_along.filter(status__in=UPCOMING_STATUSES).order_by("starts_at"))
     if not along:
-        return {"moved_dates": ""}
+        return {"moved_dates": "", "moved_count": ""}
     lines = []
     for session in along:
         local = session.starts_at.astimezone(recipient.tz)
         lines.append(f"- {local_date(local, language)}, {local_time(local, language)}")
-    return {"moved_dates": phrase("moved_dates", language).format(count=len(along)) + "\n".join(lines)}
+    return {
+        "moved_dates": phrase("moved_dates", language).format(count=len(along)) + "\n".join(lines),
+        "moved_count": phrase("moved_count", language).format(count=len(along)),
+    }
 
 
 def _previous_time(appointment, recipient: Recipient, language: str) -> dict[str, str]:

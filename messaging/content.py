@@ -28,6 +28,7 @@ ALLOWED_FIELDS: dict[str, str] = {
     "no_show_fee": "The practice's no-show fee, e.g. $75.00 (only in the no-show notice)",
     "series_dates": "A series' sessions, one date and time a line (its one confirmation)",
     "moved_dates": "The sessions moved with this one (“this and following”), a line each",
+    "moved_count": "How many sessions moved with this one, in a sentence (texts)",
     "previous_session_date": "A moved session's former date (the “moved” confirmation)",
     "previous_session_time": "A moved session's former start time (the “moved” confirmation)",
 }
@@ -105,6 +106,7 @@ SAMPLE_CONTEXT = {
     "no_show_fee": "$150.00",
     "series_dates": "- Wednesday, September 30 at 10:30 AM EDT",
     "moved_dates": "- Wednesday, October 7, 10:30 AM EDT",
+    "moved_count": " Your next 2 sessions of the series moved the same way.",
     "previous_session_date": "Wednesday, September 30",
     "previous_session_time": "10:30 AM EDT",
 }

@@ -318,8 +318,9 @@ def _templates(message: OutboxMessage, channel: str, language: str, default: str
         body = moved["sms_body" if channel == Channel.SMS else "email_body"]
         if message.appointment.series_id is not None:
             # "This and following": the sessions moved with this one are listed here (their own
-            # messages were not planned: messaging.services.booking_message_skipped_because).
-            body += "{{ moved_dates }}"
+            # messages were skipped: messaging.services.booking_message_skipped_because); a text
+            # says how many, a list of dates would run to many segments.
+            body += "{{ moved_count }}" if channel == Channel.SMS else "{{ moved_dates }}"
         return moved["subject"], body
     subject, body = step_text(step, language, default)
     if step.anchor == Anchor.BOOKING and message.appointment.series_id is not None:

@@ -26,6 +26,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "push_title": "Your session with {{ clinician_name }}",
         "series_dates": "\n\nThis confirms all {count} sessions of your series:\n",
         "moved_dates": "\n\nYour next {count} sessions of the series moved the same way:\n",
+        "moved_count": " Your next {count} sessions of the series moved the same way.",
         "home_footer": "\n\nYour sessions and forms: {link}",
     },
     "es": {
@@ -34,6 +35,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "push_title": "Su cita con {{ clinician_name }}",
         "series_dates": "\n\nEsto confirma las {count} citas de su serie:\n",
         "moved_dates": "\n\nSus {count} citas siguientes de la serie cambiaron de la misma manera:\n",
+        "moved_count": " Sus {count} citas siguientes de la serie cambiaron de la misma manera.",
         "home_footer": "\n\nSus citas y formularios: {link}",
     },
 }

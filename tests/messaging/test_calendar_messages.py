@@ -218,3 +218,35 @@ def test_a_session_moved_alone_lists_nothing_more(booked, on_commit):
     )
     (moved,) = [m for m in mail.outbox if "moved" in m.subject.lower()]
     assert "moved the same way" not in moved.body
+
+
+def test_a_text_about_the_move_says_how_many_moved_with_it_not_every_date(
+    practice, clinician, consenting_ann, service_type, on_commit
+):
+    from messaging import compose
+    from scheduling.models import Frequency
+    from scheduling.services import series_book, series_reschedule_following
+
+    series = on_commit(
+        ny(2026, 6, 1, 9, 0),
+        series_book,
+        practice=practice,
+        clinician=clinician,
+        clients=[consenting_ann],
+        first_starts_at=ny(2026, 6, 10, 10, 0),
+        duration=timedelta(minutes=45),
+        frequency=Frequency.WEEKLY,
+        occurrences=3,
+        service_type=service_type,
+    )
+    first, *_ = on_commit(
+        ny(2026, 6, 2, 9, 0),
+        series_reschedule_following,
+        appointment=series.appointments.order_by("starts_at").first(),
+        starts_at=ny(2026, 6, 10, 15, 0),
+    )
+    message = OutboxMessage.objects.filter(appointment=first, kind="confirmation").first()
+    _subject, body = dispatch._templates(message, "sms", "en", "en")
+    assert body.endswith("{{ moved_count }}")
+    fields = compose.render_context(message, compose.recipient_for(message), uses=body, language="es")
+    assert fields["moved_count"] == " Sus 2 citas siguientes de la serie cambiaron de la misma manera."
